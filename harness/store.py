@@ -1,0 +1,348 @@
+"""The results store: one SQLite file holding every run and every case of every run.
+
+Writes are transactions (a run row first, then one transaction per finished case, then
+the run's end), so a run that is killed leaves the earlier runs intact and itself marked
+``incomplete``. The schema is versioned in the ``meta`` table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.errors import UsageError
+
+SCHEMA_VERSION = 1
+DEFAULT_FILENAME = "results.sqlite"
+
+# case outcomes, and how reports count them
+PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
+DEVIATION, FIXED_DEVIATION, XFAILED = "deviation", "fixed-deviation", "xfailed"
+TIMEOUT, CRASH, TRACEBACK = "timeout", "crash", "traceback"
+CATEGORY = {
+    PASSED: "pass",
+    FAILED: "fail",
+    ERROR: "fail",
+    TIMEOUT: "fail",
+    CRASH: "fail",
+    TRACEBACK: "fail",
+    FIXED_DEVIATION: "fail",  # strict: a known deviation that now passes must be looked at
+    DEVIATION: "deviation",
+    SKIPPED: "skip",
+    XFAILED: "skip",
+}
+CATEGORIES = ("pass", "fail", "deviation", "skip")
+
+# run statuses: a run is "incomplete" until it finishes
+INCOMPLETE, COMPLETE, INTERRUPTED = "incomplete", "complete", "interrupted"
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    exit_status INTEGER,
+    backend TEXT NOT NULL,
+    backend_source TEXT NOT NULL,
+    provider_dir TEXT NOT NULL,
+    provider_name TEXT NOT NULL,
+    provider_version TEXT NOT NULL,
+    provider_buildinfo TEXT NOT NULL,
+    openssl_version TEXT NOT NULL,
+    openssl_version_text TEXT NOT NULL,
+    openssl_path TEXT NOT NULL,
+    level TEXT NOT NULL,
+    host TEXT NOT NULL,
+    project_version TEXT NOT NULL,
+    command TEXT NOT NULL
+);
+CREATE TABLE cases (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    case_id TEXT NOT NULL,
+    clause_id TEXT NOT NULL,
+    clause_level TEXT NOT NULL,
+    params TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    duration REAL NOT NULL,
+    message TEXT NOT NULL,
+    stderr_excerpt TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    PRIMARY KEY (run_id, case_id)
+);
+CREATE TABLE commands (
+    run_id TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    command_line TEXT NOT NULL,
+    returncode INTEGER,
+    outcome TEXT NOT NULL,
+    duration REAL NOT NULL,
+    stderr TEXT NOT NULL,
+    PRIMARY KEY (run_id, case_id, seq),
+    FOREIGN KEY (run_id, case_id) REFERENCES cases(run_id, case_id)
+);
+CREATE INDEX cases_by_clause ON cases(run_id, clause_id);
+"""
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunRecord:
+    backend: str
+    openssl_version: str
+    id: str = ""
+    started_at: str = ""
+    finished_at: str | None = None
+    status: str = INCOMPLETE
+    exit_status: int | None = None
+    backend_source: str = ""
+    provider_dir: str = ""
+    provider_name: str = ""
+    provider_version: str = ""
+    provider_buildinfo: str = ""
+    openssl_version_text: str = ""
+    openssl_path: str = ""
+    level: str = "full"
+    host: str = ""
+    project_version: str = ""
+    command: str = ""
+
+    @property
+    def column(self) -> str:
+        """The report column this run belongs to: backend and OpenSSL version."""
+        return f"{self.backend} / OpenSSL {self.openssl_version}"
+
+
+@dataclass
+class CommandRecord:
+    command_line: str
+    returncode: int | None
+    outcome: str
+    duration: float
+    stderr: str = ""
+
+
+@dataclass
+class CaseRecord:
+    case_id: str
+    clause_id: str
+    outcome: str
+    clause_level: str = ""
+    params: dict = field(default_factory=dict)
+    duration: float = 0.0
+    message: str = ""
+    stderr_excerpt: str = ""
+    commands: list[CommandRecord] = field(default_factory=list)
+
+    @property
+    def category(self) -> str:
+        return CATEGORY.get(self.outcome, "fail")
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+class ResultsStore:
+    """One results database. ``create=False`` opens an existing file for reading."""
+
+    def __init__(self, path: Path | str, *, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise UsageError(f"no results database at {self.path}; run 'azihsm-conformance run' first or pass --results FILE")
+        if create:
+            self._make_parent()
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self._check_or_create(create)
+        except sqlite3.DatabaseError as exc:
+            self._fail(exc)
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _make_parent(self) -> None:
+        parent = self.path.parent
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create results directory {parent}: {exc.strerror}; pass --results with a writable path") from None
+        if self.path.is_dir():
+            raise UsageError(f"results path {self.path} is a directory; pass --results with a file name such as {self.path / DEFAULT_FILENAME}")
+        if not os.access(parent, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
+            raise UsageError(f"results path {self.path} is not writable; pass --results with a writable path")
+
+    def _check_or_create(self, create: bool) -> None:
+        tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            if not create:
+                raise UsageError(f"{self.path} holds no results yet; run 'azihsm-conformance run' first")
+            with self._transaction():
+                # statement by statement: executescript would commit the open transaction
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    self.conn.execute(statement)
+                self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            return
+        if "meta" not in tables or "runs" not in tables:
+            raise UsageError(
+                f"{self.path} is an SQLite file but not an azihsm-conformance results database; "
+                "pass --results with another file name"
+            )
+        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise UsageError(
+                f"results database {self.path} has schema version {version}, newer than this "
+                f"azihsm-conformance ({SCHEMA_VERSION}); upgrade azihsm-conformance or pass --results with another file"
+            )
+        if version < SCHEMA_VERSION:
+            raise UsageError(f"results database {self.path} has unknown schema version {version}; move it aside or pass --results with another file")
+        check = self.conn.execute("PRAGMA quick_check").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(check)
+
+    def _fail(self, exc: sqlite3.Error):
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "readonly" in message or "unable to open" in message:
+            raise UsageError(f"cannot write results database {self.path} ({message}); pass --results with a writable path") from None
+        raise UsageError(
+            f"results database {self.path} is corrupt ({message}); move it aside (earlier runs "
+            "may be recoverable with sqlite3 .recover) or pass --results with a new file"
+        ) from None
+
+    def _transaction(self):
+        store = self
+
+        class _Tx:
+            def __enter__(self):
+                store.conn.execute("BEGIN IMMEDIATE")
+
+            def __exit__(self, kind, value, tb):
+                store.conn.execute("COMMIT" if kind is None else "ROLLBACK")
+                return False
+
+        return _Tx()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def begin_run(self, run: RunRecord) -> str:
+        run.id = run.id or new_run_id()
+        run.started_at = run.started_at or now()
+        run.status = INCOMPLETE
+        values = asdict(run)
+        columns = ", ".join(values)
+        placeholders = ", ".join(f":{name}" for name in values)
+        try:
+            with self._transaction():
+                self.conn.execute(f"INSERT INTO runs ({columns}) VALUES ({placeholders})", values)
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        return run.id
+
+    def record_case(self, run_id: str, case: CaseRecord) -> None:
+        """Store one finished case (replacing an earlier record of the same case id)."""
+        try:
+            with self._transaction():
+                self.conn.execute("DELETE FROM commands WHERE run_id=? AND case_id=?", (run_id, case.case_id))
+                self.conn.execute(
+                    "INSERT OR REPLACE INTO cases VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        run_id,
+                        case.case_id,
+                        case.clause_id,
+                        case.clause_level,
+                        json.dumps(case.params, sort_keys=True, default=repr),
+                        case.outcome,
+                        case.duration,
+                        case.message,
+                        case.stderr_excerpt,
+                        now(),
+                    ),
+                )
+                self.conn.executemany(
+                    "INSERT INTO commands VALUES (?,?,?,?,?,?,?,?)",
+                    [
+                        (run_id, case.case_id, seq, c.command_line, c.returncode, c.outcome, c.duration, c.stderr)
+                        for seq, c in enumerate(case.commands, start=1)
+                    ],
+                )
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
+    def finish_run(self, run_id: str, status: str, exit_status: int | None) -> None:
+        try:
+            with self._transaction():
+                self.conn.execute(
+                    "UPDATE runs SET finished_at=?, status=?, exit_status=? WHERE id=?",
+                    (now(), status, exit_status, run_id),
+                )
+        except sqlite3.Error as exc:
+            self._fail(exc)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def runs(self) -> list[RunRecord]:
+        """Every run, oldest first."""
+        rows = self.conn.execute("SELECT * FROM runs ORDER BY started_at, id").fetchall()
+        return [RunRecord(**dict(row)) for row in rows]
+
+    def get_run(self, ref: str) -> RunRecord:
+        """A run by id, unique id prefix, ``latest`` or ``latest~N`` (N runs before it)."""
+        runs = self.runs()
+        if not runs:
+            raise UsageError(f"results database {self.path} has no runs yet; run 'azihsm-conformance run' first")
+        if ref == "latest" or ref.startswith("latest~"):
+            back = ref.partition("~")[2]
+            if back and not back.isdigit():
+                raise UsageError(f"run reference '{ref}' is not like latest~2; use a run id, 'latest' or 'latest~N'")
+            index = len(runs) - 1 - int(back or 0)
+            if index < 0:
+                raise UsageError(f"{ref}: the database holds only {len(runs)} run(s)")
+            return runs[index]
+        matches = [run for run in runs if run.id.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UsageError(f"no run '{ref}' in {self.path}; 'azihsm-conformance report --list' shows the run ids")
+        raise UsageError(f"run prefix '{ref}' matches {len(matches)} runs; give more characters of the id")
+
+    def cases(self, run_id: str) -> list[CaseRecord]:
+        commands: dict[str, list[CommandRecord]] = {}
+        for row in self.conn.execute("SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq", (run_id,)):
+            commands.setdefault(row["case_id"], []).append(
+                CommandRecord(row["command_line"], row["returncode"], row["outcome"], row["duration"], row["stderr"])
+            )
+        return [
+            CaseRecord(
+                case_id=row["case_id"],
+                clause_id=row["clause_id"],
+                outcome=row["outcome"],
+                clause_level=row["clause_level"],
+                params=json.loads(row["params"]),
+                duration=row["duration"],
+                message=row["message"],
+                stderr_excerpt=row["stderr_excerpt"],
+                commands=commands.get(row["case_id"], []),
+            )
+            for row in self.conn.execute("SELECT * FROM cases WHERE run_id=? ORDER BY clause_id, case_id", (run_id,))
+        ]
