@@ -190,7 +190,7 @@ def load_profile(path: Path) -> BackendProfile:
         fresh_device_dir=bool(data.get("fresh_device_dir", False)),
         capabilities=frozenset(data.get("capabilities", ["*"])),
         deviations=deviations,
-        source=str(path),
+        source=str(path.resolve()),
     )
 
 

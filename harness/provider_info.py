@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -81,3 +83,13 @@ def pick_backend_provider(providers: list[ProviderInfo], module: str) -> Provide
         if info.load_name not in _BUILTIN:
             return info
     return providers[0]
+
+
+def identify_provider(install: OpenSSLInstall, backend: BackendProfile) -> tuple[ProviderInfo, CommandResult]:
+    """Probe the backend's provider in a throw-away workspace (its own device directory)."""
+    workspace = Path(tempfile.mkdtemp(prefix="azihsm-probe-"))
+    try:
+        env = backend.prepare(workspace)
+        return probe_provider(install, backend, env, workspace)
+    finally:
+        shutil.rmtree(workspace, ignore_errors=True)

@@ -157,7 +157,7 @@ class ResultsStore:
     """One results database. ``create=False`` opens an existing file for reading."""
 
     def __init__(self, path: Path | str, *, create: bool = True):
-        self.path = Path(path)
+        self.path = Path(path).absolute()
         if not create and not self.path.is_file():
             raise UsageError(f"no results database at {self.path}; run 'azihsm-conformance run' first or pass --results FILE")
         if create:
