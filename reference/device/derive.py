@@ -1,0 +1,104 @@
+"""Key agreement and derivation: ECDH peer checks, HKDF parameters, HMAC contexts."""
+
+from __future__ import annotations
+
+from . import digest as digests
+from .errors import OperationError, ParameterError, Reason
+from .keys import PYCA_CURVES
+
+HKDF_DIGESTS = ("sha256", "sha384", "sha512")
+AES_BITS = (128, 192, 256)
+
+
+def load_peer(peer_spki_der: bytes, own_curve: str):
+    """The peer's EC public key, refused when invalid, off-curve or on another curve."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    try:
+        peer = serialization.load_der_public_key(bytes(peer_spki_der))
+    except Exception:  # pyca raises ValueError/UnsupportedAlgorithm for bad or off-curve points
+        raise OperationError(
+            Reason.INVALID_PEER_KEY,
+            "invalid ECDH peer key: not a DER SubjectPublicKeyInfo of a valid EC point",
+        ) from None
+    if not isinstance(peer, ec.EllipticCurvePublicKey):
+        raise OperationError(Reason.INVALID_PEER_KEY,
+                             "invalid ECDH peer key: ECDH needs an EC public key")
+    peer_curve = PYCA_CURVES.get(peer.curve.name, peer.curve.name)
+    if peer_curve != own_curve:
+        raise OperationError(
+            Reason.MISMATCHING_DOMAIN_PARAMETERS,
+            f"ECDH peer key is on {peer_curve} but the key is on {own_curve}: "
+            "mismatching domain parameters",
+        )
+    return peer
+
+
+def hkdf_params(digest, key_type, bits):
+    """Validate HKDF output parameters; returns (digest, key_type, bits)."""
+    name = digests.canonical(digest)
+    if name not in HKDF_DIGESTS:
+        raise ParameterError(
+            Reason.UNSUPPORTED_DIGEST,
+            f"HKDF digest {name.upper()} is not supported: use SHA256, SHA384 or SHA512",
+        )
+    kind = key_type.lower() if isinstance(key_type, str) else None
+    if kind not in ("aes", "hmac"):
+        raise ParameterError(Reason.INVALID_DERIVED_KEY_TYPE,
+                             f"unsupported derived key type {key_type!r}: use aes or hmac")
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits <= 0 or bits % 8:
+        raise ParameterError(Reason.INVALID_DERIVED_KEY_LENGTH,
+                             f"derived key bits {bits!r} must be a positive multiple of 8")
+    if kind == "aes" and bits not in AES_BITS:
+        raise ParameterError(Reason.INVALID_DERIVED_KEY_LENGTH,
+                             f"an AES key has 128, 192 or 256 bits, not {bits}")
+    if kind == "hmac" and bits != digests.digest_size(name) * 8:
+        raise ParameterError(
+            Reason.INVALID_DERIVED_KEY_LENGTH,
+            f"an HMAC-{name.upper()} key has {digests.digest_size(name) * 8} bits "
+            f"(the HKDF digest size), not {bits}",
+        )
+    return name, kind, bits
+
+
+def hkdf(secret: bytes, digest: str, salt: bytes, info: bytes, length: int) -> bytes:
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(digests.pyca_hash(digest), length, salt=bytes(salt) or None,
+                info=bytes(info)).derive(secret)
+
+
+class Mac:
+    """A streaming, copyable HMAC over a device key; finalize() ends it."""
+
+    def __init__(self, digest: str, _context):
+        self.digest = digest
+        self.digest_size = digests.digest_size(digest)
+        self.block_size = digests.new(digest).block_size
+        self._ctx = _context
+
+    @classmethod
+    def start(cls, secret: bytes, digest: str) -> "Mac":
+        from cryptography.hazmat.primitives import hmac
+
+        return cls(digest, hmac.HMAC(secret, digests.pyca_hash(digest)))
+
+    def __repr__(self) -> str:
+        return f"<Mac HMAC-{self.digest.upper()}>"
+
+    def _live(self):
+        if self._ctx is None:
+            raise OperationError(Reason.STREAM_FINISHED, "this HMAC has already been finalised")
+        return self._ctx
+
+    def update(self, data) -> None:
+        self._live().update(bytes(data))
+
+    def copy(self) -> "Mac":
+        return Mac(self.digest, self._live().copy())
+
+    def finalize(self) -> bytes:
+        tag = self._live().finalize()
+        self._ctx = None
+        return tag

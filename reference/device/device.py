@@ -1,0 +1,214 @@
+"""The simulated device: one directory holding its identity.
+
+Files (mode 0600, created once, on first use):
+
+* ``masking.key`` – the device masking secret (magic + 32 random bytes). Every masked key blob
+  is bound to it; the device identity is a hash of it.
+* ``unwrap.key`` – the device's RSA-2048 unwrapping key pair, itself a masked key blob under
+  the masking secret (what imports are wrapped for).
+
+Many processes may hit first use at once. Creation is serialised with ``flock`` on ``.lock``
+and each file appears atomically (written to a temporary name, then ``link``ed into place,
+which fails if the name exists), so exactly one identity results even without the lock.
+Opening an existing device reads one small file and hashes it: no pyca import, no RSA work.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import blob
+from .errors import DeviceError, HsmError, Reason
+
+DEFAULT_DIR = "/var/lib/azihsm"
+ENV_VAR = "AZIHSM_DEVICE_DIR"
+MASKING_FILE = "masking.key"
+UNWRAP_FILE = "unwrap.key"
+LOCK_FILE = ".lock"
+_MASKING_MAGIC = b"AZHSM-MASKING-v1"
+_SECRET_LEN = 32
+_HOW_TO_CHOOSE = f"choose another with {ENV_VAR}=DIR (or the provider's openssl.cnf section)"
+
+
+def _sha256(data: bytes) -> bytes:
+    import _sha256  # built-in; never hashlib (see digest.py)
+
+    return _sha256.sha256(data).digest()
+
+
+def _hkdf(secret: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(secret)
+
+
+def write_new_file(path: Path, data: bytes) -> bool:
+    """Create ``path`` atomically with mode 0600. False if it already existed (we lost a race).
+
+    The data goes to a private temporary file first and is hard-linked into place, so the
+    final name never shows a partial file and never replaces an existing one.
+    """
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        os.unlink(tmp)
+
+
+class Device:
+    """A simulated HSM, persisted in one directory. Use :meth:`open`."""
+
+    def __init__(self, path: Path, masking_secret: bytes):
+        self.path = path
+        self.__masking_secret = masking_secret
+        digest = _sha256(b"azihsm-reference device identity\0" + masking_secret)
+        self.identity = digest[:8].hex()
+        self.device_id = digest[: blob.DEVICE_ID_LEN]
+        self.__blob_key = None
+        self.__unwrapping_key = None  # pyca RSA private key, unmasked on first import
+
+    def __repr__(self) -> str:
+        return f"<Device {self.identity} at {self.path}>"
+
+    # ---- opening and first use ------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path=None) -> "Device":
+        """Open the device in ``path`` (None: $AZIHSM_DEVICE_DIR or /var/lib/azihsm).
+
+        Creates the device files on first use. Raises DeviceError when the directory is
+        missing or unwritable, or a device file is damaged.
+        """
+        path = Path(path if path is not None else (os.environ.get(ENV_VAR) or DEFAULT_DIR))
+        path = path.absolute()
+        _check_directory(path)
+        masking = path / MASKING_FILE
+        secret = _read_masking_secret(masking)
+        if secret is None or not (path / UNWRAP_FILE).exists():
+            secret = cls._provision(path)
+        return cls(path, secret)
+
+    @classmethod
+    def _provision(cls, path: Path) -> bytes:
+        """First use: create whatever device file is missing, under the creation lock."""
+        import fcntl
+
+        try:
+            lock_fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise DeviceError(
+                Reason.DEVICE_DIR_UNWRITABLE,
+                f"cannot create the device in {path}: {exc.strerror}; fix its permissions "
+                f"or {_HOW_TO_CHOOSE}",
+            ) from None
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX)
+            masking = path / MASKING_FILE
+            if _read_masking_secret(masking) is None:
+                write_new_file(masking, _MASKING_MAGIC + os.urandom(_SECRET_LEN))
+            secret = _read_masking_secret(masking)
+            unwrap = path / UNWRAP_FILE
+            if not unwrap.exists():
+                write_new_file(unwrap, cls(path, secret)._new_unwrapping_blob())
+            return secret
+        finally:
+            os.close(lock_fd)  # releases the flock
+
+    # ---- masking keys (private to the device package) -------------------------------------
+
+    def _gcm_key(self, session_secret: bytes | None = None) -> bytes:
+        """AES-256-GCM key for masked blobs: per device, or per device and session."""
+        if session_secret is None:
+            if self.__blob_key is None:
+                self.__blob_key = _hkdf(self.__masking_secret, b"azihsm-reference blob v1")
+            return self.__blob_key
+        return _hkdf(self.__masking_secret + session_secret, b"azihsm-reference session blob v1")
+
+    def _new_unwrapping_blob(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+        header = blob.BlobHeader(kind="rsa", usage="unwrap", bits=2048, hmac_digest=None,
+                                 device_id=self.device_id, session_id=None)
+        return blob.seal(header, self._gcm_key(), pkcs8)
+
+    def _unwrapping_key(self):
+        """The RSA-2048 unwrapping private key (lives only inside the device)."""
+        if self.__unwrapping_key is None:
+            from cryptography.hazmat.primitives import serialization
+
+            path = self.path / UNWRAP_FILE
+            try:
+                data = path.read_bytes()
+                header = blob.read_header(data)
+                if header.device_id != self.device_id or header.usage != "unwrap":
+                    raise ValueError("not this device's unwrapping key")
+                pkcs8 = blob.open_body(data, header, self._gcm_key())
+            except (OSError, ValueError, HsmError) as exc:
+                raise _corrupt(path, exc) from None
+            self.__unwrapping_key = serialization.load_der_private_key(pkcs8, password=None)
+        return self.__unwrapping_key
+
+    @property
+    def unwrapping_public_der(self) -> bytes:
+        """SubjectPublicKeyInfo DER of the unwrapping key: what host-side wraps target."""
+        from cryptography.hazmat.primitives import serialization
+
+        return self._unwrapping_key().public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    # ---- sessions ---------------------------------------------------------------------------
+
+    def open_session(self):
+        from .session import Session
+
+        return Session(self)
+
+
+def _corrupt(path: Path, exc: Exception) -> DeviceError:
+    return DeviceError(
+        Reason.DEVICE_FILE_CORRUPT,
+        f"device file {path} is damaged ({exc}); restore it, or remove the device files to "
+        f"start a new device (its masked keys become unusable), or {_HOW_TO_CHOOSE}",
+    )
+
+
+def _check_directory(path: Path) -> None:
+    if not path.is_dir():
+        what = "is not a directory" if path.exists() else "does not exist"
+        raise DeviceError(
+            Reason.DEVICE_DIR_MISSING,
+            f"device directory {path} {what}: create it (mkdir -p {path}) or {_HOW_TO_CHOOSE}",
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise DeviceError(
+            Reason.DEVICE_DIR_UNWRITABLE,
+            f"device directory {path} is not writable: fix its permissions or {_HOW_TO_CHOOSE}",
+        )
+
+
+def _read_masking_secret(path: Path) -> bytes | None:
+    """The masking secret, or None when the file does not exist yet."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise _corrupt(path, exc) from None
+    if len(data) != len(_MASKING_MAGIC) + _SECRET_LEN or not data.startswith(_MASKING_MAGIC):
+        raise _corrupt(path, ValueError("unexpected size or format"))
+    return data[len(_MASKING_MAGIC):]

@@ -1,0 +1,135 @@
+"""Key handles and the rules about which key may do what.
+
+A :class:`Key` is an opaque handle: it carries only public properties. The key material stays
+in the owning Session's vault (see session.py), so nothing reachable from a Key, its repr or
+an error message holds private or secret bytes.
+"""
+
+from __future__ import annotations
+
+from .errors import KeyImportError, Reason, UsageError
+
+CURVE_BITS = {"P-256": 256, "P-384": 384, "P-521": 521}
+_CURVE_ALIASES = {
+    "p-256": "P-256", "p256": "P-256", "prime256v1": "P-256", "secp256r1": "P-256",
+    "p-384": "P-384", "p384": "P-384", "secp384r1": "P-384",
+    "p-521": "P-521", "p521": "P-521", "secp521r1": "P-521",
+}
+# pyca curve class name (ec.SECP256R1.name) -> our curve name
+PYCA_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+# The curve's natural hash: what ECDSA uses when no digest is named.
+CURVE_DIGEST = {"P-256": "sha256", "P-384": "sha384", "P-521": "sha512"}
+RSA_SIZES = (2048, 3072, 4096)
+
+# usages a private key of each kind may be created with (spec: "Key Usage")
+CREATE_USAGES = {
+    "ec": ("digitalSignature", "keyAgreement"),
+    "rsa": ("digitalSignature", "keyEncipherment"),
+}
+# usage each operation needs; derived secret keys carry "derive" (ECDH output),
+# "encrypt" (HKDF AES output) or "mac" (HKDF HMAC output). HKDF accepts all three as IKM
+# because the spec allows IKM from "ECDH derive or another HKDF derivation".
+OPERATION_USAGES = {
+    "sign": ("digitalSignature",),
+    "verify": ("digitalSignature",),
+    "encrypt": ("keyEncipherment",),
+    "decrypt": ("keyEncipherment",),
+    "ecdh": ("keyAgreement",),
+    "hkdf": ("derive", "encrypt", "mac"),
+    "hmac": ("mac",),
+}
+# operations that need the private half
+PRIVATE_OPERATIONS = ("sign", "decrypt", "ecdh", "hkdf", "hmac")
+
+
+def canonical_curve(name: str) -> str:
+    key = name.strip().lower() if isinstance(name, str) else None
+    if key not in _CURVE_ALIASES:
+        raise KeyImportError(
+            Reason.UNSUPPORTED_CURVE,
+            f"unsupported curve {name!r}: use P-256, P-384 or P-521 "
+            "(prime256v1, secp384r1, secp521r1)",
+        )
+    return _CURVE_ALIASES[key]
+
+
+def check_create_usage(kind: str, flavour: str, usage: str) -> None:
+    allowed = CREATE_USAGES[kind]
+    if usage not in allowed:
+        raise KeyImportError(
+            Reason.INVALID_KEY_USAGE,
+            f"key usage {usage!r} is not allowed for {flavour} keys: use "
+            + " or ".join(allowed),
+        )
+
+
+class Key:
+    """Opaque key handle. Compare by identity; only public properties are readable."""
+
+    __slots__ = (
+        "kind", "flavour", "curve", "bits", "usage", "session_key", "has_private",
+        "public_der", "hmac_digest", "_session_id", "__weakref__",
+    )
+
+    def __init__(self, *, kind, flavour=None, curve=None, bits, usage, session_key=False,
+                 has_private=True, public_der=None, hmac_digest=None, session_id):
+        self.kind = kind
+        self.flavour = flavour
+        self.curve = curve
+        self.bits = bits
+        self.usage = usage
+        self.session_key = session_key
+        self.has_private = has_private
+        self.public_der = public_der
+        self.hmac_digest = hmac_digest
+        self._session_id = session_id
+
+    def __repr__(self) -> str:
+        detail = self.curve or (f"{self.bits} bits" if self.bits else "")
+        extra = f" {self.hmac_digest}" if self.hmac_digest else ""
+        visibility = "private" if self.has_private else "public"
+        session = " session" if self.session_key else ""
+        return (f"<Key {self.flavour or self.kind} {detail}{extra} {visibility} "
+                f"usage={self.usage}{session}>")
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        raise TypeError("device keys cannot be pickled: mask them with Session.mask")
+
+    @property
+    def label(self) -> str:
+        """Short human name used in messages, e.g. 'EC P-384 key'."""
+        if self.kind == "ec":
+            return f"EC {self.curve} key"
+        if self.kind == "rsa":
+            return f"{self.flavour} {self.bits}-bit key"
+        if self.kind == "hmac":
+            return f"HMAC-{self.hmac_digest.upper()} key"
+        if self.kind == "aes":
+            return f"AES-{self.bits} key"
+        return f"{self.bits}-bit shared secret"
+
+    def require(self, operation: str, kinds: tuple[str, ...]) -> None:
+        """Refuse ``operation`` unless this key's usage, kind and private half allow it.
+
+        Usage is checked first, as the spec asks, so the message names the usage and the
+        operation. Public-only keys (usage None) may do any public operation.
+        """
+        allowed = OPERATION_USAGES[operation]
+        if self.usage is not None and self.usage not in allowed:
+            raise UsageError(
+                Reason.USAGE_NOT_ALLOWED,
+                f"key usage {self.usage} does not allow {operation} "
+                f"(the key needs usage {' or '.join(allowed)})",
+            )
+        if self.kind not in kinds:
+            raise UsageError(
+                Reason.WRONG_KEY_KIND,
+                f"{operation} needs a key of kind {' or '.join(kinds)}, got: {self.label}",
+            )
+        if operation in PRIVATE_OPERATIONS and not self.has_private:
+            raise UsageError(
+                Reason.NO_PRIVATE_KEY,
+                f"{operation} needs a private key, got a public-only {self.label}",
+            )

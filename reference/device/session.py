@@ -1,0 +1,465 @@
+"""A device session: the keys it holds and every operation on them.
+
+Key material lives only in the session's vault (a weak mapping from the opaque Key handle to a
+private material record); a Key is usable only in the session that created or loaded it.
+Session keys are masked under a key derived from the device secret *and* a per-session secret
+that exists only in this process's memory, so once the session ends their blobs cannot load.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+
+from . import blob, cipher, derive, signing
+from . import digest as digests
+from .errors import BlobError, KeyImportError, ParameterError, Reason, SessionError, UsageError
+from .keys import (CURVE_BITS, PYCA_CURVES, RSA_SIZES, Key, canonical_curve,
+                   check_create_usage)
+from .wrap import normalise_private_key, unwrap_in_device, wrap_for_device
+
+# Sessions alive in this process, by id: tells "another live session" from "an ended one".
+_LIVE_SESSIONS: "weakref.WeakValueDictionary[bytes, Session]" = weakref.WeakValueDictionary()
+
+_ALGORITHMS = {"ec": "EC", "rsa": "RSA", "rsa-pss": "RSA-PSS"}
+# unmask(expect=...) -> (kind, flavour)
+_EXPECT = {
+    "ec": ("ec", "EC"), "rsa": ("rsa", "RSA"), "rsa-pss": ("rsa", "RSA-PSS"),
+    "secret": ("secret", None), "aes": ("aes", None), "hmac": ("hmac", None),
+}
+_RSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")  # DER of OID 1.2.840.113549.1.1.10
+
+
+class _Material:
+    """Key material held in the vault. Never printed."""
+
+    __slots__ = ("private", "public", "secret")
+
+    def __init__(self, private=None, public=None, secret=None):
+        self.private, self.public, self.secret = private, public, secret
+
+    def __repr__(self) -> str:
+        return "<key material>"
+
+
+def _spki(public_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return public_key.public_bytes(serialization.Encoding.DER,
+                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _pkcs8(private_key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return private_key.private_bytes(serialization.Encoding.DER,
+                                     serialization.PrivateFormat.PKCS8,
+                                     serialization.NoEncryption())
+
+
+def _as_bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ParameterError(Reason.INVALID_PARAMETER, f"{name} must be True or False")
+    return value
+
+
+class Session:
+    """One device session (the provider opens one per provider instance)."""
+
+    def __init__(self, device):
+        self.device = device
+        self.id = os.urandom(blob.SESSION_ID_LEN)
+        self.__secret = os.urandom(32)
+        self.__gcm_key = None
+        self.__vault: "weakref.WeakKeyDictionary[Key, _Material]" = weakref.WeakKeyDictionary()
+        self.closed = False
+        _LIVE_SESSIONS[self.id] = self
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<Session {self.id.hex()[:12]} on device {self.device.identity} ({state})>"
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End the session: its keys are dropped and its session-key blobs become unloadable."""
+        if self.closed:
+            return
+        self.closed = True
+        self.__vault.clear()
+        self.__secret = self.__gcm_key = None
+        _LIVE_SESSIONS.pop(self.id, None)
+
+    # ---- vault ------------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise SessionError(Reason.SESSION_CLOSED,
+                               "the device session is closed: open a new session")
+
+    def _adopt(self, material: _Material, **props) -> Key:
+        key = Key(session_id=self.id, **props)
+        self.__vault[key] = material
+        return key
+
+    def _material(self, key) -> _Material:
+        self._check_open()
+        if not isinstance(key, Key):
+            raise ParameterError(Reason.INVALID_PARAMETER,
+                                 f"expected a device Key, got {type(key).__name__}")
+        material = self.__vault.get(key)
+        if material is None:
+            raise SessionError(Reason.KEY_NOT_IN_SESSION,
+                               f"the {key.label} belongs to another session")
+        return material
+
+    def _adopt_private(self, private, flavour: str, usage: str, session_key: bool) -> Key:
+        public = private.public_key()
+        if flavour == "EC":
+            curve = PYCA_CURVES[private.curve.name]
+            props = dict(kind="ec", curve=curve, bits=CURVE_BITS[curve])
+        else:
+            props = dict(kind="rsa", bits=private.key_size)
+        return self._adopt(_Material(private=private, public=public), flavour=flavour,
+                           usage=usage, session_key=session_key, has_private=True,
+                           public_der=_spki(public), **props)
+
+    def _adopt_secret(self, secret: bytes, kind: str, usage: str, session_key: bool,
+                      hmac_digest=None) -> Key:
+        return self._adopt(_Material(secret=secret), kind=kind, bits=len(secret) * 8,
+                           usage=usage, session_key=session_key, has_private=True,
+                           hmac_digest=hmac_digest)
+
+    def _session_gcm_key(self) -> bytes:
+        if self.__gcm_key is None:
+            self.__gcm_key = self.device._gcm_key(self.__secret)
+        return self.__gcm_key
+
+    # ---- key creation -----------------------------------------------------------------------
+
+    def generate_ec(self, curve="P-256", usage="digitalSignature", session_key=False) -> Key:
+        """Generate an EC key inside the device."""
+        self._check_open()
+        curve = canonical_curve(curve)
+        check_create_usage("ec", "EC", usage)
+        session_key = _as_bool(session_key, "session_key")
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        pyca_curve = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}[curve]
+        return self._adopt_private(ec.generate_private_key(pyca_curve()), "EC", usage,
+                                   session_key)
+
+    def import_private_key(self, der, algorithm="EC", usage="digitalSignature",
+                           session_key=False, curve=None, bits=None) -> Key:
+        """Import a DER private key the way the real provider does: normalise to PKCS#8 and
+        wrap host-side for the device's unwrapping key, then unwrap inside the device.
+
+        ``curve``/``bits`` are what the caller declared (None: nothing declared); the
+        imported key must match them.
+        """
+        self._check_open()
+        flavour = self._check_import_request(algorithm, usage, curve, bits)
+        _host_key, pkcs8 = normalise_private_key(der)
+        wrapped = wrap_for_device(self.device.unwrapping_public_der, pkcs8)
+        return self.import_wrapped(wrapped, algorithm=flavour, usage=usage,
+                                   session_key=session_key, curve=curve, bits=bits)
+
+    def import_wrapped(self, wrapped, algorithm="EC", usage="digitalSignature",
+                       session_key=False, curve=None, bits=None) -> Key:
+        """Import a key already wrapped for this device (RSA-OAEP-SHA256 KEK || AES-KWP)."""
+        self._check_open()
+        flavour = self._check_import_request(algorithm, usage, curve, bits)
+        session_key = _as_bool(session_key, "session_key")
+        pkcs8 = unwrap_in_device(self.device._unwrapping_key(), wrapped)
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        private = serialization.load_der_private_key(pkcs8, password=None)
+        if flavour == "EC":
+            if not isinstance(private, ec.EllipticCurvePrivateKey):
+                raise _type_mismatch(private, flavour)
+            actual = PYCA_CURVES.get(private.curve.name)
+            if actual is None:
+                raise KeyImportError(
+                    Reason.UNSUPPORTED_CURVE,
+                    f"the imported key is on {private.curve.name}: the device supports "
+                    "P-256, P-384 and P-521",
+                )
+            if curve is not None and canonical_curve(curve) != actual:
+                raise KeyImportError(
+                    Reason.CURVE_MISMATCH,
+                    f"the imported key is on {actual} but {canonical_curve(curve)} was "
+                    f"declared: declare group {actual}",
+                )
+        else:
+            if not isinstance(private, rsa.RSAPrivateKey):
+                raise _type_mismatch(private, flavour)
+            if private.key_size not in RSA_SIZES:
+                raise KeyImportError(
+                    Reason.UNSUPPORTED_KEY_SIZE,
+                    f"the imported RSA key has {private.key_size} bits: the device supports "
+                    "2048, 3072 and 4096",
+                )
+            if bits is not None and bits != private.key_size:
+                raise KeyImportError(
+                    Reason.KEY_SIZE_MISMATCH,
+                    f"the imported RSA key has {private.key_size} bits but {bits} were "
+                    f"declared: declare {private.key_size} bits",
+                )
+        return self._adopt_private(private, flavour, usage, session_key)
+
+    @staticmethod
+    def _check_import_request(algorithm, usage, curve, bits) -> str:
+        flavour = _ALGORITHMS.get(algorithm.lower() if isinstance(algorithm, str) else None)
+        if flavour is None:
+            raise KeyImportError(Reason.UNSUPPORTED_ALGORITHM,
+                                 f"unsupported key algorithm {algorithm!r}: use EC, RSA or RSA-PSS")
+        kind = "ec" if flavour == "EC" else "rsa"
+        check_create_usage(kind, flavour, usage)
+        if curve is not None:
+            if kind != "ec":
+                raise KeyImportError(Reason.INVALID_PARAMETER,
+                                     f"a curve was declared for an {flavour} key")
+            canonical_curve(curve)
+        if bits is not None:
+            if kind != "rsa":
+                raise KeyImportError(Reason.INVALID_PARAMETER,
+                                     "a bit size was declared for an EC key (declare the curve)")
+            if bits not in RSA_SIZES:
+                raise KeyImportError(Reason.UNSUPPORTED_KEY_SIZE,
+                                     f"unsupported RSA size {bits!r}: use 2048, 3072 or 4096")
+        return flavour
+
+    def public_key(self, spki_der, usage=None) -> Key:
+        """A public-only key from SubjectPublicKeyInfo DER (peer keys, verify-only keys).
+
+        ``usage`` None allows every public operation (verify, encrypt).
+        """
+        self._check_open()
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+        try:
+            public = serialization.load_der_public_key(bytes(spki_der))
+        except Exception:  # ValueError / UnsupportedAlgorithm, depending on the input
+            raise KeyImportError(Reason.INVALID_KEY_ENCODING,
+                                 "not a DER SubjectPublicKeyInfo of an EC or RSA key") from None
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            curve = PYCA_CURVES.get(public.curve.name)
+            if curve is None:
+                raise KeyImportError(
+                    Reason.UNSUPPORTED_CURVE,
+                    f"public key is on {public.curve.name}: use P-256, P-384 or P-521")
+            props = dict(kind="ec", flavour="EC", curve=curve, bits=CURVE_BITS[curve])
+        elif isinstance(public, rsa.RSAPublicKey):
+            flavour = "RSA-PSS" if _RSA_PSS_OID in bytes(spki_der)[:32] else "RSA"
+            props = dict(kind="rsa", flavour=flavour, bits=public.key_size)
+        else:
+            raise KeyImportError(Reason.UNSUPPORTED_ALGORITHM,
+                                 "public key is neither EC nor RSA")
+        if usage is not None:
+            check_create_usage(props["kind"], props["flavour"], usage)
+        return self._adopt(_Material(public=public), usage=usage, session_key=False,
+                           has_private=False, public_der=_spki(public), **props)
+
+    # ---- masking ------------------------------------------------------------------------------
+
+    def mask(self, key: Key) -> bytes:
+        """The masked key blob of ``key`` (bound to this device, and session for session keys)."""
+        material = self._material(key)
+        if not key.has_private:
+            raise UsageError(Reason.NO_PRIVATE_KEY,
+                             f"cannot mask a public-only {key.label}: nothing secret to mask")
+        payload = material.secret if material.secret is not None else _pkcs8(material.private)
+        header = blob.BlobHeader(
+            kind=key.kind, usage=key.usage, bits=key.bits, hmac_digest=key.hmac_digest,
+            device_id=self.device.device_id,
+            session_id=self.id if key.session_key else None,
+        )
+        gcm_key = self._session_gcm_key() if key.session_key else self.device._gcm_key()
+        return blob.seal(header, gcm_key, payload)
+
+    def unmask(self, masked, expect=None) -> Key:
+        """Load a masked key blob. ``expect`` ("ec", "rsa", "rsa-pss", "secret", "aes", "hmac")
+        is the type the caller asks for; for RSA it also decides the flavour."""
+        self._check_open()
+        wanted = None
+        if expect is not None:
+            wanted = _EXPECT.get(expect.lower() if isinstance(expect, str) else None)
+            if wanted is None:
+                raise ParameterError(
+                    Reason.INVALID_PARAMETER,
+                    f"unknown key type {expect!r}: use ec, rsa, rsa-pss, secret, aes or hmac")
+        header = blob.read_header(masked)
+        if header.device_id != self.device.device_id:
+            raise BlobError(
+                Reason.BLOB_OTHER_DEVICE,
+                f"masked key blob was made by another device ({header.device_id.hex()}); "
+                f"this device is {self.device.identity} (check AZIHSM_DEVICE_DIR)",
+            )
+        if header.session_key and header.session_id != self.id:
+            if header.session_id in _LIVE_SESSIONS:
+                raise BlobError(Reason.BLOB_OTHER_SESSION,
+                                "masked session key belongs to another open session")
+            raise BlobError(
+                Reason.BLOB_SESSION_ENDED,
+                "masked session key is from an ended session: session keys live only as long "
+                "as their session; generate it with session false to reuse it",
+            )
+        gcm_key = self._session_gcm_key() if header.session_key else self.device._gcm_key()
+        payload = blob.open_body(masked, header, gcm_key)
+        if wanted is not None and wanted[0] != header.kind:
+            raise BlobError(
+                Reason.BLOB_WRONG_KIND,
+                f"masked key blob holds {_describe(header)} but {expect} was requested",
+            )
+        if header.kind in ("ec", "rsa") and header.usage != "unwrap":
+            from cryptography.hazmat.primitives import serialization
+
+            private = serialization.load_der_private_key(payload, password=None)
+            flavour = wanted[1] if wanted else ("EC" if header.kind == "ec" else "RSA")
+            return self._adopt_private(private, flavour, header.usage, header.session_key)
+        if header.kind in ("secret", "aes", "hmac"):
+            return self._adopt_secret(payload, header.kind, header.usage, header.session_key,
+                                      header.hmac_digest)
+        raise BlobError(Reason.BLOB_WRONG_KIND,
+                        "masked key blob holds the device's own unwrapping key")
+
+    def _key_or_blob(self, key_or_blob) -> Key:
+        return key_or_blob if isinstance(key_or_blob, Key) else self.unmask(key_or_blob)
+
+    # ---- signatures ---------------------------------------------------------------------------
+
+    def sign(self, key: Key, data, scheme) -> bytes:
+        """Sign a message (or, with ``scheme.prehashed``, its digest)."""
+        self._material(key)
+        key.require("sign", ("ec", "rsa"))
+        data = bytes(data)
+        rs = signing.resolve(key, scheme, len(data) if scheme.prehashed else None)
+        message_digest = data if scheme.prehashed else digests.compute(rs.digest, data)
+        return self._sign_resolved(key, rs, message_digest)
+
+    def verify(self, key: Key, data, signature, scheme) -> bool:
+        """True when ``signature`` is valid under exactly ``scheme``; malformed -> False."""
+        self._material(key)
+        key.require("verify", ("ec", "rsa"))
+        data = bytes(data)
+        rs = signing.resolve(key, scheme, len(data) if scheme.prehashed else None)
+        message_digest = data if scheme.prehashed else digests.compute(rs.digest, data)
+        return self._verify_resolved(key, rs, message_digest, signature)
+
+    def sign_stream(self, key: Key, scheme) -> signing.SignStream:
+        """Streaming sign or verify over a message fed with update()."""
+        self._material(key)
+        key.require("verify", ("ec", "rsa"))  # same usage as sign; private half checked at sign
+        if scheme.prehashed:
+            raise ParameterError(Reason.INVALID_PARAMETER,
+                                 "a signature stream hashes the message: prehashed must be False")
+        return signing.SignStream(self, key, signing.resolve(key, scheme))
+
+    def _sign_resolved(self, key, rs, message_digest: bytes) -> bytes:
+        material = self._material(key)
+        key.require("sign", ("ec", "rsa"))
+        return signing.sign_digest(material.private, key.kind, rs, message_digest)
+
+    def _verify_resolved(self, key, rs, message_digest: bytes, signature) -> bool:
+        material = self._material(key)
+        return signing.verify_digest(material.public, key.kind, rs, message_digest, signature)
+
+    # ---- RSA encryption -----------------------------------------------------------------------
+
+    def encrypt(self, key: Key, plaintext, padding="oaep", digest="sha256", mgf1_digest=None,
+                label=b"") -> bytes:
+        material = self._material(key)
+        self._require_rsa_cipher(key, "encrypt")
+        params = cipher.resolve(padding, digest, mgf1_digest, label)
+        return cipher.encrypt(material.public, params, bytes(plaintext))
+
+    def decrypt(self, key: Key, ciphertext, padding="oaep", digest="sha256", mgf1_digest=None,
+                label=b"") -> bytes:
+        material = self._material(key)
+        self._require_rsa_cipher(key, "decrypt")
+        params = cipher.resolve(padding, digest, mgf1_digest, label)
+        return cipher.decrypt(material.private, params, bytes(ciphertext))
+
+    @staticmethod
+    def _require_rsa_cipher(key: Key, operation: str) -> None:
+        key.require(operation, ("rsa",))
+        if key.flavour == "RSA-PSS":
+            raise UsageError(Reason.WRONG_KEY_KIND,
+                             f"an RSA-PSS key cannot {operation}: import the key as RSA")
+
+    # ---- key agreement and derivation -------------------------------------------------------
+
+    def ecdh(self, key: Key, peer_spki_der) -> bytes:
+        """ECDH with a peer public key; returns the masked shared secret, never raw bytes.
+
+        The secret is a session key when ``key`` is one (it dies with the session)."""
+        material = self._material(key)
+        key.require("ecdh", ("ec",))
+        if isinstance(peer_spki_der, Key):
+            peer_spki_der = peer_spki_der.public_der
+        peer = derive.load_peer(peer_spki_der, key.curve)
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        shared = material.private.exchange(ec.ECDH(), peer)
+        secret = self._adopt_secret(shared, "secret", "derive", key.session_key)
+        return self.mask(secret)
+
+    def hkdf(self, ikm_blob, digest="sha256", salt=b"", info=b"", key_type="aes",
+             bits=256) -> bytes:
+        """HKDF extract-and-expand from a masked secret (ECDH output or an earlier HKDF
+        output); returns the masked AES or HMAC key. An HMAC key is bound to ``digest``."""
+        ikm = self._key_or_blob(ikm_blob)
+        material = self._material(ikm)
+        ikm.require("hkdf", ("secret", "aes", "hmac"))
+        name, kind, bits = derive.hkdf_params(digest, key_type, bits)
+        okm = derive.hkdf(material.secret, name, salt, info, bits // 8)
+        if kind == "aes":
+            out = self._adopt_secret(okm, "aes", "encrypt", ikm.session_key)
+        else:
+            out = self._adopt_secret(okm, "hmac", "mac", ikm.session_key, hmac_digest=name)
+        return self.mask(out)
+
+    def hmac(self, key_blob, digest="sha256") -> derive.Mac:
+        """Start an HMAC with a masked HMAC key; the digest must be the key's own."""
+        key = self._key_or_blob(key_blob)
+        material = self._material(key)
+        key.require("hmac", ("hmac",))
+        name = digests.canonical(digest)
+        if name != key.hmac_digest:
+            raise ParameterError(
+                Reason.DIGEST_MISMATCH,
+                f"the HMAC key is bound to {key.hmac_digest.upper()} but {name.upper()} was "
+                f"requested: use digest {key.hmac_digest.upper()}",
+            )
+        return derive.Mac.start(material.secret, name)
+
+
+def _describe(header: blob.BlobHeader) -> str:
+    if header.kind == "ec":
+        return f"an EC P-{header.bits} key"
+    if header.kind == "rsa":
+        return f"an RSA {header.bits}-bit key"
+    if header.kind == "hmac":
+        return f"an HMAC-{(header.hmac_digest or '').upper()} key"
+    if header.kind == "aes":
+        return f"an AES-{header.bits} key"
+    return "a shared secret"
+
+
+def _type_mismatch(private, flavour: str) -> KeyImportError:
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        actual = "an EC key"
+    elif isinstance(private, rsa.RSAPrivateKey):
+        actual = "an RSA key"
+    else:
+        actual = f"a {type(private).__name__.replace('PrivateKey', '').lstrip('_')} key"
+    return KeyImportError(Reason.KEY_TYPE_MISMATCH,
+                          f"the key to import is {actual} but {flavour} was requested")
