@@ -1,0 +1,155 @@
+"""A self-contained static HTML report: the clause matrix, drill-down to every failing
+case with its replayable commands, and the difference between runs. No external assets."""
+
+from __future__ import annotations
+
+from html import escape
+
+from harness.clauses import Clause
+from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix
+from harness.store import CATEGORIES
+
+_CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:1.5em;color:#1b1b1b}
+h1{font-size:1.5em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}
+th{background:#f3f3f3;text-align:left}
+td.fail{background:#fbd5d5}td.deviation{background:#fdf0c4}td.pass{background:#d8f3dc}td.skip{background:#eee}
+code,pre{font-family:ui-monospace,monospace}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;white-space:pre-wrap}
+details{margin:.3em 0}summary{cursor:pointer}.muted{color:#666}
+.outcome-fail{color:#a00;font-weight:600}.outcome-deviation{color:#8a6d00;font-weight:600}
+"""
+
+# the only script: a filter for the matrix; it marks the page ready (tests check this)
+_JS = """
+document.getElementById('only-failing').addEventListener('change', function (e) {
+  document.querySelectorAll('#matrix tbody tr').forEach(function (row) {
+    row.hidden = e.target.checked && !row.classList.contains('failing');
+  });
+});
+document.documentElement.dataset.ready = 'yes';
+"""
+
+
+def _e(value) -> str:
+    return escape(str(value), quote=True)
+
+
+def _anchor(clause_id: str) -> str:
+    return "clause-" + "".join(ch if ch.isalnum() or ch == "-" else "_" for ch in clause_id)
+
+
+def _cell_class(cell) -> str:
+    for category in ("fail", "deviation", "pass", "skip"):
+        if cell[category]:
+            return category
+    return ""
+
+
+def _runs_table(results: list[RunResults]) -> str:
+    rows = []
+    for result in results:
+        run, counts = result.run, result.counts()
+        rows.append(
+            "<tr>"
+            f"<td>{_e(run.column)}</td><td><code>{_e(run.id)}</code></td><td>{_e(run.status)}</td><td>{_e(run.level)}</td>"
+            f"<td>{_e(run.provider_name)} {_e(run.provider_version)}<div class=muted>{_e(run.provider_buildinfo)}</div></td>"
+            f"<td>{_e(run.openssl_version_text)}</td><td>{_e(run.started_at)} → {_e(run.finished_at or '—')}</td>"
+            + "".join(f"<td>{counts[c]}</td>" for c in CATEGORIES)
+            + "</tr>"
+        )
+    head = "<tr><th>backend / OpenSSL</th><th>run</th><th>status</th><th>level</th><th>provider</th><th>openssl</th><th>time</th>"
+    head += "".join(f"<th>{c}</th>" for c in CATEGORIES) + "</tr>"
+    return f"<table id=runs><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _matrix(results: list[RunResults], clauses: dict[str, Clause]) -> str:
+    rows = clause_matrix(results, clauses)
+    head = "<tr><th>clause</th><th>level</th><th>section</th>"
+    head += "".join(f"<th>{_e(r.run.column)}<div class=muted>{_e(r.run.id)}</div></th>" for r in results) + "</tr>"
+    body = []
+    for row in rows:
+        cells = "".join(f"<td class='{_cell_class(cell)}'>{_e(cell_text(cell))}</td>" for cell in row.cells)
+        body.append(
+            f"<tr class='{'failing' if row.failing else ''}' title='{_e(row.text)}'>"
+            f"<td><a href='#{_anchor(row.clause_id)}'><code>{_e(row.clause_id)}</code></a></td>"
+            f"<td>{_e(row.level or '?')}</td><td>{_e(row.section)}</td>{cells}</tr>"
+        )
+    return (
+        "<label><input type=checkbox id=only-failing> only clauses with failures</label>"
+        f"<table id=matrix><thead>{head}</thead><tbody>{''.join(body)}</tbody></table>"
+    )
+
+
+def _case_details(case, column: str) -> str:
+    commands = "\n".join(f"$ {c.command_line}\n# {c.outcome}, exit {c.returncode}, {c.duration:.3f}s" for c in case.commands)
+    parts = [f"<summary><code>{_e(case.case_id)}</code> <span class='outcome-{_e(case.category)}'>{_e(case.outcome)}</span> <span class=muted>{_e(column)}</span></summary>"]
+    if case.message:
+        parts.append(f"<pre class=message>{_e(case.message)}</pre>")
+    if commands:
+        parts.append(f"<p>Commands (paste to replay):</p><pre class=commands>{_e(commands)}</pre>")
+    if case.stderr_excerpt:
+        parts.append(f"<p>stderr:</p><pre class=stderr>{_e(case.stderr_excerpt)}</pre>")
+    if case.params:
+        parts.append(f"<p class=muted>parameters: <code>{_e(case.params)}</code></p>")
+    return f"<details class=case data-case='{_e(case.case_id)}'>{''.join(parts)}</details>"
+
+
+def _drilldown(results: list[RunResults], clauses: dict[str, Clause]) -> str:
+    sections = []
+    for row in clause_matrix(results, clauses):
+        cases = [
+            (case, result.run.column)
+            for result in results
+            for case in result.cases
+            if case.clause_id == row.clause_id and case.category in ("fail", "deviation")
+        ]
+        if not cases:
+            continue
+        body = "".join(_case_details(case, column) for case, column in cases)
+        sections.append(
+            f"<section id='{_anchor(row.clause_id)}' class=clause><h3><code>{_e(row.clause_id)}</code> "
+            f"<span class=muted>{_e(row.level)} · {_e(row.section)}</span></h3><p>{_e(row.text)}</p>{body}</section>"
+        )
+    return "".join(sections) or "<p>No failing cases and no deviations.</p>"
+
+
+def _diff(diff: RunDiff) -> str:
+    parts = [f"<section class=diff><h3>{_e(diff.a.id)} → {_e(diff.b.id)} <span class=muted>({_e(diff.b.column)})</span></h3>"]
+    if diff.empty:
+        parts.append("<p>No case changed outcome.</p>")
+    for key, title, changes in (
+        ("newly-failing", "Newly failing", diff.newly_failing),
+        ("newly-passing", "Newly passing", diff.newly_passing),
+        ("changed", "Other changes", diff.changed),
+        ("added", "New cases", diff.added),
+        ("removed", "Removed cases", diff.removed),
+    ):
+        if not changes:
+            continue
+        items = []
+        for change in changes:
+            line = f"<code>{_e(change.case_id)}</code> ({_e(change.clause_id)}): {_e(change.before or 'absent')} → {_e(change.after or 'absent')}"
+            if key == "newly-failing" and change.case is not None:
+                line += _case_details(change.case, diff.b.column)
+            items.append(f"<li>{line}</li>")
+        parts.append(f"<h4>{title} ({len(changes)})</h4><ul class='{key}'>{''.join(items)}</ul>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: list[RunDiff], title: str = "azihsm conformance") -> str:
+    diff_html = "".join(_diff(d) for d in diffs) if diffs else "<p>No earlier run to compare with.</p>"
+    return f"""<!DOCTYPE html>
+<html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>
+<meta name=viewport content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
+<body>
+<h1>{_e(title)}</h1>
+<h2>Runs</h2>{_runs_table(results)}
+<h2>Clauses × backend / OpenSSL</h2>{_matrix(results, clauses)}
+<h2>Failing cases and deviations</h2>{_drilldown(results, clauses)}
+<h2 id=changes>Changes between runs</h2>{diff_html}
+<script>{_JS}</script>
+</body></html>
+"""
+

@@ -1,0 +1,128 @@
+"""What every report is made of: runs with their cases, the clause matrix, run diffs."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from harness.clauses import REQUIRED_LEVELS, Clause
+from harness.store import CATEGORIES, CaseRecord, ResultsStore, RunRecord
+
+
+@dataclass
+class RunResults:
+    run: RunRecord
+    cases: list[CaseRecord]
+
+    def counts(self) -> Counter:
+        return Counter(case.category for case in self.cases)
+
+    def failing(self) -> list[CaseRecord]:
+        return [case for case in self.cases if case.category == "fail"]
+
+    def required_failures(self) -> list[CaseRecord]:
+        """Failures that make a run fail: MUST and SHOULD clauses, and clauses missing
+        from the catalogue (an unknown level is treated as required)."""
+        return [case for case in self.failing() if case.clause_level in REQUIRED_LEVELS or not case.clause_level]
+
+
+def load_run(store: ResultsStore, ref: str) -> RunResults:
+    run = store.get_run(ref)
+    return RunResults(run, store.cases(run.id))
+
+
+def latest_per_column(store: ResultsStore) -> list[RunRecord]:
+    """The newest run of every (backend, OpenSSL version) pair, in first-seen order."""
+    latest: dict[str, RunRecord] = {}
+    for run in store.runs():
+        latest[run.column] = run
+    return list(latest.values())
+
+
+def previous_run(store: ResultsStore, run: RunRecord) -> RunRecord | None:
+    """The run of the same column just before RUN, for "what changed since last time"."""
+    earlier = [other for other in store.runs() if other.column == run.column and other.started_at <= run.started_at and other.id != run.id]
+    return earlier[-1] if earlier else None
+
+
+@dataclass
+class MatrixRow:
+    clause_id: str
+    section: str
+    level: str
+    text: str
+    cells: list[Counter]  # one per column: category -> count
+
+    @property
+    def failing(self) -> bool:
+        return any(cell["fail"] for cell in self.cells)
+
+
+def clause_matrix(results: list[RunResults], clauses: dict[str, Clause]) -> list[MatrixRow]:
+    """Clauses × runs with pass/fail/deviation/skip counts; catalogue order first, then
+    clauses only seen in results."""
+    order = list(clauses)
+    for result in results:
+        for case in result.cases:
+            if case.clause_id not in clauses and case.clause_id not in order:
+                order.append(case.clause_id)
+    rows = []
+    for clause_id in order:
+        clause = clauses.get(clause_id)
+        cells = [Counter(c.category for c in result.cases if c.clause_id == clause_id) for result in results]
+        if clause is None:
+            level = next((c.clause_level for r in results for c in r.cases if c.clause_id == clause_id and c.clause_level), "")
+            rows.append(MatrixRow(clause_id, "(not in catalogue)", level, "", cells))
+        else:
+            rows.append(MatrixRow(clause_id, clause.section, clause.level, clause.text, cells))
+    return rows
+
+
+def cell_text(cell: Counter) -> str:
+    parts = [f"{cell[name]} {name}" for name in CATEGORIES if cell[name]]
+    return ", ".join(parts) if parts else "–"
+
+
+@dataclass
+class Change:
+    case_id: str
+    clause_id: str
+    before: str  # outcome in run A ("" when absent)
+    after: str  # outcome in run B ("" when absent)
+    case: CaseRecord | None  # the case in run B (or A when removed), for drill-down
+
+
+@dataclass
+class RunDiff:
+    a: RunRecord
+    b: RunRecord
+    newly_failing: list[Change] = field(default_factory=list)
+    newly_passing: list[Change] = field(default_factory=list)
+    changed: list[Change] = field(default_factory=list)  # other outcome changes
+    added: list[Change] = field(default_factory=list)
+    removed: list[Change] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.newly_failing or self.newly_passing or self.changed or self.added or self.removed)
+
+
+def diff_runs(a: RunResults, b: RunResults) -> RunDiff:
+    """Case by case, keyed by the stable case id."""
+    before = {case.case_id: case for case in a.cases}
+    after = {case.case_id: case for case in b.cases}
+    diff = RunDiff(a.run, b.run)
+    for case_id, new in after.items():
+        old = before.get(case_id)
+        if old is None:
+            diff.added.append(Change(case_id, new.clause_id, "", new.outcome, new))
+        elif new.category == "fail" and old.category != "fail":
+            diff.newly_failing.append(Change(case_id, new.clause_id, old.outcome, new.outcome, new))
+        elif new.category == "pass" and old.category == "fail":
+            diff.newly_passing.append(Change(case_id, new.clause_id, old.outcome, new.outcome, new))
+        elif new.outcome != old.outcome:
+            diff.changed.append(Change(case_id, new.clause_id, old.outcome, new.outcome, new))
+    for case_id, old in before.items():
+        if case_id not in after:
+            diff.removed.append(Change(case_id, old.clause_id, old.outcome, "", old))
+    return diff

@@ -1,0 +1,43 @@
+"""Chooses what a report covers and writes every output format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.clauses import Clause
+from harness.fileutil import write_atomic
+from harness.report import exports, html, markdown
+from harness.report.model import RunDiff, RunResults, diff_runs, latest_per_column, load_run, previous_run
+from harness.store import ResultsStore
+
+# file names inside an output directory
+OUTPUT_FILES = {
+    "markdown": "report.md",
+    "html": "report.html",
+    "json": "results.json",
+    "junit": "junit.xml",
+}
+
+
+def select(store: ResultsStore, refs: list[str] | None) -> tuple[list[RunResults], list[RunDiff]]:
+    """The runs named by REFS (default: the newest run per backend and OpenSSL version),
+    each with its diff against the previous run of the same backend and version."""
+    runs = [store.get_run(ref) for ref in refs] if refs else latest_per_column(store)
+    results = [RunResults(run, store.cases(run.id)) for run in runs]
+    diffs = []
+    for result in results:
+        before = previous_run(store, result.run)
+        if before is not None:
+            diffs.append(diff_runs(load_run(store, before.id), result))
+    return results, diffs
+
+
+def write_outputs(results: list[RunResults], diffs: list[RunDiff], clauses: dict[str, Clause], directory: Path) -> dict[str, Path]:
+    directory = Path(directory)
+    return {
+        "markdown": write_atomic(directory / OUTPUT_FILES["markdown"], markdown.render_report(results, clauses, diffs)),
+        "html": write_atomic(directory / OUTPUT_FILES["html"], html.render_report(results, clauses, diffs)),
+        "json": exports.write_json(results, directory / OUTPUT_FILES["json"]),
+        "junit": exports.write_junit(results, directory / OUTPUT_FILES["junit"]),
+    }
+
