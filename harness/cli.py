@@ -11,13 +11,12 @@ import importlib
 import sys
 
 from harness import __version__
+from harness.errors import UsageError
 
 # subcommand name -> module implementing add_parser(subparsers) and run(args) -> int
-SUBCOMMANDS: dict[str, str] = {}
-
-
-class UsageError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
+SUBCOMMANDS: dict[str, str] = {
+    "openssl": "harness.provision",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
