@@ -89,7 +89,7 @@ class BackendProfile:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UsageError(
                 f"backend {self.name}: building the provider failed ({first_line}); "
-                "run 'azihsm-conformance doctor' for details"
+                "fix the build or pass --provider-path DIR with a built provider"
             ) from None
 
     def check(self) -> Path | None:

@@ -15,6 +15,10 @@ from harness.errors import UsageError
 
 # subcommand name -> module implementing add_parser(subparsers) and run(args) -> int
 SUBCOMMANDS: dict[str, str] = {
+    "run": "harness.commands.run",
+    "report": "harness.commands.report",
+    "compare": "harness.commands.compare",
+    "doctor": "harness.commands.doctor",
     "openssl": "harness.provision",
 }
 

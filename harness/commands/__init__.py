@@ -1,0 +1,1 @@
+"""One module per ``azihsm-conformance`` subcommand (see harness/cli.py)."""

@@ -1,0 +1,58 @@
+"""Options several subcommands share, and the set-up they do with them."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.backends import BackendProfile, available_backends, resolve_backend
+from harness.clauses import DEFAULT_PATH as CATALOGUE_PATH
+from harness.clauses import Clause, load_clauses
+from harness.openssl import OpenSSLInstall, resolve_openssl
+
+DEFAULT_OUT = Path("azihsm-results")
+DEFAULT_DB_NAME = "results.sqlite"
+
+
+def add_target_options(parser: argparse.ArgumentParser) -> None:
+    """Which provider build and which openssl: the same flags as the pytest plugin."""
+    group = parser.add_argument_group("backend and OpenSSL")
+    group.add_argument("--backend", help=f"backend profile: {', '.join(available_backends())}, or a NAME.toml file (default: reference, or external with --provider-path)")
+    group.add_argument("--provider-path", metavar="DIR", help="directory holding the provider .so (an external backend)")
+    group.add_argument("--provider-module", metavar="NAME", help="provider module name (default azihsm_provider)")
+    group.add_argument("--openssl-conf", metavar="FILE", help="openssl.cnf (or template) that loads the provider")
+    group.add_argument("--openssl", metavar="SPEC", help="openssl binary, name on PATH, or version like 3.5 (default: $AZIHSM_OPENSSL, then PATH)")
+
+
+def add_clauses_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--clauses", metavar="FILE", help="clause catalogue (default fixtures/clauses.toml)")
+
+
+def resolve_target(args: argparse.Namespace) -> tuple[OpenSSLInstall, BackendProfile]:
+    install = resolve_openssl(args.openssl)
+    backend = resolve_backend(
+        args.backend, provider_path=args.provider_path, provider_module=args.provider_module, openssl_conf=args.openssl_conf
+    )
+    backend.check()
+    return install, backend
+
+
+def target_flags(args: argparse.Namespace) -> list[str]:
+    """The target options again, as flags for the pytest plugin."""
+    flags = []
+    for name in ("backend", "provider_path", "provider_module", "openssl_conf", "openssl"):
+        value = getattr(args, name)
+        if value:
+            flags += [f"--{name.replace('_', '-')}", value]
+    return flags
+
+
+def load_catalogue(args: argparse.Namespace) -> dict[str, Clause]:
+    """The catalogue from --clauses, else the project's (empty until the suite ships one)."""
+    if args.clauses:
+        return load_clauses(args.clauses)
+    return load_clauses(CATALOGUE_PATH) if CATALOGUE_PATH.is_file() else {}
+
+
+def results_path(args: argparse.Namespace, out: Path | None = None) -> Path:
+    return Path(args.results) if args.results else (out or DEFAULT_OUT) / DEFAULT_DB_NAME

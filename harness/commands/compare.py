@@ -1,0 +1,42 @@
+"""``azihsm-conformance compare RUN_A RUN_B``: what changed, case by case."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
+from harness.fileutil import write_atomic
+from harness.report import html, markdown
+from harness.report.model import diff_runs, load_run
+from harness.store import ResultsStore
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "compare",
+        help="show newly failing and newly passing cases between two runs",
+        description="Compares two runs case by case (by stable case id) and prints the difference as "
+        "Markdown. RUN is a run id, a unique id prefix, 'latest' or 'latest~N'.",
+    )
+    parser.add_argument("run_a", metavar="RUN_A")
+    parser.add_argument("run_b", metavar="RUN_B")
+    parser.add_argument("--results", metavar="FILE", help=f"results database (default ./{DEFAULT_OUT}/results.sqlite)")
+    parser.add_argument("--html", metavar="FILE", type=Path, help="also write an HTML page of both runs and their difference")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a case is newly failing in RUN_B")
+    add_clauses_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    with ResultsStore(results_path(args), create=False) as store:
+        a = load_run(store, args.run_a)
+        b = load_run(store, args.run_b)
+    diff = diff_runs(a, b)
+    sys.stdout.write(markdown.render_diff(diff))
+    if args.html:
+        page = html.render_report([a, b], load_catalogue(args), [diff], title=f"azihsm conformance: {a.run.id} → {b.run.id}")
+        write_atomic(args.html, page)
+        print(f"html: {args.html}")
+    return 1 if args.check and diff.newly_failing else 0

@@ -1,0 +1,50 @@
+"""``azihsm-conformance report``: reports over runs already in the results database."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
+from harness.fileutil import write_atomic
+from harness.report import markdown
+from harness.report.outputs import select, write_outputs
+from harness.store import ResultsStore
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "report",
+        help="write Markdown, HTML, JSON and JUnit reports from the results database",
+        description="Writes report.md, report.html, results.json and junit.xml for the chosen runs "
+        "(default: the newest run of every backend and OpenSSL version), each compared with the "
+        "previous run of the same backend and version.",
+    )
+    parser.add_argument("--results", metavar="FILE", help=f"results database (default ./{DEFAULT_OUT}/results.sqlite)")
+    parser.add_argument("--run", metavar="RUN", action="append", dest="runs", help="a run id, id prefix, 'latest' or 'latest~N' (repeatable)")
+    parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: the database's directory)")
+    parser.add_argument("--markdown", metavar="FILE", help="also write the Markdown report to FILE ('-' for stdout, e.g. >> $GITHUB_STEP_SUMMARY)")
+    parser.add_argument("--list", action="store_true", help="list the recorded runs and exit")
+    add_clauses_option(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    database = results_path(args)
+    with ResultsStore(database, create=False) as store:
+        if args.list:
+            for run in store.runs():
+                print(f"{run.id}  {run.status:<11} {run.column:<40} {run.started_at}  level {run.level}")
+            return 0
+        results, diffs = select(store, args.runs)
+    clauses = load_catalogue(args)
+    outputs = write_outputs(results, diffs, clauses, args.out or database.parent)
+    if args.markdown == "-":
+        sys.stdout.write(markdown.render_report(results, clauses, diffs))
+    else:
+        if args.markdown:
+            write_atomic(Path(args.markdown), markdown.render_report(results, clauses, diffs))
+        for name, path in outputs.items():
+            print(f"{name}: {path}")
+    return 0

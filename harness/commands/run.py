@@ -1,0 +1,129 @@
+"""``azihsm-conformance run``: the conformance suite against one backend, recorded."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.commands.common import DEFAULT_OUT, add_clauses_option, add_target_options, load_catalogue, resolve_target, results_path, target_flags
+from harness.errors import UsageError
+from harness.provider_info import ProviderLoadError, identify_provider
+from harness.report.outputs import select, write_outputs
+from harness.runner import DEFAULT_TIMEOUT
+from harness.store import ResultsStore, new_run_id
+
+PYTEST_SETTINGS = Path(__file__).resolve().parent.parent / "pytest-run.toml"
+# pytest exit codes (pytest.ExitCode) the command translates
+PYTEST_INTERRUPTED, PYTEST_INTERNAL_ERROR, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 2, 3, 4, 5
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="run the conformance suite against a backend and record the results",
+        description="Runs the conformance suite (in parallel with pytest-xdist) against one backend and "
+        "one openssl, records every case in the results database and writes results.json, junit.xml, "
+        "report.md and report.html. Exits 1 when a MUST or SHOULD clause fails. "
+        "Arguments after -- go to pytest (e.g. -- -k ecdsa).",
+    )
+    add_target_options(parser)
+    parser.add_argument("--level", choices=("quick", "full"), default="full", help="quick: one representative case per clause, no slow cases (default full)")
+    parser.add_argument("--out", metavar="DIR", type=Path, default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
+    parser.add_argument("--results", metavar="FILE", help="results database (default OUT/results.sqlite)")
+    parser.add_argument("-n", "--workers", default="auto", help="parallel workers: a number, 'auto' (default), or 0 for none")
+    parser.add_argument("--suite", metavar="DIR", type=Path, help="conformance suite directory (default: the installed conformance package)")
+    parser.add_argument("--command-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"seconds before one openssl command counts as hung (default {DEFAULT_TIMEOUT:g})")
+    add_clauses_option(parser)
+    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    parser.set_defaults(func=run)
+
+
+def suite_directory(explicit: Path | None) -> Path:
+    if explicit is not None:
+        if not explicit.is_dir():
+            raise UsageError(f"--suite {explicit} is not a directory; pass the conformance suite's directory")
+        return explicit.resolve()
+    spec = importlib.util.find_spec("conformance")
+    if spec is None or not spec.submodule_search_locations:
+        raise UsageError("the conformance package is not installed; run 'make venv' (pip install -e .) in the project")
+    return Path(list(spec.submodule_search_locations)[0]).resolve()
+
+
+def _workers(value: str) -> list[str]:
+    if value == "auto":
+        return ["-n", "auto"]
+    if not value.isdigit():
+        raise UsageError(f"--workers {value} is not a number or 'auto'; use e.g. -n 2")
+    return ["-n", value] if int(value) > 0 else ["-p", "no:xdist"]
+
+
+def run(args: argparse.Namespace) -> int:
+    # everything that can be wrong with the input is checked here, before pytest starts,
+    # so it ends as one line and exit code 2
+    install, backend = resolve_target(args)
+    load_catalogue(args)
+    suite = suite_directory(args.suite)
+    database = results_path(args, args.out)
+    ResultsStore(database).close()
+    try:
+        provider, _ = identify_provider(install, backend)
+    except ProviderLoadError as exc:
+        raise UsageError(f"backend {backend.name}: {exc}; run 'azihsm-conformance doctor' for what to fix") from None
+    print(f"azihsm-conformance: {backend.name} ({provider.describe()}) with {install.version_text}", flush=True)
+
+    run_id = new_run_id()
+    extra = [arg for arg in args.pytest_args if arg != "--"] if args.pytest_args else []
+    command = [
+        sys.executable, "-m", "pytest",
+        "-c", str(PYTEST_SETTINGS), "--rootdir", str(suite.parent),
+        "-p", "harness.pytest_plugin",
+        *_workers(args.workers),
+        *target_flags(args),
+        "--level", args.level,
+        "--results", str(database),
+        "--run-id", run_id,
+        "--command-timeout", str(args.command_timeout),
+        *(["--clauses", args.clauses] if args.clauses else []),
+        *extra,
+        str(suite),
+    ]
+    try:
+        code = subprocess.run(command).returncode
+    except KeyboardInterrupt:
+        code = PYTEST_INTERRUPTED
+    if code in (PYTEST_USAGE_ERROR, PYTEST_INTERNAL_ERROR):
+        raise UsageError(f"pytest could not run the suite (exit code {code}, reason printed above); fix it and run again")
+
+    with ResultsStore(database, create=False) as store:
+        try:
+            store.get_run(run_id)
+        except UsageError:
+            raise UsageError(f"pytest ended (exit code {code}) before recording run {run_id}; see its output above") from None
+        results, diffs = select(store, [run_id])
+    outputs = write_outputs(results, diffs, load_catalogue(args), args.out)
+    result = results[0]
+    counts = result.counts()
+    print(
+        f"azihsm-conformance: run {run_id}: {counts['pass']} pass, {counts['fail']} fail, "
+        f"{counts['deviation']} deviation, {counts['skip']} skip"
+    )
+    for diff in diffs:
+        print(f"  since {diff.a.id}: {len(diff.newly_failing)} newly failing, {len(diff.newly_passing)} newly passing")
+    print(f"  results: {database}")
+    for name, path in outputs.items():
+        print(f"  {name}: {path}")
+    if code == PYTEST_INTERRUPTED:
+        print("azihsm-conformance: interrupted; the run is recorded as interrupted", file=sys.stderr)
+        return 130
+    if code == PYTEST_NO_TESTS:
+        print(f"azihsm-conformance: no conformance cases selected in {suite}", file=sys.stderr)
+        return 0
+    required = result.required_failures()
+    if required:
+        clauses = sorted({case.clause_id for case in required})
+        print(f"azihsm-conformance: {len(required)} case(s) of required clauses failed: {', '.join(clauses[:10])}{' ...' if len(clauses) > 10 else ''}", file=sys.stderr)
+        return 1
+    return 0
