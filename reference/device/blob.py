@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 
 from .errors import BlobError, Reason
 
@@ -55,17 +55,13 @@ _USAGES = {v: k for k, v in USAGE_CODES.items()}
 _DIGESTS = {v: k for k, v in DIGEST_CODES.items()}
 
 
-@dataclass(frozen=True)
-class BlobHeader:
-    """What the blob says about its key, readable before (and without) unmasking."""
+class BlobHeader(namedtuple(
+        "BlobHeader", "kind usage bits hmac_digest device_id session_id body_len",
+        defaults=(0,))):
+    """What the blob says about its key, readable before (and without) unmasking.
+    ``session_id`` is None for a non-session key."""
 
-    kind: str
-    usage: str
-    bits: int
-    hmac_digest: str | None
-    device_id: bytes
-    session_id: bytes | None  # None for a non-session key
-    body_len: int = 0
+    __slots__ = ()
 
     @property
     def session_key(self) -> bool:

@@ -3,7 +3,7 @@ honoured) and PKCS#1 v1.5, with the standard plaintext limits."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import digest as digests
 from .errors import OperationError, ParameterError, Reason
@@ -11,11 +11,10 @@ from .errors import OperationError, ParameterError, Reason
 OAEP_DIGESTS = ("sha256", "sha384", "sha512")
 
 
-@dataclass(frozen=True)
-class CipherParams:
-    padding: str            # "oaep" | "pkcs1"
-    digest: str | None      # OAEP digest (canonical), None for pkcs1
-    label: bytes
+class CipherParams(namedtuple("CipherParams", "padding digest label")):
+    """padding "oaep" | "pkcs1"; digest: the canonical OAEP digest (None for pkcs1)."""
+
+    __slots__ = ()
 
     def pyca_padding(self):
         from cryptography.hazmat.primitives.asymmetric import padding

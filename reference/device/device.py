@@ -16,8 +16,6 @@ Opening an existing device reads one small file and hashes it: no pyca import, n
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 from . import blob
 from .errors import DeviceError, HsmError, Reason
 
@@ -44,13 +42,14 @@ def _hkdf(secret: bytes, info: bytes) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=None, info=info).derive(secret)
 
 
-def write_new_file(path: Path, data: bytes) -> bool:
+def write_new_file(path: str, data: bytes) -> bool:
     """Create ``path`` atomically with mode 0600. False if it already existed (we lost a race).
 
     The data goes to a private temporary file first and is hard-linked into place, so the
     final name never shows a partial file and never replaces an existing one.
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    folder, name = os.path.split(path)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -69,8 +68,8 @@ def write_new_file(path: Path, data: bytes) -> bool:
 class Device:
     """A simulated HSM, persisted in one directory. Use :meth:`open`."""
 
-    def __init__(self, path: Path, masking_secret: bytes):
-        self.path = path
+    def __init__(self, directory: str, masking_secret: bytes):
+        self._dir = directory
         self.__masking_secret = masking_secret
         digest = _sha256(b"azihsm-reference device identity\0" + masking_secret)
         self.identity = digest[:8].hex()
@@ -79,7 +78,15 @@ class Device:
         self.__unwrapping_key = None  # pyca RSA private key, unmasked on first import
 
     def __repr__(self) -> str:
-        return f"<Device {self.identity} at {self.path}>"
+        return f"<Device {self.identity} at {self._dir}>"
+
+    @property
+    def path(self):
+        """pathlib.Path of the device directory (pathlib is imported only when asked for:
+        it is a noticeable part of the provider's start-up)."""
+        from pathlib import Path
+
+        return Path(self._dir)
 
     # ---- opening and first use ------------------------------------------------------------
 
@@ -90,22 +97,21 @@ class Device:
         Creates the device files on first use. Raises DeviceError when the directory is
         missing or unwritable, or a device file is damaged.
         """
-        path = Path(path if path is not None else (os.environ.get(ENV_VAR) or DEFAULT_DIR))
-        path = path.absolute()
+        path = os.path.abspath(os.fspath(
+            path if path is not None else (os.environ.get(ENV_VAR) or DEFAULT_DIR)))
         _check_directory(path)
-        masking = path / MASKING_FILE
-        secret = _read_masking_secret(masking)
-        if secret is None or not (path / UNWRAP_FILE).exists():
+        secret = _read_masking_secret(os.path.join(path, MASKING_FILE))
+        if secret is None or not os.path.exists(os.path.join(path, UNWRAP_FILE)):
             secret = cls._provision(path)
         return cls(path, secret)
 
     @classmethod
-    def _provision(cls, path: Path) -> bytes:
+    def _provision(cls, path: str) -> bytes:
         """First use: create whatever device file is missing, under the creation lock."""
         import fcntl
 
         try:
-            lock_fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            lock_fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise DeviceError(
                 Reason.DEVICE_DIR_UNWRITABLE,
@@ -114,12 +120,12 @@ class Device:
             ) from None
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            masking = path / MASKING_FILE
+            masking = os.path.join(path, MASKING_FILE)
             if _read_masking_secret(masking) is None:
                 write_new_file(masking, _MASKING_MAGIC + os.urandom(_SECRET_LEN))
             secret = _read_masking_secret(masking)
-            unwrap = path / UNWRAP_FILE
-            if not unwrap.exists():
+            unwrap = os.path.join(path, UNWRAP_FILE)
+            if not os.path.exists(unwrap):
                 write_new_file(unwrap, cls(path, secret)._new_unwrapping_blob())
             return secret
         finally:
@@ -151,16 +157,18 @@ class Device:
         if self.__unwrapping_key is None:
             from cryptography.hazmat.primitives import serialization
 
-            path = self.path / UNWRAP_FILE
+            path = os.path.join(self._dir, UNWRAP_FILE)
             try:
-                data = path.read_bytes()
+                data = _read(path)
                 header = blob.read_header(data)
                 if header.device_id != self.device_id or header.usage != "unwrap":
                     raise ValueError("not this device's unwrapping key")
                 pkcs8 = blob.open_body(data, header, self._gcm_key())
             except (OSError, ValueError, HsmError) as exc:
                 raise _corrupt(path, exc) from None
-            self.__unwrapping_key = serialization.load_der_private_key(pkcs8, password=None)
+            # authenticated by the blob: skip pyca's RSA consistency check (costly, see wrap.py)
+            self.__unwrapping_key = serialization.load_der_private_key(
+                pkcs8, password=None, unsafe_skip_rsa_key_validation=True)
         return self.__unwrapping_key
 
     @property
@@ -179,7 +187,7 @@ class Device:
         return Session(self)
 
 
-def _corrupt(path: Path, exc: Exception) -> DeviceError:
+def _corrupt(path: str, exc: Exception) -> DeviceError:
     return DeviceError(
         Reason.DEVICE_FILE_CORRUPT,
         f"device file {path} is damaged ({exc}); restore it, or remove the device files to "
@@ -187,9 +195,9 @@ def _corrupt(path: Path, exc: Exception) -> DeviceError:
     )
 
 
-def _check_directory(path: Path) -> None:
-    if not path.is_dir():
-        what = "is not a directory" if path.exists() else "does not exist"
+def _check_directory(path: str) -> None:
+    if not os.path.isdir(path):
+        what = "is not a directory" if os.path.exists(path) else "does not exist"
         raise DeviceError(
             Reason.DEVICE_DIR_MISSING,
             f"device directory {path} {what}: create it (mkdir -p {path}) or {_HOW_TO_CHOOSE}",
@@ -201,10 +209,15 @@ def _check_directory(path: Path) -> None:
         )
 
 
-def _read_masking_secret(path: Path) -> bytes | None:
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def _read_masking_secret(path: str) -> bytes | None:
     """The masking secret, or None when the file does not exist yet."""
     try:
-        data = path.read_bytes()
+        data = _read(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

@@ -178,6 +178,7 @@ class Session:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+        # the device validates what it imports (RSA consistency check) exactly once, here
         private = serialization.load_der_private_key(pkcs8, password=None)
         if flavour == "EC":
             if not isinstance(private, ec.EllipticCurvePrivateKey):
@@ -320,7 +321,9 @@ class Session:
         if header.kind in ("ec", "rsa") and header.usage != "unwrap":
             from cryptography.hazmat.primitives import serialization
 
-            private = serialization.load_der_private_key(payload, password=None)
+            # the blob is authenticated: skip the RSA consistency check done at import
+            private = serialization.load_der_private_key(
+                payload, password=None, unsafe_skip_rsa_key_validation=True)
             flavour = wanted[1] if wanted else ("EC" if header.kind == "ec" else "RSA")
             return self._adopt_private(private, flavour, header.usage, header.session_key)
         if header.kind in ("secret", "aes", "hmac"):

@@ -7,7 +7,7 @@ the same computation OpenSSL performs for ``dgst -sign`` and ``pkeyutl -sign``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import namedtuple
 
 from . import digest as digests
 from .errors import OperationError, ParameterError, Reason
@@ -17,25 +17,20 @@ ALGORITHMS = ("ecdsa", "pkcs1", "pss")
 SALT_WORDS = ("digest", "max", "auto")
 
 
-@dataclass(frozen=True)
-class SignScheme:
-    """A complete description of a signature. ``digest`` None means the key's default
-    (the curve's natural hash for ECDSA, SHA-256 for RSA; for a pre-hashed input, the
-    digest whose size matches the input)."""
+# namedtuples rather than dataclasses: this module is imported by every openssl process that
+# loads the provider, and dataclasses costs tens of milliseconds to import.
+SignScheme = namedtuple(
+    "SignScheme", "algorithm digest prehashed salt_length mgf1_digest",
+    defaults=(None, False, "digest", None),
+)
+SignScheme.__doc__ = """A complete description of a signature: algorithm "ecdsa" | "pkcs1" | "pss".
 
-    algorithm: str
-    digest: str | None = None
-    prehashed: bool = False
-    salt_length: str | int = "digest"
-    mgf1_digest: str | None = None
+``digest`` None means the key's default (the curve's natural hash for ECDSA, SHA-256 for RSA;
+for a pre-hashed input, the digest whose size matches the input). ``salt_length`` is
+"digest" | "max" | "auto" | an int (PSS only); ``mgf1_digest`` None means ``digest``."""
 
-
-@dataclass(frozen=True)
-class ResolvedScheme:
-    algorithm: str
-    digest: str          # canonical
-    mgf1_digest: str     # canonical (PSS only, else same as digest)
-    salt_length: str | int
+# digest and mgf1_digest canonical; mgf1_digest equals digest except for PSS
+ResolvedScheme = namedtuple("ResolvedScheme", "algorithm digest mgf1_digest salt_length")
 
 
 def resolve(key, scheme: SignScheme, data_len: int | None = None) -> ResolvedScheme:
