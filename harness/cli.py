@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "compare": "harness.commands.compare",
     "doctor": "harness.commands.doctor",
     "openssl": "harness.provision",
+    "provider-path": "reference.bridge.cli",
 }
 
 

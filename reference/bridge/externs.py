@@ -1,0 +1,324 @@
+"""The cffi entry points: one thin function per line of ``externs.h``.
+
+Each entry point finds its object in the handle table, imports the operation module it
+needs (lazily: a process pays only for the operations it uses) and calls it. Every
+exception, expected or not, is turned into an OpenSSL error and a failure return value;
+no traceback ever reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from . import runtime
+
+
+NULL = "NULL"      # failure value of pointer-returning entry points
+VOID = "VOID"      # entry points returning nothing
+
+_ENTRY_POINTS: dict[str, tuple[object, object]] = {}
+
+
+def install(ffi, lib) -> None:
+    """Attach every entry point to the compiled module (called by its init code)."""
+    runtime.ffi, runtime.lib = ffi, lib
+    for name, (fn, failure) in _ENTRY_POINTS.items():
+        failure = {NULL: ffi.NULL, VOID: None}.get(failure, failure)
+        ffi.def_extern(name=name)(_guarded(fn, name, failure))
+
+
+def _guarded(fn, name, failure):
+    @functools.wraps(fn)
+    def call(*args):
+        try:
+            return fn(*args)
+        except BaseException as exc:   # noqa: BLE001 - everything becomes an OpenSSL error
+            try:
+                runtime.report(exc, name)
+            except BaseException:   # noqa: BLE001 - reporting must never raise into C
+                pass
+            return failure
+    return call
+
+
+def entry(failure=0):
+    """Register an entry point returning ``failure`` on error (0, NULL or VOID)."""
+    def register(fn):
+        _ENTRY_POINTS[fn.__name__] = (fn, failure)
+        return fn
+    return register
+
+
+def _text(cstring) -> str | None:
+    ffi = runtime.ffi
+    return None if cstring == ffi.NULL else ffi.string(cstring).decode("utf-8", "replace")
+
+
+def _bytes(pointer, length) -> bytes:
+    return bytes(runtime.ffi.buffer(pointer, length)) if length else b""
+
+
+# -- provider ---------------------------------------------------------------
+
+@entry()
+def py_provider_init(cprov, instance_out):
+    instance_out[0] = runtime.start_instance(cprov).id
+    return 1
+
+
+@entry(failure=VOID)
+def py_provider_teardown(ident):
+    runtime.stop_instance(ident)
+
+
+@entry()
+def py_provider_get_params(ident, params):
+    from . import identity, params as p
+
+    runtime.instance(ident)
+    p.write(params, identity.provider_params())
+    return 1
+
+
+# -- generic object operations ----------------------------------------------
+
+@entry(failure=NULL)
+def py_obj_dup(handle):
+    return runtime.new_handle(runtime.lookup(handle).dup())
+
+
+@entry(failure=VOID)
+def py_obj_free(handle):
+    runtime.release(handle)
+
+
+@entry()
+def py_obj_update(handle, data, length):
+    runtime.lookup(handle).update(_bytes(data, length))
+    return 1
+
+
+@entry()
+def py_obj_get_params(handle, params):
+    runtime.lookup(handle).get_params(params)
+    return 1
+
+
+@entry()
+def py_obj_set_params(handle, params):
+    runtime.lookup(handle).set_params(params)
+    return 1
+
+
+# -- digests ----------------------------------------------------------------
+
+@entry(failure=NULL)
+def py_digest_newctx(ident, name):
+    from .digest import DigestContext
+
+    return runtime.new_handle(DigestContext(runtime.instance(ident), _text(name)))
+
+
+@entry()
+def py_digest_init(handle):
+    from .digest import DigestContext
+
+    runtime.lookup(handle, DigestContext).init()
+    return 1
+
+
+@entry()
+def py_digest_final(handle, out, outl, outsz):
+    from .digest import DigestContext, write_output
+
+    value = runtime.lookup(handle, DigestContext).final()
+    write_output(value, out, outl, outsz)
+    return 1
+
+
+@entry()
+def py_digest_oneshot(ident, name, data, length, out, outl, outsz):
+    from .digest import oneshot, write_output
+
+    runtime.instance(ident)
+    write_output(oneshot(_text(name), _bytes(data, length)), out, outl, outsz)
+    return 1
+
+
+@entry()
+def py_digest_get_params(name, params):
+    from .digest import get_params
+
+    get_params(_text(name), params)
+    return 1
+
+
+# -- key management ---------------------------------------------------------
+
+@entry(failure=NULL)
+def py_key_new(ident, alg):
+    from .keymgmt import KeyData
+
+    return runtime.new_handle(KeyData(runtime.instance(ident), _text(alg)))
+
+
+@entry(failure=NULL)
+def py_keygen_init(ident, alg, selection, params):
+    from .keymgmt import KeyGen
+
+    gen = KeyGen(runtime.instance(ident), _text(alg), selection)
+    gen.set_params(params)
+    return runtime.new_handle(gen)
+
+
+@entry(failure=NULL)
+def py_keygen(handle):
+    from .keymgmt import KeyGen
+
+    return runtime.new_handle(runtime.lookup(handle, KeyGen).generate())
+
+
+@entry(failure=NULL)
+def py_key_load(alg, reference, size):
+    from .keymgmt import load_reference
+
+    return runtime.new_handle(load_reference(_text(alg), _bytes(reference, size)))
+
+
+@entry()
+def py_key_has(handle, selection):
+    from .keymgmt import KeyData
+
+    return int(runtime.lookup(handle, KeyData).has(selection))
+
+
+@entry()
+def py_key_match(first, second, selection):
+    from .keymgmt import KeyData
+
+    return int(runtime.lookup(first, KeyData).matches(runtime.lookup(second, KeyData), selection))
+
+
+@entry()
+def py_key_import(handle, selection, params):
+    from .keymgmt import KeyData
+
+    runtime.lookup(handle, KeyData).import_public(selection, params)
+    return 1
+
+
+@entry()
+def py_key_export(handle, selection, callback, cbarg):
+    from .keymgmt import KeyData
+
+    return int(runtime.lookup(handle, KeyData).export_public(selection, callback, cbarg))
+
+
+# -- store ------------------------------------------------------------------
+
+@entry(failure=NULL)
+def py_store_open(ident, uri):
+    from .store import StoreContext
+
+    return runtime.new_handle(StoreContext(runtime.instance(ident), _text(uri)))
+
+
+@entry()
+def py_store_load(handle, callback, cbarg):
+    from .store import StoreContext
+
+    return int(runtime.lookup(handle, StoreContext).load(callback, cbarg))
+
+
+@entry(failure=1)
+def py_store_eof(handle):
+    from .store import StoreContext
+
+    return int(runtime.lookup(handle, StoreContext).eof)
+
+
+# -- signatures -------------------------------------------------------------
+
+@entry(failure=NULL)
+def py_sig_newctx(ident, alg):
+    from .signature import SignatureContext
+
+    return runtime.new_handle(SignatureContext(runtime.instance(ident), _text(alg)))
+
+
+@entry()
+def py_sig_init(handle, operation, mdname, key, params):
+    from .keymgmt import KeyData
+    from .signature import SignatureContext
+
+    ctx = runtime.lookup(handle, SignatureContext)
+    keydata = None if key == runtime.ffi.NULL else runtime.lookup(key, KeyData)
+    runtime.lookup(handle)   # errors belong to the context's instance
+    ctx.init(_text(operation), _text(mdname), keydata, params)
+    return 1
+
+
+@entry()
+def py_sig_sign(handle, sig, siglen, sigsize, tbs, tbslen):
+    from .signature import SignatureContext
+
+    ctx = runtime.lookup(handle, SignatureContext)
+    if sig == runtime.ffi.NULL:
+        siglen[0] = ctx.max_size()
+        return 1
+    return _write_signature(ctx.sign(_bytes(tbs, tbslen)), sig, siglen, sigsize)
+
+
+@entry()
+def py_sig_verify(handle, sig, siglen, tbs, tbslen):
+    from .signature import SignatureContext
+
+    return int(runtime.lookup(handle, SignatureContext).verify(_bytes(sig, siglen), _bytes(tbs, tbslen)))
+
+
+@entry()
+def py_sig_sign_final(handle, sig, siglen, sigsize):
+    from .signature import SignatureContext
+
+    ctx = runtime.lookup(handle, SignatureContext)
+    if sig == runtime.ffi.NULL:
+        siglen[0] = ctx.max_size()
+        return 1
+    return _write_signature(ctx.sign_final(), sig, siglen, sigsize)
+
+
+@entry()
+def py_sig_verify_final(handle, sig, siglen):
+    from .signature import SignatureContext
+
+    return int(runtime.lookup(handle, SignatureContext).verify_final(_bytes(sig, siglen)))
+
+
+def _write_signature(signature: bytes, sig, siglen, sigsize) -> int:
+    from .errors import BridgeError, BridgeReason
+
+    if len(signature) > sigsize:
+        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
+                          f"signature needs {len(signature)} bytes, the buffer holds {sigsize}")
+    runtime.ffi.memmove(sig, signature, len(signature))
+    siglen[0] = len(signature)
+    return 1
+
+
+# -- encoders ---------------------------------------------------------------
+
+@entry()
+def py_encode(ident, form, cbio, key, selection):
+    from .encoder import encode
+    from .errors import BridgeError, BridgeReason
+    from .keymgmt import KeyData
+
+    instance = runtime.instance(ident)
+    if key == runtime.ffi.NULL:
+        raise BridgeError(BridgeReason.MISSING_KEY, "the azihsm encoders only encode azihsm keys")
+    keydata = runtime.lookup(key, KeyData)
+    runtime.instance(ident)
+    data = encode(_text(form), keydata, selection)
+    if not runtime.lib.bridge_bio_write(instance.cprov, cbio, data, len(data)):
+        raise BridgeError(BridgeReason.FILE_ERROR, "cannot write the encoded key")
+    return 1
