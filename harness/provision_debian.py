@@ -125,8 +125,9 @@ def _parse_deb822_sources(text: str) -> list[AptSource]:
     return found
 
 
-def system_debian_sources(apt_dir: Path = SYSTEM_APT_DIR) -> list[AptSource]:
+def system_debian_sources(apt_dir: Path | None = None) -> list[AptSource]:
     """The Debian archives the system's apt configuration uses (read only)."""
+    apt_dir = apt_dir or SYSTEM_APT_DIR
     found: list[AptSource] = []
     main_list = apt_dir / "sources.list"
     if main_list.is_file():
