@@ -93,7 +93,7 @@ CREATE INDEX cases_by_clause ON cases(run_id, clause_id);
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 @dataclass
