@@ -1,0 +1,147 @@
+"""Backend profiles and the clause catalogue loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.backends import DEVICE_DIR_VAR, available_backends, load_profile, resolve_backend
+from harness.clauses import DEFAULT_PATH, load_clauses
+from harness.errors import UsageError
+
+
+def test_builtin_reference_profile():
+    assert {"reference", "external"} <= set(available_backends())
+    profile = resolve_backend(None)
+    assert profile.name == "reference" and profile.fresh_device_dir
+    assert profile.provider_module == "azihsm_provider"
+    assert profile.provider_path_from == "reference.bridge.build:provider_dir"
+    assert profile.deviations == {} and profile.has_capability("tls")
+
+
+def test_provider_path_defines_an_external_backend(tmp_path):
+    (tmp_path / "azihsm_provider.so").write_bytes(b"")
+    profile = resolve_backend(None, provider_path=str(tmp_path))
+    assert profile.name == "external" and not profile.fresh_device_dir
+    assert profile.check() == tmp_path
+    # the spec's documented order: -provider-path first, -propquery before the -provider flags
+    assert profile.provider_flags() == [
+        "-provider-path", str(tmp_path), "-propquery", "?provider=azihsm", "-provider", "default", "-provider", "azihsm_provider",
+    ]
+    assert profile.prepare(tmp_path / "ws") == {}  # external device state is left alone
+
+
+def test_provider_path_points_a_named_profile_elsewhere(tmp_path, profile_file):
+    (tmp_path / "other.so").write_bytes(b"")
+    profile = resolve_backend(str(profile_file), provider_path=str(tmp_path), provider_module="other")
+    assert profile.name == "default-provider" and profile.provider_module == "other"
+    assert "DGST-UNKNOWN-NAME" in profile.deviations  # the deviations stay with the profile
+
+
+@pytest.mark.parametrize(
+    "kwargs, problem",
+    [
+        ({"name": "no-such-backend"}, "unknown backend 'no-such-backend'; choose one of"),
+        ({"name": "external"}, "needs --provider-path DIR"),
+        ({"provider_path": "/no/such/dir"}, "provider directory /no/such/dir does not exist; pass --provider-path"),
+        ({"openssl_conf": "/no/such/openssl.cnf"}, "does not exist; fix --openssl-conf"),
+    ],
+    ids=["unknown-backend", "external-without-path", "missing-provider-dir", "missing-openssl-conf"],
+)
+def test_bad_backend_selection(kwargs, problem):
+    name = kwargs.pop("name", None)
+    with pytest.raises(UsageError, match=problem):
+        resolve_backend(name, **kwargs).check()
+
+
+def test_directory_without_the_module(tmp_path):
+    with pytest.raises(UsageError, match="has no azihsm_provider.so; pass --provider-module"):
+        resolve_backend(None, provider_path=str(tmp_path)).check()
+
+
+def test_openssl_conf_template_is_rendered_per_workspace(tmp_path):
+    (tmp_path / "azihsm_provider.so").write_bytes(b"")
+    template = tmp_path / "azihsm.cnf.in"
+    template.write_text("[azihsm]\nmodule = ${PROVIDER_DIR}/${MODULE}.so\nazihsm-device-dir = ${DEVICE_DIR}\n")
+    profile_path = tmp_path / "conf-backend.toml"
+    profile_path.write_text(
+        'name = "conf-backend"\nfresh_device_dir = true\n[provider]\npath = "."\nopenssl_conf = "azihsm.cnf.in"\n'
+        '[environment]\nEXTRA = "1"\n'
+    )
+    profile = resolve_backend(str(profile_path))
+    assert profile.provider_flags() == ["-propquery", "?provider=azihsm"]  # loaded by the config
+    env = profile.prepare(tmp_path / "worker-1")
+    device = tmp_path / "worker-1" / "device"
+    assert env == {"EXTRA": "1", DEVICE_DIR_VAR: str(device), "OPENSSL_CONF": str(tmp_path / "worker-1" / "openssl.cnf")}
+    assert device.is_dir()
+    assert Path(env["OPENSSL_CONF"]).read_text() == f"[azihsm]\nmodule = {tmp_path}/azihsm_provider.so\nazihsm-device-dir = {device}\n"
+
+
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('name = "x"\ncolour = "red"\n', "unknown key\\(s\\) colour"),
+        ('[[deviation]]\nclause = "A-B"\n', "needs a clause and a reason"),
+        ("name = [", "is not valid TOML"),
+        ('[provider]\npath = "a"\npath_from = "b:c"\n', "not both"),
+    ],
+    ids=["unknown-key", "deviation-without-reason", "bad-toml", "path-and-path-from"],
+)
+def test_bad_profiles(tmp_path, text, problem):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=problem):
+        load_profile(path)
+
+
+def test_clause_catalogue(catalogue_file):
+    clauses = load_clauses(catalogue_file)
+    assert list(clauses)[:2] == ["DGST-SHA256", "DGST-SHA384"]
+    must = clauses["DGST-SHA256"]
+    assert must.required and must.section == "Digest" and must.applies_to((3, 0, 19))
+    assert not clauses["TLS-HANDSHAKE"].required
+    old = clauses["DGST-OLD-OPENSSL"]
+    assert not old.applies_to((3, 0, 0)) and old.applies_to((1, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "spec, version, applies",
+    [(">=3.2", (3, 1, 9), False), (">=3.2", (3, 2, 0), True), (">=3.0,<3.5", (3, 5, 0), False), ("==3.0", (3, 0, 17), True)],
+    ids=["below-min", "at-min", "at-exclusive-max", "minor-equality"],
+)
+def test_clause_version_ranges(tmp_path, spec, version, applies):
+    path = tmp_path / "c.toml"
+    path.write_text(f'[[clause]]\nid = "A-B"\nsection = "s"\nlevel = "MUST"\ntext = "t"\nopenssl = "{spec}"\n')
+    assert load_clauses(path)["A-B"].applies_to(version) is applies
+
+
+@pytest.mark.parametrize(
+    "entry, problem",
+    [
+        ('id = "lower-case"\nsection = "s"\nlevel = "MUST"\ntext = "t"', "must be upper-case"),
+        ('id = "A-B"\nsection = "s"\nlevel = "MAY"\ntext = "t"', "level 'MAY' must be one of"),
+        ('id = "A-B"\nlevel = "MUST"\ntext = "t"', "lacks section"),
+        ('id = "A-B"\nsection = "s"\nlevel = "MUST"\ntext = "t"\nopenssl = "about 3"', "not like '>=3.0'"),
+    ],
+    ids=["bad-id", "bad-level", "missing-section", "bad-range"],
+)
+def test_bad_catalogue_entries(tmp_path, entry, problem):
+    path = tmp_path / "c.toml"
+    path.write_text(f"[[clause]]\n{entry}\n")
+    with pytest.raises(UsageError, match=problem):
+        load_clauses(path)
+
+
+def test_duplicate_clause_ids(tmp_path):
+    entry = '[[clause]]\nid = "A-B"\nsection = "s"\nlevel = "MUST"\ntext = "t"\n'
+    path = tmp_path / "c.toml"
+    path.write_text(entry * 2)
+    with pytest.raises(UsageError, match="appears twice"):
+        load_clauses(path)
+
+
+@pytest.mark.skipif(not DEFAULT_PATH.is_file(), reason="the project has no clause catalogue yet")
+def test_project_catalogue_loads():
+    clauses = load_clauses()
+    assert clauses and all(clause.text for clause in clauses.values())
