@@ -129,8 +129,10 @@ class Session:
                            public_der=_spki(public), **props)
 
     def _adopt_secret(self, secret: bytes, kind: str, usage: str, session_key: bool,
-                      hmac_digest=None) -> Key:
-        return self._adopt(_Material(secret=secret), kind=kind, bits=len(secret) * 8,
+                      hmac_digest=None, bits=None) -> Key:
+        """``bits`` defaults to the secret's length; an ECDH secret reports its curve's bits
+        (521 for P-521, whose 66-byte secret has 7 leading zero bits)."""
+        return self._adopt(_Material(secret=secret), kind=kind, bits=bits or len(secret) * 8,
                            usage=usage, session_key=session_key, has_private=True,
                            hmac_digest=hmac_digest)
 
@@ -328,7 +330,7 @@ class Session:
             return self._adopt_private(private, flavour, header.usage, header.session_key)
         if header.kind in ("secret", "aes", "hmac"):
             return self._adopt_secret(payload, header.kind, header.usage, header.session_key,
-                                      header.hmac_digest)
+                                      header.hmac_digest, header.bits)
         raise BlobError(Reason.BLOB_WRONG_KIND,
                         "masked key blob holds the device's own unwrapping key")
 
@@ -410,7 +412,7 @@ class Session:
         from cryptography.hazmat.primitives.asymmetric import ec
 
         shared = material.private.exchange(ec.ECDH(), peer)
-        secret = self._adopt_secret(shared, "secret", "derive", key.session_key)
+        secret = self._adopt_secret(shared, "secret", "derive", key.session_key, bits=key.bits)
         return self.mask(secret)
 
     def hkdf(self, ikm_blob, digest="sha256", salt=b"", info=b"", key_type="aes",
