@@ -60,7 +60,7 @@ CHAIN = [(c, d) for c in CURVES for d in PYCA]
 
 
 @pytest.mark.parametrize("curve,digest_name", CHAIN,
-                         ids=[f"ecdh-{c}-hkdf-{d}-hmac" for c, d in CHAIN])
+                         ids=[f"ecdh-{c.replace('-', '')}-hkdf-{d}-hmac" for c, d in CHAIN])
 def test_ecdh_hkdf_hmac_chain_equals_software_from_the_peer_side(sess, agreement, curve,
                                                                  digest_name):
     key, peer = agreement[curve]

@@ -46,7 +46,7 @@ CASES = [(c, d, mode) for c in CURVES for d in DIGESTS for mode in ("oneshot", "
 
 
 @pytest.mark.parametrize("curve,digest_name,mode", CASES,
-                         ids=[f"ecdsa-{c}-{d}-{m}" for c, d, m in CASES])
+                         ids=[f"ecdsa-{c.replace('-', '')}-{d}-{m}" for c, d, m in CASES])
 def test_ecdsa_signature_verifies_with_exactly_the_requested_digest(keys, curve, digest_name,
                                                                     mode):
     generated, sess = keys

@@ -94,7 +94,7 @@ PSS_CASES = [(d, salt, mgf1, mode)
 
 @pytest.mark.parametrize(
     "digest_name,salt,mgf1,mode", PSS_CASES,
-    ids=[f"pss-RSA3072-{d}-salt_{s}-mgf1_{m or d}-{mode}" for d, s, m, mode in PSS_CASES])
+    ids=[f"pss-RSA3072-{d}-salt_{s}-mgf1_{m or 'same'}-{mode}" for d, s, m, mode in PSS_CASES])
 def test_pss_signature_verifies_under_exactly_the_requested_parameters(
         sess, pss_signer, digest_name, salt, mgf1, mode):
     key, soft = pss_signer
