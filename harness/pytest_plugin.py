@@ -225,6 +225,7 @@ def _apply_backend(item: pytest.Item, clause_id: str, state: HarnessState) -> No
         (
             CASE_PROPERTY,
             {
+                "case_id": stable_case_id(Path(item.path), item.nodeid),
                 "clause": clause_id,
                 "level": clause.level if clause else "",
                 "params": _params(item),
@@ -370,14 +371,17 @@ class ResultsRecorder:
         self.state.store.close()
 
 
-def stable_case_id(nodeid: str) -> str:
-    """The node id without the part of the path that depends on where the suite is
-    installed: ``conformance/test_sign.py::...`` and ``.../site-packages/conformance/...``
-    both become ``test_sign.py::...``."""
-    path, sep, rest = nodeid.partition("::")
-    if "conformance/" in path:
-        path = path.rsplit("conformance/", 1)[1]
-    return path + sep + rest
+def stable_case_id(path: Path, nodeid: str) -> str:
+    """The case's id without the part that depends on where the suite lives or which
+    rootdir pytest picked: ``conformance/test_sign.py::test_ecdsa[P384]`` from a checkout
+    and from site-packages both become ``test_sign.py::test_ecdsa[P384]``."""
+    parts = path.parts
+    if "conformance" in parts:
+        relative = "/".join(parts[len(parts) - parts[::-1].index("conformance"):])
+    else:
+        relative = path.name
+    _, sep, rest = nodeid.partition("::")
+    return relative + sep + rest
 
 
 def case_from_reports(reports: list[pytest.TestReport]) -> st.CaseRecord | None:
@@ -397,7 +401,7 @@ def case_from_reports(reports: list[pytest.TestReport]) -> st.CaseRecord | None:
         outcome = abnormal[-1]["outcome"]
     failing = [c for c in commands if c["outcome"] != "ok"] or commands
     return st.CaseRecord(
-        case_id=stable_case_id(reports[0].nodeid),
+        case_id=info["case_id"],
         clause_id=info["clause"],
         clause_level=info["level"],
         params=info["params"],
@@ -431,7 +435,7 @@ def _outcome(reports: list[pytest.TestReport], info: dict) -> tuple[str, str]:
 def _headline(report: pytest.TestReport) -> str:
     crash = getattr(report.longrepr, "reprcrash", None)
     message = crash.message if crash is not None else report.longreprtext
-    return excerpt(message.strip(), 1500)
+    return excerpt(message.strip().removeprefix("Failed: "), 1500)
 
 
 def _last_line(text: str) -> str:
