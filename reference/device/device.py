@@ -46,7 +46,8 @@ def write_new_file(path: str, data: bytes) -> bool:
     """Create ``path`` atomically with mode 0600. False if it already existed (we lost a race).
 
     The data goes to a private temporary file first and is hard-linked into place, so the
-    final name never shows a partial file and never replaces an existing one.
+    final name never shows a partial file and never replaces an existing one. On a file system
+    without hard links the caller's creation lock makes a check-then-rename equally safe.
     """
     folder, name = os.path.split(path)
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
@@ -60,9 +61,14 @@ def write_new_file(path: str, data: bytes) -> bool:
             os.link(tmp, path)
         except FileExistsError:
             return False
+        except OSError:  # no hard links here (EPERM/ENOTSUP): rename under the lock
+            if os.path.lexists(path):
+                return False
+            os.rename(tmp, path)
         return True
     finally:
-        os.unlink(tmp)
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
 
 
 class Device:
@@ -111,25 +117,26 @@ class Device:
         import fcntl
 
         try:
-            lock_fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-        except OSError as exc:
+            lock_fd = os.open(os.path.join(path, LOCK_FILE),
+                              os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                masking = os.path.join(path, MASKING_FILE)
+                if _read_masking_secret(masking) is None:
+                    write_new_file(masking, _MASKING_MAGIC + os.urandom(_SECRET_LEN))
+                secret = _read_masking_secret(masking)
+                unwrap = os.path.join(path, UNWRAP_FILE)
+                if not os.path.exists(unwrap):
+                    write_new_file(unwrap, cls(path, secret)._new_unwrapping_blob())
+                return secret
+            finally:
+                os.close(lock_fd)  # releases the flock
+        except OSError as exc:  # full disk, permissions, read-only file system...
             raise DeviceError(
                 Reason.DEVICE_DIR_UNWRITABLE,
-                f"cannot create the device in {path}: {exc.strerror}; fix its permissions "
-                f"or {_HOW_TO_CHOOSE}",
+                f"cannot create the device in {path}: {exc.strerror or exc}; fix the "
+                f"directory or {_HOW_TO_CHOOSE}",
             ) from None
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX)
-            masking = os.path.join(path, MASKING_FILE)
-            if _read_masking_secret(masking) is None:
-                write_new_file(masking, _MASKING_MAGIC + os.urandom(_SECRET_LEN))
-            secret = _read_masking_secret(masking)
-            unwrap = os.path.join(path, UNWRAP_FILE)
-            if not os.path.exists(unwrap):
-                write_new_file(unwrap, cls(path, secret)._new_unwrapping_blob())
-            return secret
-        finally:
-            os.close(lock_fd)  # releases the flock
 
     # ---- masking keys (private to the device package) -------------------------------------
 

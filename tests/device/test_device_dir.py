@@ -134,3 +134,35 @@ def test_concurrent_first_use_yields_one_identity(device_dir, tmp_path):
     # exactly the device files (and the creation lock) remain
     assert sorted(p.name for p in device_dir.iterdir()) == sorted(
         [".lock", MASKING_FILE, UNWRAP_FILE])
+
+
+def test_unwritable_directory_message_without_needing_a_non_root_user(device_dir, monkeypatch):
+    monkeypatch.setattr("reference.device.device.os.access", lambda path, mode: False)
+    with pytest.raises(DeviceError) as info:
+        Device.open(device_dir)
+    assert info.value.reason is Reason.DEVICE_DIR_UNWRITABLE
+    assert str(device_dir) in str(info.value) and "AZIHSM_DEVICE_DIR" in str(info.value)
+
+
+def test_file_system_without_hard_links_still_provisions(device_dir, monkeypatch):
+    def no_links(src, dst):
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("reference.device.device.os.link", no_links)
+    dev = Device.open(device_dir)
+    assert sorted(p.name for p in device_dir.iterdir()) == sorted(
+        [".lock", MASKING_FILE, UNWRAP_FILE])
+    assert Device.open(device_dir).identity == dev.identity
+
+
+def test_write_failure_during_provisioning_is_a_device_error(device_dir, monkeypatch):
+    def full_disk(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("reference.device.device.os.fsync", full_disk)
+    with pytest.raises(DeviceError) as info:
+        Device.open(device_dir)
+    assert info.value.reason is Reason.DEVICE_DIR_UNWRITABLE
+    assert "No space left on device" in str(info.value)
+    assert not (device_dir / MASKING_FILE).exists()
+    assert [p.name for p in device_dir.iterdir()] == [".lock"]
