@@ -363,3 +363,27 @@ def assert_tag(actual: bytes, expected: bytes, what: str) -> None:
             f"{what}: the backend's tag {actual.hex()[:32]}... ({len(actual)} bytes) differs from "
             f"the software chain's {expected.hex()[:32]}... ({len(expected)} bytes)"
         )
+
+
+# ----------------------------------------------------------------- certificates
+
+def load_certificate(pem_or_der: bytes):
+    from cryptography import x509
+
+    if pem_or_der.lstrip().startswith(b"-----BEGIN"):
+        return x509.load_pem_x509_certificate(pem_or_der)
+    return x509.load_der_x509_certificate(pem_or_der)
+
+
+def assert_self_signed_certificate(pem_or_der: bytes, expected_key) -> None:
+    """A certificate for EXPECTED_KEY's public half whose signature verifies under it."""
+    try:
+        certificate = load_certificate(pem_or_der)
+    except ValueError as exc:
+        raise AssertionError(f"the output is not an X.509 certificate pyca can load: {exc}") from None
+    assert_public_key_equal(spki_der(certificate.public_key()), expected_key)
+    try:
+        certificate.verify_directly_issued_by(certificate)
+    except (InvalidSignature, ValueError, TypeError) as exc:
+        algorithm = certificate.signature_algorithm_oid._name
+        raise AssertionError(f"pyca rejects the certificate's self-signature ({algorithm}): {exc or type(exc).__name__}") from None

@@ -1,0 +1,63 @@
+"""Fixtures the conformance modules share: keys, data and the vector root.
+
+The harness plugin (harness/pytest_plugin.py) provides ``openssl``, ``workdir``,
+``backend``, ``openssl_version`` and the ``clause`` / ``needs`` / ``quick`` / ``slow``
+markers; this file adds what belongs to the suite itself.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conformance.keys import KeyMaker, KeyRing, SoftwareKeys
+from conformance.vectors import absent_families, wycheproof_root
+from fixtures.loaders import DEFAULT_WYCHEPROOF_ROOT
+
+pytest_plugins = ["harness.pytest_plugin"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("azihsm-vectors", "azihsm conformance vectors")
+    group.addoption(
+        "--wycheproof-root",
+        default=None,
+        help=f"directory holding Wycheproof testvectors_v1 JSON files (default: $AZIHSM_WYCHEPROOF_ROOT, then {DEFAULT_WYCHEPROOF_ROOT})",
+    )
+
+
+def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput"):
+        return
+    missing = absent_families(wycheproof_root(config))
+    if missing:
+        terminalreporter.write_line(
+            f"azihsm: Wycheproof families absent under {wycheproof_root(config)} (their cases were reported as skipped): "
+            + ", ".join(missing),
+            yellow=True,
+        )
+
+
+@pytest.fixture(scope="session")
+def software_keys() -> SoftwareKeys:
+    return SoftwareKeys()
+
+
+@pytest.fixture(scope="session")
+def _key_ring(tmp_path_factory: pytest.TempPathFactory, software_keys: SoftwareKeys) -> KeyRing:
+    # tmp_path_factory is per run and per xdist worker: each worker has its own keys
+    return KeyRing(tmp_path_factory.mktemp("keyring"), software_keys)
+
+
+@pytest.fixture
+def keys(openssl, _key_ring: KeyRing) -> KeyMaker:
+    return KeyMaker(openssl, _key_ring)
+
+
+@pytest.fixture
+def data(workdir: Path) -> Path:
+    """A 1010-byte message file in the working directory (not a multiple of any block size)."""
+    path = workdir / "data.bin"
+    path.write_bytes(bytes(range(256)) * 3 + b"azihsm conformance message" * 9 + b"!" * 8)
+    return path

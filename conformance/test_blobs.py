@@ -1,0 +1,100 @@
+"""Masked key blobs: tampered, truncated, from another device, from an ended session.
+
+The suite never pins blob sizes or layouts: positions are relative (first byte, middle,
+last byte) and truncations are proportional.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import oracle
+from conformance.keys import genpkey_args
+from conformance.matrix import grid
+from harness.pytest_plugin import PROV
+
+DEVICE_DIR_VARIABLE = "AZIHSM_DEVICE_DIR"
+
+
+def key_of(keys, kind: str):
+    if kind == "ec":
+        return keys.generated_ec("P-256")
+    return keys.imported_rsa(2048, algorithm="RSA-PSS" if kind == "rsa-pss" else "RSA")
+
+
+def load_must_fail(openssl, uri: str) -> None:
+    result = openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", "-out", "pub.der", expect_fail=True)
+    assert result.stderr.strip(), f"loading {uri} failed without any message on stderr"
+
+
+@pytest.mark.clause("BLOB-TAMPERED")
+@pytest.mark.parametrize("kind, position", grid(kind=("ec", "rsa"), position=("first_byte", "middle", "last_byte", "every_16th_byte")))
+def test_tampered_blob_refused(openssl, workdir, keys, kind, position):
+    key = key_of(keys, kind)
+    path = key.copy_to(workdir, "k.bin")
+    blob = bytearray(path.read_bytes())
+    targets = {
+        "first_byte": [0],
+        "middle": [len(blob) // 2],
+        "last_byte": [len(blob) - 1],
+        "every_16th_byte": list(range(7, len(blob), 16)),
+    }[position]
+    for index in targets:
+        blob[index] ^= 0x5A
+    path.write_bytes(bytes(blob))
+    load_must_fail(openssl, f"azihsm://./k.bin;type={key.type}")
+
+
+@pytest.mark.clause("BLOB-TRUNCATED")
+@pytest.mark.parametrize("kind, cut", grid(kind=("ec", "rsa"), cut=("one_byte_short", "half", "first_16_bytes", "empty")))
+def test_truncated_blob_refused(openssl, workdir, keys, kind, cut):
+    key = key_of(keys, kind)
+    path = key.copy_to(workdir, "k.bin")
+    blob = path.read_bytes()
+    path.write_bytes({
+        "one_byte_short": blob[:-1],
+        "half": blob[: len(blob) // 2],
+        "first_16_bytes": blob[:16],
+        "empty": b"",
+    }[cut])
+    load_must_fail(openssl, f"azihsm://./k.bin;type={key.type}")
+
+
+@pytest.mark.clause("BLOB-OTHER-DEVICE")
+@pytest.mark.needs("second-device")
+@pytest.mark.parametrize("kind", [pytest.param("ec", id="ec-generated", marks=pytest.mark.quick), pytest.param("rsa", id="rsa-imported")])
+def test_other_device_blob_refused(openssl, workdir, software_keys, kind):
+    """A second simulated device is a second device directory ($AZIHSM_DEVICE_DIR)."""
+    other_device = workdir / "other-device"
+    other_device.mkdir()
+    on_other = {DEVICE_DIR_VARIABLE: str(other_device)}
+    if kind == "ec":
+        args = genpkey_args("EC", group="P-256", masked_key="./k.bin")
+    else:
+        (workdir / "rsa.der").write_bytes(oracle.private_der(software_keys.rsa(2048), "pkcs8"))
+        args = genpkey_args("RSA", bits=2048, input_key="./rsa.der", masked_key="./k.bin")
+    openssl(*args, env=on_other)
+    # it loads where it was made...
+    openssl("pkey", PROV, "-in", f"azihsm://./k.bin;type={kind}", "-pubout", "-outform", "DER", "-out", "pub.der", env=on_other)
+    # ...and nowhere else
+    load_must_fail(openssl, f"azihsm://./k.bin;type={kind}")
+
+
+@pytest.mark.clause("BLOB-ENDED-SESSION")
+@pytest.mark.parametrize("kind", [
+    pytest.param("ec-generated", id="ec-generated", marks=pytest.mark.quick),
+    pytest.param("ec-imported", id="ec-imported"),
+    pytest.param("rsa-imported", id="rsa-imported"),
+])
+def test_session_blob_refused_later(openssl, workdir, software_keys, kind):
+    if kind == "ec-generated":
+        args, uri_type = genpkey_args("EC", group="P-384", session="true", masked_key="./k.bin"), "ec"
+    elif kind == "ec-imported":
+        (workdir / "in.der").write_bytes(oracle.private_der(software_keys.ec("P-384"), "pkcs8"))
+        args, uri_type = genpkey_args("EC", group="P-384", session="true", input_key="./in.der", masked_key="./k.bin"), "ec"
+    else:
+        (workdir / "in.der").write_bytes(oracle.private_der(software_keys.rsa(2048), "pkcs8"))
+        args, uri_type = genpkey_args("RSA", bits=2048, session="true", input_key="./in.der", masked_key="./k.bin"), "rsa"
+    openssl(*args)
+    assert (workdir / "k.bin").is_file(), "genpkey exited 0 but wrote no masked key file for the session key"
+    load_must_fail(openssl, f"azihsm://./k.bin;type={uri_type}")

@@ -1,0 +1,89 @@
+"""ECDSA sign and verify (spec: "ECDSA Sign and Verify"), streaming (dgst) and one-shot (pkeyutl)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conformance import oracle
+from conformance.commands import sign, verify
+from conformance.keys import CURVES, DIGESTS
+from conformance.matrix import grid
+from conformance.vectors import wycheproof_params
+from harness.pytest_plugin import PROV
+
+MODES = ("stream", "oneshot")
+
+
+def prehashed(mode: str) -> bool:
+    return mode == "oneshot"
+
+
+@pytest.mark.clause("SIGN-ECDSA-STREAM")
+@pytest.mark.parametrize("curve, digest, uri_form", grid(curve=CURVES, digest=DIGESTS, uri_form=("uri_rel", "uri_abs")))
+def test_ecdsa_sign_stream(openssl, workdir, keys, data, curve, digest, uri_form):
+    key = keys.generated_ec(curve)
+    uri = key.uri(workdir)
+    if uri_form == "uri_abs":
+        uri = f"azihsm://{key.copy_to(workdir)};type=ec"
+    signature = sign(openssl, uri, data, digest, "stream")
+    oracle.verify_ecdsa(key.public, signature, data.read_bytes(), digest)
+
+
+@pytest.mark.clause("SIGN-ECDSA-ONESHOT")
+@pytest.mark.parametrize("curve, digest", grid(curve=CURVES, digest=DIGESTS))
+def test_ecdsa_sign_oneshot(openssl, workdir, keys, data, curve, digest):
+    key = keys.generated_ec(curve)
+    signature = sign(openssl, key.uri(workdir), data, digest, "oneshot")
+    oracle.verify_ecdsa(key.public, signature, oracle.digest(digest, data.read_bytes()), digest, prehashed=True)
+
+
+@pytest.mark.clause("VERIFY-ECDSA")
+@pytest.mark.parametrize(
+    "curve, digest, mode, signer", grid(curve=CURVES, digest=DIGESTS, mode=MODES, signer=("hsm_signed", "pyca_signed"))
+)
+def test_ecdsa_verify(openssl, workdir, keys, data, curve, digest, mode, signer):
+    if signer == "hsm_signed":
+        key = keys.generated_ec(curve)
+        signature = sign(openssl, key.uri(workdir), data, digest, mode)
+    else:
+        key = keys.imported_ec(curve)
+        message = oracle.digest(digest, data.read_bytes()) if prehashed(mode) else data.read_bytes()
+        signature = oracle.ecdsa_sign(key.private, message, digest, prehashed=prehashed(mode))
+    verify(openssl, key.uri(workdir), data, signature, digest, mode)
+
+
+def tampered(signature: bytes) -> bytes:
+    """The DER signature with the last byte of s changed: still well-formed, no longer valid."""
+    return signature[:-1] + bytes([signature[-1] ^ 0x01])
+
+
+@pytest.mark.clause("VERIFY-ECDSA-REJECT")
+@pytest.mark.parametrize("curve, mode, tamper", grid(curve=CURVES, mode=MODES, tamper=("data", "signature", "wrong_key")))
+def test_ecdsa_verify_rejects(openssl, workdir, keys, data, curve, mode, tamper):
+    key = keys.imported_ec(curve)
+    message = data.read_bytes()
+    signed = oracle.digest("sha256", message) if prehashed(mode) else message
+    signature = oracle.ecdsa_sign(key.private, signed, "sha256", prehashed=prehashed(mode))
+    if tamper == "data":
+        data.write_bytes(message[:-1] + bytes([message[-1] ^ 0x80]))
+    elif tamper == "signature":
+        signature = tampered(signature)
+    else:
+        key = keys.imported_ec(curve, index=1)
+    verify(openssl, key.uri(workdir), data, signature, "sha256", mode, expect_fail=True)
+
+
+def pytest_generate_tests(metafunc):
+    if "ecdsa_vector" in metafunc.fixturenames:
+        metafunc.parametrize("ecdsa_vector", wycheproof_params(metafunc.config, "ecdsa", valid=6, invalid=8))
+
+
+@pytest.mark.clause("VERIFY-ECDSA-WYCHEPROOF")
+def test_ecdsa_wycheproof_verify(openssl, workdir, ecdsa_vector):
+    case = ecdsa_vector
+    digest = oracle.canonical_digest(case.group["sha"])
+    (workdir / "pub.pem").write_text(case.group["publicKeyPem"])
+    (workdir / "msg.bin").write_bytes(case.hex("msg"))
+    (workdir / "sig.bin").write_bytes(case.hex("sig"))
+    args = ("dgst", f"-{digest}", PROV, "-verify", "pub.pem", "-signature", "sig.bin", "msg.bin")
+    openssl(*args, expect_fail=case.result == "invalid")

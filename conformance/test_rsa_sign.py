@@ -1,0 +1,200 @@
+"""RSA PKCS#1 v1.5 and PSS signatures (spec: "RSA Sign and Verify").
+
+PKCS#1 v1.5 is deterministic, so HSM signatures are compared byte for byte with pyca's;
+PSS signatures are verified by pyca under exactly the requested digest, MGF1 digest and
+salt length (a signature with another salt length is a failure, not a pass).
+"""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from conformance import oracle
+from conformance.commands import sign, verify
+from conformance.keys import DIGESTS, RSA_SIZES
+from conformance.matrix import grid
+from conformance.vectors import wycheproof_params
+from harness.pytest_plugin import PROV
+
+SALTS = ("digest", "max", 0, 17)
+
+
+def other_digest(digest: str) -> str:
+    return "sha256" if digest == "sha512" else "sha512"
+
+
+def sign_rsa(openssl, uri: str, data, digest: str, mode: str, options: dict[str, str] | None = None) -> bytes:
+    """RSA one-shot signing names its digest (-pkeyopt digest:shaN) so the DigestInfo is known."""
+    return sign(openssl, uri, data, digest, mode, options, digest_option=True)
+
+
+def verify_rsa(openssl, uri: str, data, signature: bytes, digest: str, mode: str = "stream",
+               options: dict[str, str] | None = None, *, expect_fail: bool = False):
+    return verify(openssl, uri, data, signature, digest, mode, options, digest_option=True, expect_fail=expect_fail)
+
+
+@pytest.mark.clause("SIGN-RSA-PKCS1-STREAM")
+@pytest.mark.parametrize("bits, digest", grid(bits=RSA_SIZES, digest=DIGESTS))
+def test_rsa_pkcs1_sign_stream(openssl, workdir, keys, data, bits, digest):
+    key = keys.imported_rsa(bits)
+    signature = sign_rsa(openssl, key.uri(workdir), data, digest, "stream")
+    oracle.assert_rsa_pkcs1_signature(key.private, signature, data.read_bytes(), digest)
+
+
+@pytest.mark.clause("SIGN-RSA-PKCS1-ONESHOT")
+@pytest.mark.parametrize("bits, digest", grid(bits=RSA_SIZES, digest=DIGESTS))
+def test_rsa_pkcs1_sign_oneshot(openssl, workdir, keys, data, bits, digest):
+    key = keys.imported_rsa(bits)
+    uri = key.uri(workdir)
+    signature = sign_rsa(openssl, uri, data, digest, "oneshot")
+    oracle.assert_rsa_pkcs1_signature(key.private, signature, oracle.digest(digest, data.read_bytes()), digest, prehashed=True)
+    verify_rsa(openssl, uri, data, signature, digest, "oneshot")
+
+
+@pytest.mark.clause("SIGN-RSA-PSS-KEY")
+@pytest.mark.parametrize("bits, digest", grid(bits=RSA_SIZES, digest=DIGESTS))
+def test_rsa_pss_key_signs_pss(openssl, workdir, keys, data, bits, digest):
+    key = keys.imported_rsa(bits, algorithm="RSA-PSS")
+    signature = sign_rsa(openssl, key.uri(workdir), data, digest, "stream")
+    oracle.verify_rsa_pss(key.public, signature, data.read_bytes(), digest, oracle.digest_size(digest), digest)
+
+
+@pytest.mark.clause("SIGN-RSA-PSS-SIGOPTS")
+@pytest.mark.parametrize(
+    "bits, digest, salt, mgf1, mode",
+    grid(bits=RSA_SIZES, digest=DIGESTS, salt=SALTS, mgf1=("mgf1_same", "mgf1_other"), mode=("stream", "oneshot")),
+)
+def test_rsa_pss_sigopts(openssl, workdir, keys, data, bits, digest, salt, mgf1, mode):
+    key = keys.imported_rsa(bits)  # a plain type=rsa key: PSS only because it is asked for
+    mgf1_digest = digest if mgf1 == "mgf1_same" else other_digest(digest)
+    options = {"rsa_padding_mode": "pss", "rsa_pss_saltlen": str(salt), "rsa_mgf1_md": mgf1_digest}
+    signature = sign_rsa(openssl, key.uri(workdir), data, digest, mode, options)
+    message = oracle.digest(digest, data.read_bytes()) if mode == "oneshot" else data.read_bytes()
+    salt_length = oracle.pss_salt_length(salt, bits, digest)
+    oracle.verify_rsa_pss(key.public, signature, message, digest, salt_length, mgf1_digest, prehashed=mode == "oneshot")
+
+
+@pytest.mark.clause("SIGN-RSA-PSS-ONESHOT")
+@pytest.mark.parametrize("bits, digest", grid(bits=RSA_SIZES, digest=DIGESTS))
+def test_rsa_pss_key_sign_oneshot(openssl, workdir, keys, data, bits, digest):
+    key = keys.imported_rsa(bits, algorithm="RSA-PSS")
+    signature = sign_rsa(openssl, key.uri(workdir), data, digest, "oneshot")
+    hashed = oracle.digest(digest, data.read_bytes())
+    oracle.verify_rsa_pss(key.public, signature, hashed, digest, oracle.digest_size(digest), digest, prehashed=True)
+
+
+@pytest.mark.clause("VERIFY-RSA-PSS-SALT-AUTO")
+@pytest.mark.parametrize("bits, digest, salt", grid(bits=RSA_SIZES, digest=DIGESTS, salt=SALTS))
+def test_rsa_pss_verify_salt_auto(openssl, workdir, keys, data, bits, digest, salt):
+    key = keys.imported_rsa(bits, algorithm="RSA-PSS")
+    signature = oracle.rsa_pss_sign(key.private, data.read_bytes(), digest, oracle.pss_salt_length(salt, bits, digest))
+    verify_rsa(openssl, key.uri(workdir), data, signature, digest, options={"rsa_pss_saltlen": "auto"})
+
+
+@pytest.mark.clause("VERIFY-RSA")
+@pytest.mark.parametrize(
+    "bits, digest, padding, signer",
+    grid(bits=RSA_SIZES, digest=DIGESTS, padding=("pkcs1", "pss"), signer=("hsm_signed", "pyca_signed")),
+)
+def test_rsa_verify(openssl, workdir, keys, data, bits, digest, padding, signer):
+    key = keys.imported_rsa(bits, algorithm="RSA-PSS" if padding == "pss" else "RSA")
+    uri = key.uri(workdir)
+    if signer == "hsm_signed":
+        signature = sign_rsa(openssl, uri, data, digest, "stream")
+    elif padding == "pss":
+        signature = oracle.rsa_pss_sign(key.private, data.read_bytes(), digest, oracle.digest_size(digest))
+    else:
+        signature = oracle.rsa_pkcs1_sign(key.private, data.read_bytes(), digest)
+    verify_rsa(openssl, uri, data, signature, digest)
+
+
+@pytest.mark.clause("VERIFY-RSA-REJECT")
+@pytest.mark.parametrize(
+    "bits, padding, tamper", grid(bits=RSA_SIZES, padding=("pkcs1", "pss"), tamper=("data", "signature", "wrong_key"))
+)
+def test_rsa_verify_rejects(openssl, workdir, keys, data, bits, padding, tamper):
+    algorithm = "RSA-PSS" if padding == "pss" else "RSA"
+    key = keys.imported_rsa(bits, algorithm=algorithm)
+    message = data.read_bytes()
+    if padding == "pss":
+        signature = oracle.rsa_pss_sign(key.private, message, "sha256", 32)
+    else:
+        signature = oracle.rsa_pkcs1_sign(key.private, message, "sha256")
+    if tamper == "data":
+        data.write_bytes(message[:10] + bytes([message[10] ^ 0x01]) + message[11:])
+    elif tamper == "signature":
+        signature = signature[:5] + bytes([signature[5] ^ 0x01]) + signature[6:]
+    else:
+        key = keys.imported_rsa(bits, algorithm=algorithm, index=1)
+    verify_rsa(openssl, key.uri(workdir), data, signature, "sha256", expect_fail=True)
+
+
+# ----------------------------------------------------------------- Wycheproof
+
+SUPPORTED = {"sha1", "sha256", "sha384", "sha512"}
+
+
+def _usable(case) -> bool:
+    """Cases the HSM can take: 2048/3072/4096-bit keys and its four digests."""
+    try:
+        digest = oracle.canonical_digest(case.group["sha"])
+    except ValueError:
+        return False
+    mgf1 = case.group.get("mgfSha")
+    if mgf1 is not None:
+        try:
+            oracle.canonical_digest(mgf1)
+        except ValueError:
+            return False
+    return digest in SUPPORTED and int(case.group.get("keySize", 0)) in RSA_SIZES
+
+
+def pytest_generate_tests(metafunc):
+    if "pkcs1_vector" in metafunc.fixturenames:
+        metafunc.parametrize("pkcs1_vector", wycheproof_params(metafunc.config, "rsa_signature", valid=4, invalid=8, accept=_usable))
+    if "pss_vector" in metafunc.fixturenames:
+        metafunc.parametrize("pss_vector", wycheproof_params(metafunc.config, "rsa_pss", valid=6, invalid=8, accept=_usable))
+    if "sig_gen_vector" in metafunc.fixturenames:
+        metafunc.parametrize("sig_gen_vector", wycheproof_params(metafunc.config, "rsa_pkcs1_sig_gen", valid=6, invalid=0, accept=_usable))
+
+
+def _write_vector_files(workdir, case) -> None:
+    (workdir / "pub.pem").write_text(case.group["publicKeyPem"])
+    (workdir / "msg.bin").write_bytes(case.hex("msg"))
+    (workdir / "sig.bin").write_bytes(case.hex("sig"))
+
+
+@pytest.mark.clause("VERIFY-RSA-WYCHEPROOF")
+def test_rsa_pkcs1_wycheproof_verify(openssl, workdir, pkcs1_vector):
+    case = pkcs1_vector
+    _write_vector_files(workdir, case)
+    digest = oracle.canonical_digest(case.group["sha"])
+    args = ("dgst", f"-{digest}", PROV, "-verify", "pub.pem", "-signature", "sig.bin", "msg.bin")
+    openssl(*args, expect_fail=case.result == "invalid")
+
+
+@pytest.mark.clause("VERIFY-RSA-WYCHEPROOF")
+def test_rsa_pss_wycheproof_verify(openssl, workdir, pss_vector):
+    case = pss_vector
+    _write_vector_files(workdir, case)
+    digest = oracle.canonical_digest(case.group["sha"])
+    options = ("-sigopt", "rsa_padding_mode:pss", "-sigopt", f"rsa_pss_saltlen:{case.group['sLen']}",
+               "-sigopt", f"rsa_mgf1_md:{oracle.canonical_digest(case.group['mgfSha'])}")
+    args = ("dgst", f"-{digest}", PROV, *options, "-verify", "pub.pem", "-signature", "sig.bin", "msg.bin")
+    openssl(*args, expect_fail=case.result == "invalid")
+
+
+@pytest.mark.clause("SIGN-RSA-PKCS1-WYCHEPROOF")
+def test_rsa_pkcs1_wycheproof_sign(openssl, workdir, keys, sig_gen_vector):
+    case = sig_gen_vector
+    private = serialization.load_der_private_key(case.hex("privateKeyPkcs8"), password=None)
+    key = keys.imported(f"wycheproof-{case.file}-{private.public_key().public_numbers().n % 10**8}", private, "RSA")
+    (workdir / "msg.bin").write_bytes(case.hex("msg"))
+    digest = oracle.canonical_digest(case.group["sha"])
+    openssl("dgst", f"-{digest}", PROV, "-sign", key.uri(workdir), "-out", "sig.bin", "msg.bin")
+    produced = (workdir / "sig.bin").read_bytes()
+    assert produced == case.hex("sig"), (
+        f"the signature differs from Wycheproof's expected signature (tc {case.tc_id}); "
+        f"it looks like {oracle.describe_rsa_signature(private.public_key(), produced)}"
+    )
