@@ -62,4 +62,4 @@ def get_params(name: str, request) -> None:
 
     h = digest.new(name)
     params.write(request, {"size": h.digest_size, "blocksize": h.block_size,
-                           "xof": 0, "algid-absent": 0})
+                           "xof": 0, "algid-absent": 1})

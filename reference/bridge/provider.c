@@ -418,6 +418,8 @@ static const OSSL_PARAM rsa_public_types_table[] = {
 };
 
 static void *keygen(void *genctx, OSSL_CALLBACK *cb, void *cbarg) { CALL(NULL, py_keygen(genctx)); }
+/* EVP_PKEY_dup (used by the store for expected public keys) needs this. */
+static void *key_dup(const void *key, int selection) { return obj_dup((void *)key); }
 static int key_has(const void *key, int selection) { CALL(0, py_key_has(key, selection)); }
 static int key_match(const void *a, const void *b, int selection) { CALL(0, py_key_match(a, b, selection)); }
 static int key_import(void *key, int selection, const OSSL_PARAM params[])
@@ -469,6 +471,7 @@ static const char *rsa_pss_operation_name(int operation_id) { return "RSA-PSS"; 
         FN(OSSL_FUNC_KEYMGMT_GETTABLE_PARAMS, id##_key_gettable),                       \
         FN(OSSL_FUNC_KEYMGMT_QUERY_OPERATION_NAME, id##_operation_name),                \
         FN(OSSL_FUNC_KEYMGMT_HAS, key_has),                                             \
+        FN(OSSL_FUNC_KEYMGMT_DUP, key_dup),                                             \
         FN(OSSL_FUNC_KEYMGMT_MATCH, key_match),                                         \
         FN(OSSL_FUNC_KEYMGMT_IMPORT, key_import),                                       \
         FN(OSSL_FUNC_KEYMGMT_IMPORT_TYPES, id##_public_types),                          \

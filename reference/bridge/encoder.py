@@ -1,0 +1,58 @@
+"""ENCODERs for azihsm keys: SubjectPublicKeyInfo (DER, PEM), a text form, and for the
+private-key selection an output that carries no key material.
+
+The private half never leaves the HSM, so the ``PrivateKeyInfo`` encoders (what
+``genpkey -out`` and ``-outform DER`` ask for) write the public key instead: PEM as a
+``PUBLIC KEY`` block, DER as SubjectPublicKeyInfo. The documented idiom
+``genpkey ... -outform DER -out /dev/null`` therefore succeeds, and ``genpkey -out
+key.pem`` leaves the public key, usable for verification anywhere.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from .errors import BridgeError, BridgeReason
+from .keymgmt import KeyData
+from .runtime import lib
+
+
+def encode(form: str, keydata: KeyData, selection: int) -> bytes:
+    key = keydata.require_key()
+    if form == "text":
+        return text(keydata).encode()
+    if not selection & (lib.OSSL_KEYMGMT_SELECT_PUBLIC_KEY | lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY):
+        raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
+                          f"the {form} encoder writes keys, not parameters alone")
+    if form.startswith("der-"):
+        return key.public_der
+    if form.startswith("pem-"):
+        return pem("PUBLIC KEY", key.public_der)
+    raise BridgeError(BridgeReason.INTERNAL_ERROR, f"unknown encoder form {form!r}")
+
+
+def pem(label: str, der: bytes) -> bytes:
+    body = base64.encodebytes(der).replace(b"\n", b"")
+    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
+    return (f"-----BEGIN {label}-----\n".encode() + b"\n".join(lines)
+            + f"\n-----END {label}-----\n".encode())
+
+
+def text(keydata: KeyData) -> str:
+    """Same field names and layout as the real provider's text form, with the key's real
+    usage and session flag."""
+    key = keydata.require_key()
+    rows = [("provider", "azihsm"), ("algorithm", keydata.alg)]
+    if key.kind == "ec":
+        rows.append(("curve", key.curve.replace("-", "")))
+    else:
+        rows.append(("public-key bit length", str(key.bits)))
+    rows.append(("session", "yes" if key.session_key else "no"))
+    if keydata.masked_path:
+        rows.append(("masked-key file", keydata.masked_path))
+    rows.append(("key usage", key.usage or "any public operation"))
+    rows.append(("private key", "held in the HSM, not exportable" if key.has_private
+                 else "none (public key only)"))
+    body = "".join(f"{name:<21}: {value}\n" for name, value in rows)
+    return "\n==== Key Generation Details ====\n" + body + pem(
+        "PUBLIC KEY", key.public_der).decode()

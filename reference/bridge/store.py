@@ -1,0 +1,107 @@
+"""STORE ``azihsm``: ``azihsm://<path>;type=ec|rsa|rsa-pss`` loads a masked key file.
+
+Grammar (reference-behavior.md): the exact prefix ``azihsm://``; the path is everything
+up to the first ``;`` (relative to the working directory, or absolute as
+``azihsm:///abs``); then ``;``-separated ``name=value`` attributes, names
+case-insensitive, unknown ones ignored; ``type`` is required. The key is handed to
+OpenSSL by reference (the keymgmt ``load`` turns it back into key data), never exported.
+Every failure is an error naming the file and the reason: nothing fails silently.
+"""
+
+from __future__ import annotations
+
+from . import params
+from .errors import BridgeError, BridgeReason
+from .keymgmt import KeyData
+from .runtime import Instance, ProviderObject, lib, new_handle, release
+
+PREFIX = "azihsm://"
+TYPES = {"ec": "EC", "rsa": "RSA", "rsa-pss": "RSA-PSS"}   # URI type -> OpenSSL key type
+
+
+def parse_uri(uri: str) -> tuple[str, str]:
+    """(path, type) of an azihsm URI, or a BridgeError saying what is wrong."""
+    if not uri.startswith(PREFIX):
+        raise BridgeError(BridgeReason.INVALID_URI,
+                          f"{uri!r} is not an azihsm URI: use azihsm://<file>;type=ec|rsa|rsa-pss")
+    path, *attributes = uri[len(PREFIX):].split(";")
+    if not path:
+        raise BridgeError(BridgeReason.INVALID_URI,
+                          f"{uri!r} names no file: use azihsm://<file>;type=ec|rsa|rsa-pss")
+    key_type = None
+    for attribute in attributes:
+        name, sep, value = attribute.partition("=")
+        if sep and name.lower() == "type":
+            key_type = value.lower()
+    if key_type is None:
+        raise BridgeError(BridgeReason.INVALID_URI,
+                          f"{uri!r} lacks the required type attribute: add ;type=ec, ;type=rsa "
+                          "or ;type=rsa-pss")
+    if key_type not in TYPES:
+        raise BridgeError(BridgeReason.INVALID_URI,
+                          f"{uri!r}: unknown type {key_type!r}: use ec, rsa or rsa-pss")
+    return path, key_type
+
+
+class StoreContext(ProviderObject):
+    kind = "store"
+
+    def __init__(self, instance: Instance, uri: str):
+        super().__init__(instance)
+        self.path, self.key_type = parse_uri(uri)
+        try:
+            with open(self.path, "rb") as handle:
+                self.blob = handle.read(1 << 20)
+        except OSError as exc:
+            raise BridgeError(BridgeReason.FILE_ERROR,
+                              f"cannot read masked key file {self.path}: {exc.strerror}") from None
+        self.expect = 0
+        self.eof = False
+        self.failed = False
+
+    def set_params(self, request) -> None:
+        values = params.read(request)
+        if "expect" in values:
+            self.expect = int(values["expect"])
+
+    def load(self, callback, cbarg) -> bool:
+        # One object per URI. A failure is reported as an error first and only the
+        # next call says EOF: callers that check EOF before the error (storeutl) would
+        # otherwise report "Total found: 0" and succeed.
+        if self.failed:
+            self.eof = True
+            return False
+        try:
+            return self._load(callback, cbarg)
+        except BaseException:
+            self.failed = True
+            raise
+
+    def _load(self, callback, cbarg) -> bool:
+        self.eof = True
+        if self.expect not in (0, lib.OSSL_STORE_INFO_PKEY, lib.OSSL_STORE_INFO_PUBKEY):
+            return True          # asked for certificates or CRLs: there are none here
+        from reference.device import HsmError
+
+        try:
+            key = self.session.unmask(self.blob, expect=self.key_type)
+        except HsmError as exc:
+            self.eof = False
+            raise BridgeError(exc.reason, f"cannot load masked key {self.path}: {exc}") from None
+        staged = KeyData(self.instance, TYPES[self.key_type], key,
+                         public_only=self.expect == lib.OSSL_STORE_INFO_PUBKEY)
+        handle = new_handle(staged)
+        try:
+            reference = int(self.instance_handle(handle)).to_bytes(8, "little")
+            built = params.Built([("type", int(lib.OSSL_OBJECT_PKEY)),
+                                  ("data-type", staged.alg),
+                                  ("reference", reference)])
+            return bool(callback(built.array, cbarg))
+        finally:
+            release(handle)
+
+    @staticmethod
+    def instance_handle(handle) -> int:
+        from .runtime import ffi
+
+        return int(ffi.cast("uintptr_t", handle))
