@@ -1,0 +1,149 @@
+"""The azihsm-conformance run / report / compare / doctor commands, end to end against the
+real openssl (default provider standing in for a provider), and their bad-input errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.cli import main
+from harness_helpers import fake_script, write_fake_suite
+
+pytestmark = pytest.mark.openssl
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
+    suite = write_fake_suite(tmp_path)
+    out = tmp_path / "results"
+    common = ["--backend", profile_file, "--clauses", catalogue_file, "--suite", suite, "--out", out]
+
+    first = cli("run", *common, "-n", "2")
+    assert first.returncode == 1, first.stderr  # MUST clauses failed
+    assert "case(s) of required clauses failed: DGST-REFUSE-JUNK, DGST-SHA384" in first.stderr
+    assert "2 workers [10 items]" in first.stdout  # parallel by default: progress is pytest's
+    for name in ("results.sqlite", "results.json", "junit.xml", "report.md", "report.html"):
+        assert (out / name).is_file(), name
+
+    # the provider is fixed: the wrong failure passes, the sha384 deviation really happens
+    test_file = suite / "test_fake_suite.py"
+    text = test_file.read_text()
+    text = text.replace('openssl("dgst", "-sha256", PROV, "missing-file.bin")', 'openssl("dgst", "-sha256", PROV, input=b"")')
+    text = text.replace('openssl("dgst", "-sha384", PROV, "data.bin")', 'openssl("dgst", "-sha384", PROV, "absent.bin")')
+    test_file.write_text(text)
+    second = cli("run", *common, "-n", "0", "--level", "full")
+    assert second.returncode == 0, second.stdout + second.stderr  # only an INFO clause fails now
+    assert "0 newly failing, 1 newly passing" in second.stdout
+
+    runs = cli("report", "--results", out / "results.sqlite", "--list")
+    ids = [line.split()[0] for line in runs.stdout.splitlines()]
+    assert len(ids) == 2 and all(" complete " in line for line in runs.stdout.splitlines())
+
+    forward = cli("compare", ids[0], ids[1], "--results", out / "results.sqlite", "--check")
+    assert forward.returncode == 0, forward.stderr
+    assert "**Newly passing** (1)" in forward.stdout and "**Other changes** (1)" in forward.stdout
+    assert "- `test_fake_suite.py::test_junk_option_fails_wrongly` (DGST-REFUSE-JUNK): failed → passed" in forward.stdout
+    assert "- `test_fake_suite.py::test_sha384_declared_deviation_that_passes` (DGST-SHA384): fixed-deviation → deviation" in forward.stdout
+
+    backward = cli("compare", "latest", "latest~1", "--results", out / "results.sqlite", "--check", "--html", tmp_path / "diff.html")
+    assert backward.returncode == 1  # --check: something is newly failing
+    assert "**Newly failing** (2)" in backward.stdout
+    assert "newly-failing" in (tmp_path / "diff.html").read_text()
+
+    summary = cli("report", "--results", out / "results.sqlite", "--clauses", catalogue_file, "--markdown", "-")
+    assert summary.returncode == 0 and summary.stdout.startswith("# azihsm conformance")
+    assert f"### Changes from `{ids[0]}` to `{ids[1]}`" in summary.stdout
+
+    document = json.loads((out / "results.json").read_text())
+    assert [run["run"]["id"] for run in document["runs"]] == [ids[1]]
+    junit = ET.parse(out / "junit.xml").getroot()
+    assert junit.find("testsuite").get("tests") == "10"
+
+
+def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):
+    # the default provider's module, copied into a directory of its own, loaded by path
+    modules = subprocess.run(["openssl", "version", "-m"], capture_output=True, text=True).stdout.split('"')[1]
+    provider_dir = tmp_path / "provider-build"
+    provider_dir.mkdir()
+    shutil.copy(os.path.join(modules, "legacy.so"), provider_dir / "legacy.so")
+    suite = tmp_path / "conformance"
+    suite.mkdir()
+    (suite / "test_ext.py").write_text(
+        "import pytest\nfrom harness.pytest_plugin import PROV\n\n"
+        '@pytest.mark.clause("DGST-SHA256")\ndef test_md4_from_the_external_module(openssl):\n'
+        '    assert openssl("dgst", "-md4", PROV, input=b"abc").stdout.strip().endswith(b"a448017aaf21d8525fc10ae87aa6729d")\n'
+    )
+    run = cli("run", "--provider-path", provider_dir, "--provider-module", "legacy", "--clauses", catalogue_file, "--suite", suite, "--out", tmp_path / "out", "-n", "0")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "external (OpenSSL Legacy Provider" in run.stdout and "1 pass, 0 fail" in run.stdout
+
+
+@pytest.mark.parametrize(
+    "args, problem",
+    [
+        (["run", "--backend", "nope"], "unknown backend 'nope'; choose one of"),
+        (["run", "--provider-path", "/no/such/dir"], "provider directory /no/such/dir does not exist; pass --provider-path"),
+        (["run", "--backend", "external"], "backend external needs --provider-path DIR"),
+        (["report", "--results", "/no/such/results.sqlite"], "no results database at /no/such/results.sqlite"),
+        (["compare", "a", "b", "--results", "/no/such/results.sqlite"], "no results database at"),
+    ],
+    ids=["unknown-backend", "missing-provider-dir", "external-without-path", "report-without-database", "compare-without-database"],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, args, problem):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("azihsm-conformance: error: ") and problem in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "script, problem",
+    [('echo "OpenSSL 1.1.1w  11 Sep 2023"', "older than 3.0"), ('echo "LibreSSL 3.8.2"', "is not OpenSSL")],
+    ids=["openssl-1.1", "not-openssl"],
+)
+def test_unsuitable_openssl(tmp_path, capsys, profile_file, script, problem):
+    binary = fake_script(tmp_path / "openssl", script + "\n")
+    assert main(["run", "--backend", str(profile_file), "--openssl", str(binary), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert problem in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_database_is_refused_and_kept(tmp_path, capsys, profile_file, catalogue_file):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "results.sqlite").write_bytes(b"not sqlite" * 500)
+    assert main(["run", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--suite", str(write_fake_suite(tmp_path)), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "is corrupt (file is not a database); move it aside" in err and err.count("\n") == 1
+    assert (out / "results.sqlite").read_bytes() == b"not sqlite" * 500
+
+
+def test_unwritable_results_path(tmp_path, capsys, profile_file):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert main(["run", "--backend", str(profile_file), "--results", str(blocker / "results.sqlite")]) == 2
+    assert "cannot create results directory" in capsys.readouterr().err
+
+
+def test_doctor_reports_each_check(tmp_path, profile_file):
+    good = cli("doctor", "--backend", profile_file, "--results", tmp_path / "r" / "results.sqlite")
+    assert good.returncode == 0, good.stdout
+    for check in ("openssl", "backend", "provider load", "device directory", "results database"):
+        assert f"  ok    {check}: " in good.stdout
+    assert "OpenSSL Default Provider" in good.stdout and not (tmp_path / "r").exists()
+
+    (tmp_path / "azihsm_provider.so").write_bytes(b"\x7fELF but not really")
+    bad = cli("doctor", "--provider-path", tmp_path, "--results", tmp_path / "r" / "results.sqlite")
+    assert bad.returncode == 1
+    assert "  FAIL  provider load: provider did not load" in bad.stdout and "replay: " in bad.stdout and "fix: " in bad.stdout
+    assert "1 check(s) failed" in bad.stdout

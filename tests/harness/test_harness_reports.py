@@ -1,0 +1,138 @@
+"""Reports and exports over a store filled with known runs."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from harness.clauses import load_clauses
+from harness.report import html, markdown
+from harness.report.exports import to_json, to_junit
+from harness.report.model import clause_matrix, diff_runs, load_run
+from harness.report.outputs import OUTPUT_FILES, select, write_outputs
+from harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
+
+# case id -> (clause, outcome) in the first and the second run of the same backend
+FIRST = {
+    "test_d.py::test_sha256[abc]": ("DGST-SHA256", "passed"),
+    "test_d.py::test_sha256[empty]": ("DGST-SHA256", "failed"),
+    "test_d.py::test_unknown": ("DGST-UNKNOWN-NAME", "deviation"),
+    "test_d.py::test_tls": ("TLS-HANDSHAKE", "skipped"),
+    "test_d.py::test_removed": ("DGST-SHA384", "passed"),
+}
+SECOND = {
+    "test_d.py::test_sha256[abc]": ("DGST-SHA256", "crash"),
+    "test_d.py::test_sha256[empty]": ("DGST-SHA256", "passed"),
+    "test_d.py::test_unknown": ("DGST-UNKNOWN-NAME", "fixed-deviation"),
+    "test_d.py::test_tls": ("TLS-HANDSHAKE", "passed"),
+    "test_d.py::test_new": ("DGST-REFUSE-JUNK", "passed"),
+}
+
+
+def _record(store, backend, version, cases, run_id):
+    store.begin_run(RunRecord(backend=backend, openssl_version=version, id=run_id, provider_name="azihsm", provider_version="0.1"))
+    for case_id, (clause, outcome) in cases.items():
+        failing = outcome not in ("passed", "skipped", "deviation")
+        store.record_case(
+            run_id,
+            CaseRecord(
+                case_id=case_id,
+                clause_id=clause,
+                outcome=outcome,
+                clause_level="MUST",
+                message=f"{case_id} went <{outcome}>" if failing else "",
+                stderr_excerpt="error:80000002:system library" if failing else "",
+                commands=[CommandRecord(f"cd /w && openssl dgst -sha256 '{case_id}'", 1 if failing else 0, "error" if failing else "ok", 0.01)],
+            ),
+        )
+    store.finish_run(run_id, COMPLETE, 0)
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ResultsStore(tmp_path / "results.sqlite") as store:
+        _record(store, "reference", "3.0.19", FIRST, "run-1")
+        _record(store, "vendor-mock", "3.5.0", FIRST, "run-2")
+        _record(store, "reference", "3.0.19", SECOND, "run-3")
+        yield store
+
+
+def test_default_selection_is_the_latest_run_per_column_with_its_diff(store):
+    results, diffs = select(store, None)
+    assert [r.run.id for r in results] == ["run-3", "run-2"]
+    [diff] = diffs  # run-2 has no earlier run of its backend and version
+    assert (diff.a.id, diff.b.id) == ("run-1", "run-3")
+
+
+def test_diff_between_runs(store):
+    diff = diff_runs(load_run(store, "run-1"), load_run(store, "run-3"))
+    assert [(c.case_id, c.before, c.after) for c in diff.newly_failing] == [
+        ("test_d.py::test_sha256[abc]", "passed", "crash"),
+        ("test_d.py::test_unknown", "deviation", "fixed-deviation"),
+    ]
+    assert [c.case_id for c in diff.newly_passing] == ["test_d.py::test_sha256[empty]"]
+    assert [(c.case_id, c.before, c.after) for c in diff.changed] == [("test_d.py::test_tls", "skipped", "passed")]
+    assert [c.case_id for c in diff.added] == ["test_d.py::test_new"]
+    assert [c.case_id for c in diff.removed] == ["test_d.py::test_removed"]
+
+
+def test_clause_matrix_counts(store, catalogue_file):
+    results, _ = select(store, ["run-1", "run-3"])
+    rows = {row.clause_id: row for row in clause_matrix(results, load_clauses(catalogue_file))}
+    assert dict(rows["DGST-SHA256"].cells[0]) == {"pass": 1, "fail": 1}
+    assert dict(rows["DGST-SHA256"].cells[1]) == {"pass": 1, "fail": 1}
+    assert dict(rows["DGST-UNKNOWN-NAME"].cells[0]) == {"deviation": 1}
+    assert dict(rows["DGST-OLD-OPENSSL"].cells[0]) == {}  # catalogue clauses without cases are listed too
+    assert rows["DGST-SHA256"].failing and not rows["TLS-HANDSHAKE"].failing
+
+
+def test_markdown_report(store, catalogue_file):
+    results, diffs = select(store, None)
+    text = markdown.render_report(results, load_clauses(catalogue_file), diffs)
+    assert "| clause | level | reference / OpenSSL 3.0.19 | vendor-mock / OpenSSL 3.5.0 |" in text
+    assert "| ❌ `DGST-SHA256` | MUST | 1 pass, 1 fail | 1 pass, 1 fail |" in text
+    assert "$ cd /w && openssl dgst -sha256 'test_d.py::test_sha256[abc]'" in text
+    assert "- `test_d.py::test_sha256[abc]` (DGST-SHA256): passed → crash" in text
+    assert "**Newly passing** (1)" in text
+
+
+def test_json_export_round_trips(store):
+    results, _ = select(store, ["run-1"])
+    document = json.loads(to_json(results))
+    assert document["format"] == "azihsm-conformance-results" and document["version"] == 1
+    [run] = document["runs"]
+    assert run["run"]["id"] == "run-1" and run["counts"] == {"pass": 2, "fail": 1, "deviation": 1, "skip": 1}
+    failed = next(case for case in run["cases"] if case["outcome"] == "failed")
+    assert failed["commands"][0]["command_line"].startswith("cd /w && openssl") and failed["category"] == "fail"
+
+
+def test_junit_export(store):
+    results, _ = select(store, ["run-1", "run-3"])
+    root = ET.fromstring(to_junit(results))
+    suites = root.findall("testsuite")
+    assert [s.get("id") for s in suites] == ["run-1", "run-3"]
+    assert (suites[0].get("tests"), suites[0].get("failures"), suites[0].get("skipped")) == ("5", "1", "2")
+    crashed = suites[1].find("testcase[@name='test_d.py::test_sha256[abc]']")
+    assert crashed.get("classname") == "DGST-SHA256"
+    failure = crashed.find("failure")
+    assert failure.get("type") == "crash" and "openssl dgst -sha256" in failure.text
+    properties = {p.get("name"): p.get("value") for p in suites[0].find("properties")}
+    assert properties["provider_name"] == "azihsm" and properties["backend"] == "reference"
+
+
+def test_html_report_is_escaped_and_complete(store, catalogue_file):
+    results, diffs = select(store, None)
+    page = html.render_report(results, load_clauses(catalogue_file), diffs)
+    assert page.startswith("<!DOCTYPE html>") and "<link" not in page and "src=" not in page  # self-contained
+    assert "went &lt;crash&gt;" in page and "went <crash>" not in page
+    assert "<a href='#clause-DGST-SHA256'>" in page and "<section id='clause-DGST-SHA256'" in page
+    assert "<ul class='newly-failing'>" in page and "<ul class='newly-passing'>" in page
+
+
+def test_outputs_are_written_whole(store, tmp_path):
+    results, diffs = select(store, None)
+    written = write_outputs(results, diffs, {}, tmp_path / "out")
+    assert {name: path.name for name, path in written.items()} == OUTPUT_FILES
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_FILES.values())  # no temp files left
