@@ -70,7 +70,7 @@ def encrypt(public_key, params: CipherParams, plaintext: bytes) -> bytes:
             f"{params.padding}{'-' + params.digest if params.digest else ''} takes at most "
             f"{limit}",
         )
-    return public_key.encrypt(bytes(plaintext), params.pyca_padding())
+    return public_key.encrypt(plaintext, params.pyca_padding())
 
 
 def decrypt(private_key, params: CipherParams, ciphertext: bytes) -> bytes:
@@ -82,7 +82,7 @@ def decrypt(private_key, params: CipherParams, ciphertext: bytes) -> bytes:
             f"exactly {size}",
         )
     try:
-        return private_key.decrypt(bytes(ciphertext), params.pyca_padding())
+        return private_key.decrypt(ciphertext, params.pyca_padding())
     except ValueError:
         raise OperationError(
             Reason.DECRYPT_FAILED,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import digest as digests
-from .errors import OperationError, ParameterError, Reason
+from .errors import OperationError, ParameterError, Reason, as_bytes
 from .keys import PYCA_CURVES
 
 HKDF_DIGESTS = ("sha256", "sha384", "sha512")
@@ -15,8 +15,9 @@ def load_peer(peer_spki_der: bytes, own_curve: str):
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    peer_spki_der = as_bytes(peer_spki_der, "ECDH peer key")
     try:
-        peer = serialization.load_der_public_key(bytes(peer_spki_der))
+        peer = serialization.load_der_public_key(peer_spki_der)
     except Exception:  # pyca raises ValueError/UnsupportedAlgorithm for bad or off-curve points
         raise OperationError(
             Reason.INVALID_PEER_KEY,
@@ -65,8 +66,7 @@ def hkdf_params(digest, key_type, bits):
 def hkdf(secret: bytes, digest: str, salt: bytes, info: bytes, length: int) -> bytes:
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-    return HKDF(digests.pyca_hash(digest), length, salt=bytes(salt) or None,
-                info=bytes(info)).derive(secret)
+    return HKDF(digests.pyca_hash(digest), length, salt=salt or None, info=info).derive(secret)
 
 
 class Mac:
@@ -93,7 +93,7 @@ class Mac:
         return self._ctx
 
     def update(self, data) -> None:
-        self._live().update(bytes(data))
+        self._live().update(as_bytes(data, "data"))
 
     def copy(self) -> "Mac":
         return Mac(self.digest, self._live().copy())

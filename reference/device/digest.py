@@ -76,7 +76,11 @@ class Hash:
         self._state = _state if _state is not None else _builtin(self.name)
 
     def update(self, data) -> None:
-        self._state.update(data)
+        try:
+            self._state.update(data)
+        except TypeError:
+            raise ParameterError(Reason.INVALID_PARAMETER,
+                                 f"data to hash must be bytes, not {type(data).__name__}") from None
 
     def copy(self) -> "Hash":
         return Hash(self.name, self._state.copy())

@@ -107,3 +107,13 @@ class ParameterError(HsmError):
 
 class OperationError(HsmError):
     """The operation itself failed (decryption error, invalid peer key...)."""
+
+
+def as_bytes(value, what: str) -> bytes:
+    """``value`` as bytes, or a ParameterError naming ``what`` (never a bare TypeError)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise ParameterError(Reason.INVALID_PARAMETER,
+                         f"{what} must be bytes, not {type(value).__name__}")

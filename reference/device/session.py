@@ -13,7 +13,8 @@ import weakref
 
 from . import blob, cipher, derive, signing
 from . import digest as digests
-from .errors import BlobError, KeyImportError, ParameterError, Reason, SessionError, UsageError
+from .errors import (BlobError, KeyImportError, ParameterError, Reason, SessionError, UsageError,
+                     as_bytes)
 from .keys import (CURVE_BITS, PYCA_CURVES, RSA_SIZES, Key, canonical_curve,
                    check_create_usage)
 from .wrap import normalise_private_key, unwrap_in_device, wrap_for_device
@@ -246,8 +247,9 @@ class Session:
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+        spki_der = as_bytes(spki_der, "public key")
         try:
-            public = serialization.load_der_public_key(bytes(spki_der))
+            public = serialization.load_der_public_key(spki_der)
         except Exception:  # ValueError / UnsupportedAlgorithm, depending on the input
             raise KeyImportError(Reason.INVALID_KEY_ENCODING,
                                  "not a DER SubjectPublicKeyInfo of an EC or RSA key") from None
@@ -259,7 +261,7 @@ class Session:
                     f"public key is on {public.curve.name}: use P-256, P-384 or P-521")
             props = dict(kind="ec", flavour="EC", curve=curve, bits=CURVE_BITS[curve])
         elif isinstance(public, rsa.RSAPublicKey):
-            flavour = "RSA-PSS" if _RSA_PSS_OID in bytes(spki_der)[:32] else "RSA"
+            flavour = "RSA-PSS" if _RSA_PSS_OID in spki_der[:32] else "RSA"
             props = dict(kind="rsa", flavour=flavour, bits=public.key_size)
         else:
             raise KeyImportError(Reason.UNSUPPORTED_ALGORITHM,
@@ -343,28 +345,32 @@ class Session:
         """Sign a message (or, with ``scheme.prehashed``, its digest)."""
         self._material(key)
         key.require("sign", ("ec", "rsa"))
-        data = bytes(data)
-        rs = signing.resolve(key, scheme, len(data) if scheme.prehashed else None)
-        message_digest = data if scheme.prehashed else digests.compute(rs.digest, data)
+        rs, message_digest = self._digest_for(key, scheme, data)
         return self._sign_resolved(key, rs, message_digest)
 
     def verify(self, key: Key, data, signature, scheme) -> bool:
         """True when ``signature`` is valid under exactly ``scheme``; malformed -> False."""
         self._material(key)
         key.require("verify", ("ec", "rsa"))
-        data = bytes(data)
-        rs = signing.resolve(key, scheme, len(data) if scheme.prehashed else None)
-        message_digest = data if scheme.prehashed else digests.compute(rs.digest, data)
-        return self._verify_resolved(key, rs, message_digest, signature)
+        rs, message_digest = self._digest_for(key, scheme, data)
+        return self._verify_resolved(key, rs, message_digest, as_bytes(signature, "signature"))
+
+    @staticmethod
+    def _digest_for(key, scheme, data):
+        """(resolved scheme, digest to sign) for a one-shot message or pre-hashed input."""
+        data = as_bytes(data, "data to sign or verify")
+        rs = signing.resolve(key, scheme, data)
+        return rs, data if scheme.prehashed else digests.compute(rs.digest, data)
 
     def sign_stream(self, key: Key, scheme) -> signing.SignStream:
         """Streaming sign or verify over a message fed with update()."""
         self._material(key)
         key.require("verify", ("ec", "rsa"))  # same usage as sign; private half checked at sign
+        rs = signing.resolve(key, scheme)
         if scheme.prehashed:
             raise ParameterError(Reason.INVALID_PARAMETER,
                                  "a signature stream hashes the message: prehashed must be False")
-        return signing.SignStream(self, key, signing.resolve(key, scheme))
+        return signing.SignStream(self, key, rs)
 
     def _sign_resolved(self, key, rs, message_digest: bytes) -> bytes:
         material = self._material(key)
@@ -382,14 +388,14 @@ class Session:
         material = self._material(key)
         self._require_rsa_cipher(key, "encrypt")
         params = cipher.resolve(padding, digest, mgf1_digest, label)
-        return cipher.encrypt(material.public, params, bytes(plaintext))
+        return cipher.encrypt(material.public, params, as_bytes(plaintext, "plaintext"))
 
     def decrypt(self, key: Key, ciphertext, padding="oaep", digest="sha256", mgf1_digest=None,
                 label=b"") -> bytes:
         material = self._material(key)
         self._require_rsa_cipher(key, "decrypt")
         params = cipher.resolve(padding, digest, mgf1_digest, label)
-        return cipher.decrypt(material.private, params, bytes(ciphertext))
+        return cipher.decrypt(material.private, params, as_bytes(ciphertext, "ciphertext"))
 
     @staticmethod
     def _require_rsa_cipher(key: Key, operation: str) -> None:
@@ -423,7 +429,8 @@ class Session:
         material = self._material(ikm)
         ikm.require("hkdf", ("secret", "aes", "hmac"))
         name, kind, bits = derive.hkdf_params(digest, key_type, bits)
-        okm = derive.hkdf(material.secret, name, salt, info, bits // 8)
+        okm = derive.hkdf(material.secret, name, as_bytes(salt, "HKDF salt"),
+                          as_bytes(info, "HKDF info"), bits // 8)
         if kind == "aes":
             out = self._adopt_secret(okm, "aes", "encrypt", ikm.session_key)
         else:

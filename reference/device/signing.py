@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from . import digest as digests
-from .errors import OperationError, ParameterError, Reason
+from .errors import OperationError, ParameterError, Reason, as_bytes
 from .keys import CURVE_DIGEST
 
 ALGORITHMS = ("ecdsa", "pkcs1", "pss")
@@ -33,10 +33,13 @@ for a pre-hashed input, the digest whose size matches the input). ``salt_length`
 ResolvedScheme = namedtuple("ResolvedScheme", "algorithm digest mgf1_digest salt_length")
 
 
-def resolve(key, scheme: SignScheme, data_len: int | None = None) -> ResolvedScheme:
-    """Check ``scheme`` against ``key`` (kind already checked) and fill in defaults."""
+def resolve(key, scheme: SignScheme, data: bytes | None = None) -> ResolvedScheme:
+    """Check ``scheme`` against ``key`` (kind already checked) and fill in defaults.
+    ``data`` is the one-shot input (for a pre-hashed one, its length picks or checks the
+    digest); None for a stream."""
     if not isinstance(scheme, SignScheme):
         raise ParameterError(Reason.INVALID_PARAMETER, "scheme must be a SignScheme")
+    data_len = len(data) if data is not None and scheme.prehashed else None
     algorithm = scheme.algorithm.lower() if isinstance(scheme.algorithm, str) else None
     if algorithm not in ALGORITHMS:
         raise ParameterError(
@@ -130,9 +133,9 @@ def verify_digest(public_key, kind: str, rs: ResolvedScheme, message_digest: byt
     algorithm = Prehashed(digests.pyca_hash(rs.digest))
     try:
         if kind == "ec":
-            public_key.verify(bytes(signature), message_digest, ec.ECDSA(algorithm))
+            public_key.verify(signature, message_digest, ec.ECDSA(algorithm))
         else:
-            public_key.verify(bytes(signature), message_digest, _padding(rs, verifying=True),
+            public_key.verify(signature, message_digest, _padding(rs, verifying=True),
                               algorithm)
     except (InvalidSignature, ValueError):
         return False
@@ -159,7 +162,7 @@ class SignStream:
         return self._hash
 
     def update(self, data) -> None:
-        self._live().update(data)
+        self._live().update(as_bytes(data, "data"))
 
     def copy(self) -> "SignStream":
         return SignStream(self._session, self._key, self._rs, self._live().copy())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import KeyImportError, Reason
+from .errors import KeyImportError, Reason, as_bytes
 
 KEK_LEN = 32
 
@@ -72,7 +72,7 @@ def unwrap_in_device(unwrapping_private_key, wrapped: bytes) -> bytes:
     from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap_with_padding
 
     head = unwrapping_private_key.key_size // 8
-    wrapped = bytes(wrapped)
+    wrapped = as_bytes(wrapped, "wrapped key")
     if len(wrapped) <= head:
         raise KeyImportError(
             Reason.UNWRAP_FAILED,

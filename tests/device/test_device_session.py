@@ -91,3 +91,27 @@ def test_session_flag_must_be_a_bool(session, bad):
     with pytest.raises(HsmError) as info:
         session.generate_ec("P-256", session_key=bad)
     assert info.value.reason is Reason.INVALID_PARAMETER
+
+
+def test_text_where_bytes_belong_is_a_parameter_error(session):
+    from reference.device import digest
+
+    key = session.generate_ec("P-256")
+    agree = session.generate_ec("P-256", usage="keyAgreement")
+    stream = session.sign_stream(key, SignScheme("ecdsa"))
+    calls = {
+        "sign": lambda: session.sign(key, "text", SignScheme("ecdsa")),
+        "verify": lambda: session.verify(key, b"m", "sig", SignScheme("ecdsa")),
+        "stream": lambda: stream.update("text"),
+        "digest": lambda: digest.new("sha256").update("text"),
+        "public_key": lambda: session.public_key("spki"),
+        "ecdh": lambda: session.ecdh(agree, "peer"),
+        "unmask": lambda: session.unmask("blob"),
+        "import": lambda: session.import_private_key("der"),
+        "scheme": lambda: session.sign(key, b"m", ("ecdsa", "sha256")),
+    }
+    for name, call in calls.items():
+        with pytest.raises(HsmError) as info:
+            call()
+        assert info.value.reason in (Reason.INVALID_PARAMETER, Reason.BLOB_NOT_A_BLOB,
+                                     Reason.INVALID_KEY_ENCODING), name
