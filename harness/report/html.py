@@ -20,13 +20,17 @@ details{margin:.3em 0}summary{cursor:pointer}.muted{color:#666}
 .outcome-fail{color:#a00;font-weight:600}.outcome-deviation{color:#8a6d00;font-weight:600}
 """
 
-# the only script: a filter for the matrix; it marks the page ready (tests check this)
+# the only script: a filter for the matrix (also on load with report.html#failing, so a
+# link can point at the failures); it marks the page ready, which the browser test checks
 _JS = """
-document.getElementById('only-failing').addEventListener('change', function (e) {
+var onlyFailing = document.getElementById('only-failing');
+function applyFilter() {
   document.querySelectorAll('#matrix tbody tr').forEach(function (row) {
-    row.hidden = e.target.checked && !row.classList.contains('failing');
+    row.hidden = onlyFailing.checked && !row.classList.contains('failing');
   });
-});
+}
+onlyFailing.addEventListener('change', applyFilter);
+if (location.hash === '#failing') { onlyFailing.checked = true; applyFilter(); }
 document.documentElement.dataset.ready = 'yes';
 """
 

@@ -1,0 +1,73 @@
+"""The HTML report as a browser sees it: headless Chromium loads the page, runs its script,
+and the DOM it dumps is checked (Debian package chromium, installed by .ci/system-deps)."""
+
+from __future__ import annotations
+
+import html as htmllib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from harness.clauses import load_clauses
+from harness.report import html
+from harness.report.model import diff_runs, load_run
+from harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [pytest.mark.browser, pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (see .ci/system-deps)")]
+
+
+def dump_dom(url: str, profile_dir) -> str:
+    proc = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile_dir}",
+            "--dump-dom", url,
+        ],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
+@pytest.fixture
+def report_page(tmp_path, catalogue_file):
+    with ResultsStore(tmp_path / "r.sqlite") as store:
+        for run_id, outcome in (("run-a", "passed"), ("run-b", "failed")):
+            store.begin_run(RunRecord(backend="reference", openssl_version="3.0.19", id=run_id))
+            store.record_case(run_id, CaseRecord("t.py::test_ok", "DGST-SHA384", "passed", "MUST"))
+            store.record_case(
+                run_id,
+                CaseRecord(
+                    "t.py::test_sign[P-384]", "DGST-SHA256", outcome, "MUST", message="signature did not verify <&>",
+                    commands=[CommandRecord("cd /w && openssl dgst -sha384 -sign 'azihsm://k.bin;type=ec' data.bin", 1, "error", 0.02)],
+                ),
+            )
+            store.finish_run(run_id, COMPLETE, 0)
+        a, b = load_run(store, "run-a"), load_run(store, "run-b")
+    page = tmp_path / "report.html"
+    page.write_text(html.render_report([b], load_clauses(catalogue_file), [diff_runs(a, b)]))
+    return page
+
+
+def test_page_renders_with_matrix_drilldown_and_diff(report_page, tmp_path):
+    dom = dump_dom(report_page.as_uri(), tmp_path / "chromium-profile")
+    assert 'data-ready="yes"' in dom  # the script ran without an error
+    matrix = dom[dom.index('id="matrix"'):dom.index("</table>", dom.index('id="matrix"'))]
+    assert len(re.findall(r"<tr class=", matrix)) == 7  # one row per catalogue clause
+    assert '<td class="fail">1 fail</td>' in matrix and '<td class="pass">1 pass</td>' in matrix
+    section = dom[dom.index('<section id="clause-DGST-SHA256"'):]
+    assert "signature did not verify &lt;&amp;&gt;" in section
+    commands = re.search(r'<pre class="commands">(.*?)</pre>', section, re.S).group(1)
+    assert htmllib.unescape(commands).startswith("$ cd /w && openssl dgst -sha384 -sign 'azihsm://k.bin;type=ec' data.bin")
+    newly_failing = dom[dom.index('<ul class="newly-failing">'):]
+    assert "t.py::test_sign[P-384]" in newly_failing[: newly_failing.index("</ul>")]
+
+
+def test_failing_filter_hides_passing_clauses(report_page, tmp_path):
+    dom = dump_dom(report_page.as_uri() + "#failing", tmp_path / "chromium-profile")
+    rows = re.findall(r'<tr class="(failing)?"[^>]*?( hidden="")?>\s*<td><a href="#clause-([A-Z0-9-]+)"', dom)
+    visible = [clause for failing, hidden, clause in rows if not hidden]
+    assert visible == ["DGST-SHA256"] and len(rows) == 7
