@@ -168,3 +168,20 @@ def test_arbitrary_bytes_only_ever_raise_blob_errors(device, data):
 
 def test_header_is_a_fixed_size_prefix(ec_blob):
     assert ec_blob.startswith(MAGIC) and len(ec_blob) > HEADER_LEN
+
+
+def test_public_only_key_cannot_be_masked(module_session, ec_keys):
+    from device_checks import spki
+
+    public = module_session.public_key(spki(ec_keys["P-256"].public_key()))
+    with pytest.raises(HsmError) as info:
+        module_session.mask(public)
+    assert info.value.reason is Reason.NO_PRIVATE_KEY
+
+
+def test_the_devices_own_unwrapping_key_file_is_not_loadable(module_session, device):
+    from reference.device.device import UNWRAP_FILE
+
+    with pytest.raises(BlobError) as info:
+        module_session.unmask((device.path / UNWRAP_FILE).read_bytes(), expect="rsa")
+    assert info.value.reason is Reason.BLOB_WRONG_KIND

@@ -10,6 +10,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reference.device import HsmError, Reason, SignScheme
 
@@ -42,7 +44,8 @@ def test_generated_key_properties(keys, curve):
     assert load_spki(key.public_der).curve.key_size == key.bits
 
 
-CASES = [(c, d, mode) for c in CURVES for d in DIGESTS for mode in ("oneshot", "prehashed", "stream")]
+MODES = ("oneshot", "prehashed", "stream")
+CASES = [(c, d, mode) for c in CURVES for d in DIGESTS for mode in MODES]
 
 
 @pytest.mark.parametrize("curve,digest_name,mode", CASES,
@@ -182,3 +185,19 @@ def test_ecdsa_scheme_cannot_use_rsa_padding(keys):
     with pytest.raises(HsmError) as info:
         sess.sign(generated["P-256"], MESSAGE, SignScheme("pss"))
     assert info.value.reason is Reason.UNSUPPORTED_PADDING
+
+
+@settings(max_examples=40, deadline=None)
+@given(curve=st.sampled_from(CURVES), digest_name=st.sampled_from(DIGESTS),
+       message=st.binary(max_size=300), split=st.integers(0, 300))
+def test_property_ecdsa_verifies_in_software_only_for_its_message(keys, curve, digest_name,
+                                                                  message, split):
+    generated, sess = keys
+    key = generated[curve]
+    stream = sess.sign_stream(key, SignScheme("ecdsa", digest_name))
+    stream.update(message[:split])
+    stream.update(message[split:])
+    sig = stream.sign()
+    pyca_verify(key, sig, message, digest_name)
+    with pytest.raises(InvalidSignature):
+        pyca_verify(key, sig, message + b"\0", digest_name)

@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 dev = device.Device.open(sys.argv[1])
 with dev.open_session() as sess:
     key = sess.generate_ec("P-384")
-    sess.verify(key, b"m", sess.sign(key, b"m", device.SignScheme("ecdsa")), device.SignScheme("ecdsa"))
+    scheme = device.SignScheme("ecdsa")
+    sess.verify(key, b"m", sess.sign(key, b"m", scheme), scheme)
     sess.unmask(sess.mask(key))
     agree = sess.generate_ec("P-256", usage="keyAgreement")
     peer = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
