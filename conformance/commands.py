@@ -125,3 +125,16 @@ def rsa_crypt(openssl, operation: str, uri: str, data: bytes, *, padding: str | 
     openssl("pkeyutl", f"-{operation}", PROV, "-inkey", uri, *_options("-pkeyopt", options), "-in", "crypt.in",
             "-out", "crypt.out", expect_fail=expect_fail)
     return output.read_bytes() if output.exists() else b""
+
+
+def hmac_chain_tag(openssl, secret_file: str, digest: str, data: Path, *, salt: bytes | None = None,
+                   info: bytes | None = None) -> bytes:
+    """The tag of DATA under an HMAC key derived by HKDF from the masked SECRET_FILE.
+
+    This is how the suite reads a masked secret it can never see: it compares this tag
+    with ``oracle.software_chain`` over the value the secret must have.
+    """
+    hmac_key = f"{Path(secret_file).stem}.{digest}.hmac.bin"
+    hkdf(openssl, secret_file, digest=digest.upper(), key_type="hmac", bits=oracle.digest_size(digest) * 8,
+         output_file=hmac_key, salt=salt, info=info)
+    return hmac(openssl, hmac_key, digest.upper(), data)

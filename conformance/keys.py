@@ -123,6 +123,7 @@ class KeyRing:
         self.directory = directory
         self.software = software
         self.keys: dict[str, HsmKey] = {}
+        self.secrets: dict[str, MaskedSecret] = {}
 
 
 class KeyMaker:
@@ -177,3 +178,49 @@ class KeyMaker:
         if kind == "ec":
             return self.generated_ec(param, usage)
         return self.imported_rsa(param, usage, "RSA-PSS" if kind == "rsa-pss" else "RSA")
+
+    # ------------------------------------------------------------- masked secrets
+
+    def shared_secret(self, curve: str = "P-256") -> "MaskedSecret":
+        """An ECDH masked secret (imported keyAgreement key, pyca peer) and its true value."""
+        from conformance import commands
+
+        name = f"ecdh-{curve}-secret"
+        if name not in self.ring.secrets:
+            key = self.imported_ec(curve, "keyAgreement")
+            peer = self.software.ec(curve, 1)
+            directory = self.ring.directory
+            peer_file = commands.write_peer(directory, peer.public_key(), "pem", f"{name}-peer")
+            blob = directory / f"{name}.bin"
+            commands.derive(self.openssl, f"azihsm://{key.blob};type=ec", str(directory / peer_file), output_file=str(blob))
+            self.ring.secrets[name] = MaskedSecret(name, blob, oracle.ecdh_shared_secret(key.private, peer.public_key()))
+        return self.ring.secrets[name]
+
+    def derived_key(self, digest: str, key_type: str = "hmac", bits: int | None = None, curve: str = "P-256") -> "MaskedSecret":
+        """An HKDF-derived masked key (no salt, no info) from shared_secret(CURVE), and its true value."""
+        from conformance import commands
+
+        bits = bits or oracle.digest_size(digest) * 8
+        name = f"hkdf-{curve}-{digest}-{key_type}-{bits}"
+        if name not in self.ring.secrets:
+            secret = self.shared_secret(curve)
+            blob = self.ring.directory / f"{name}.bin"
+            commands.hkdf(self.openssl, str(secret.blob), digest=digest.upper(), key_type=key_type, bits=bits, output_file=str(blob))
+            value = oracle.hkdf(secret.value, digest, bits // 8)
+            self.ring.secrets[name] = MaskedSecret(name, blob, value)
+        return self.ring.secrets[name]
+
+
+@dataclass
+class MaskedSecret:
+    """A masked secret or symmetric key the backend wrote, and the value it must hold."""
+
+    name: str
+    blob: Path
+    value: bytes = field(repr=False)
+
+    def copy_to(self, directory: Path, filename: str | None = None) -> Path:
+        target = Path(directory) / (filename or f"{self.name}.bin")
+        if not target.exists():
+            shutil.copyfile(self.blob, target)
+        return target

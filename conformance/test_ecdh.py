@@ -1,0 +1,140 @@
+"""ECDH (spec: "ECDH Key Exchange"). The masked shared secret never leaves the HSM, so it is
+checked through the chain: HKDF(hmac) from it, HMAC over a message, compared with the
+same chain computed in software from the true ECDH secret."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from conformance import commands, oracle
+from conformance.keys import CURVES
+from conformance.matrix import grid
+from conformance.vectors import wycheproof_params
+
+
+def assert_secret(openssl, secret_file: str, expected: bytes, data, what: str) -> None:
+    tag = commands.hmac_chain_tag(openssl, secret_file, "sha256", data)
+    oracle.assert_tag(tag, oracle.software_chain(expected, "sha256", data.read_bytes()), what)
+
+
+@pytest.mark.clause("ECDH-DERIVE")
+@pytest.mark.parametrize("curve, peer_form, key_origin", grid(curve=CURVES, peer_form=("pem", "der"), key_origin=("generated", "imported")))
+def test_ecdh_derive(openssl, workdir, keys, software_keys, data, curve, peer_form, key_origin):
+    peer = software_keys.ec(curve, 2)
+    if key_origin == "generated":
+        key = keys.generated_ec(curve, "keyAgreement")
+        expected = peer.exchange(ec.ECDH(), key.public)
+    else:
+        key = keys.imported_ec(curve, "keyAgreement")
+        expected = oracle.ecdh_shared_secret(key.private, peer.public_key())
+    peer_file = commands.write_peer(workdir, peer.public_key(), peer_form)
+    commands.derive(openssl, key.uri(workdir), peer_file, peer_form="DER" if peer_form == "der" else None, out="derive.out")
+    secret = workdir / "secret.bin"
+    assert secret.is_file() and secret.stat().st_size, "pkeyutl -derive exited 0 but wrote no masked secret to output_file"
+    out = workdir / "derive.out"
+    assert not (out.exists() and out.stat().st_size), f"pkeyutl -derive wrote {out.stat().st_size} bytes to -out: nothing may leave"
+    assert expected not in secret.read_bytes(), "the masked secret file holds the raw shared secret"
+    assert_secret(openssl, "secret.bin", expected, data, f"ECDH {curve} secret")
+
+
+@pytest.mark.clause("ECDH-CURVE-MISMATCH")
+@pytest.mark.parametrize(
+    "curve, peer_curve",
+    grid(curve=CURVES, peer_curve=CURVES, exclude=lambda curve, peer_curve: curve == peer_curve),
+)
+def test_ecdh_other_curve_refused(openssl, workdir, keys, software_keys, curve, peer_curve):
+    key = keys.imported_ec(curve, "keyAgreement")
+    peer_file = commands.write_peer(workdir, software_keys.ec(peer_curve, 1).public_key(), "pem")
+    commands.derive(openssl, key.uri(workdir), peer_file, expect_fail=True)
+    secret = workdir / "secret.bin"
+    assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a masked secret"
+
+
+@pytest.mark.clause("ECDH-NO-OUTPUT-FILE")
+def test_ecdh_without_output_file(openssl, workdir, keys, software_keys):
+    """Records the README's behaviour: without output_file the derive fails (no buffer fallback)."""
+    key = keys.imported_ec("P-256", "keyAgreement")
+    peer_file = commands.write_peer(workdir, software_keys.ec("P-256", 1).public_key(), "pem")
+    commands.derive(openssl, key.uri(workdir), peer_file, output_file=None, out="derive.out", expect_fail=True)
+
+
+# ----------------------------------------------------------------- Wycheproof
+
+_SPKI_PREFIX = {  # AlgorithmIdentifier of id-ecPublicKey with each named curve
+    "secp256r1": bytes.fromhex("301306072a8648ce3d020106082a8648ce3d030107"),
+    "secp384r1": bytes.fromhex("301006072a8648ce3d020106052b81040022"),
+    "secp521r1": bytes.fromhex("301006072a8648ce3d020106052b81040023"),
+}
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    body = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(body)]) + body
+
+
+def spki_from_point(curve: str, point: bytes) -> bytes:
+    """A SubjectPublicKeyInfo around a raw (possibly invalid) encoded point, as DER."""
+    bit_string = b"\x03" + _der_length(len(point) + 1) + b"\x00" + point
+    body = _SPKI_PREFIX[curve] + bit_string
+    return b"\x30" + _der_length(len(body)) + body
+
+
+def _curve_of(case) -> str:
+    return case.group["curve"]
+
+
+def _usable(case) -> bool:
+    return _curve_of(case) in _SPKI_PREFIX
+
+
+def write_vector_peer(workdir, case) -> tuple[str, str | None]:
+    """The vector's peer key as a file pkeyutl -peerkey reads; returns (name, -peerform)."""
+    encoding = case.group.get("encoding")
+    if encoding == "pem":
+        (workdir / "peer.pem").write_text(case.test["public"])
+        return "peer.pem", None
+    der = case.hex("public")
+    if encoding == "ecpoint":
+        der = spki_from_point(_curve_of(case), der)
+    (workdir / "peer.der").write_bytes(der)
+    return "peer.der", "DER"
+
+
+def vector_private_key(case):
+    if case.group.get("encoding") == "pem":
+        return serialization.load_pem_private_key(case.test["private"].encode(), password=None)
+    curve = oracle.CURVES[oracle.CURVE_BY_NAME[_curve_of(case)]]()
+    return ec.derive_private_key(int.from_bytes(case.hex("private"), "big"), curve)
+
+
+def pytest_generate_tests(metafunc):
+    for name, counts in (("ecdh_vector", dict(valid=3, invalid=0)), ("ecdh_invalid_vector", dict(valid=0, invalid=5))):
+        if name in metafunc.fixturenames:
+            params = []
+            for family in ("ecdh", "ecdh_ecpoint", "ecdh_pem"):
+                params += wycheproof_params(metafunc.config, family, accept=_usable, **counts)
+            metafunc.parametrize(name, params)
+
+
+@pytest.mark.clause("ECDH-WYCHEPROOF")
+def test_ecdh_wycheproof_valid(openssl, workdir, keys, data, ecdh_vector):
+    case = ecdh_vector
+    private = vector_private_key(case)
+    key = keys.imported(f"wycheproof-{case.file}-tc{case.tc_id}", private, "EC", "keyAgreement")
+    peer, peer_form = write_vector_peer(workdir, case)
+    commands.derive(openssl, key.uri(workdir), peer, peer_form=peer_form)
+    assert_secret(openssl, "secret.bin", case.hex("shared"), data, f"Wycheproof {case.file} tc {case.tc_id}")
+
+
+@pytest.mark.clause("ECDH-INVALID-PEER")
+def test_ecdh_wycheproof_invalid_peer_refused(openssl, workdir, keys, ecdh_invalid_vector):
+    case = ecdh_invalid_vector
+    key = keys.imported_ec(oracle.CURVE_BY_NAME[_curve_of(case)], "keyAgreement")
+    peer, peer_form = write_vector_peer(workdir, case)
+    commands.derive(openssl, key.uri(workdir), peer, peer_form=peer_form, expect_fail=True)
+    secret = workdir / "secret.bin"
+    assert not (secret.exists() and secret.stat().st_size), f"tc {case.tc_id} ({case.comment}): a refused peer still produced a masked secret"

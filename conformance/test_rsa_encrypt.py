@@ -1,0 +1,234 @@
+"""RSA encryption and decryption (spec: "RSA Encryption and Decryption"), both directions:
+HSM ciphertexts are decrypted by pyca, pyca ciphertexts by the HSM."""
+
+from __future__ import annotations
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from conformance import oracle
+from conformance.commands import rsa_crypt
+from conformance.keys import RSA_SIZES
+from conformance.matrix import grid
+from conformance.vectors import wycheproof_params
+
+OAEP_DIGESTS = ("sha256", "sha384", "sha512")
+DIRECTIONS = ("hsm_encrypts", "hsm_decrypts")
+PLAINTEXT = b"azihsm conformance: a secret worth wrapping"
+
+
+def enc_key(keys, bits: int):
+    return keys.imported_rsa(bits, "keyEncipherment")
+
+
+@pytest.mark.clause("ENC-RSA-OAEP")
+@pytest.mark.parametrize(
+    "bits, digest, mgf1, direction",
+    grid(bits=RSA_SIZES, digest=OAEP_DIGESTS, mgf1=("mgf1_explicit", "mgf1_default"), direction=DIRECTIONS),
+)
+def test_oaep_round_trip(openssl, workdir, keys, bits, digest, mgf1, direction):
+    key = enc_key(keys, bits)
+    mgf1_option = digest if mgf1 == "mgf1_explicit" else None
+    if direction == "hsm_encrypts":
+        ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, digest=digest, mgf1=mgf1_option)
+        oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, digest)
+    else:
+        ciphertext = oracle.oaep_encrypt(key.public, PLAINTEXT, digest)
+        plaintext = rsa_crypt(openssl, "decrypt", key.uri(workdir), ciphertext, digest=digest, mgf1=mgf1_option)
+        assert plaintext == PLAINTEXT, f"the HSM decrypted pyca's OAEP-{digest} ciphertext to {plaintext[:40]!r}"
+
+
+@pytest.mark.clause("ENC-RSA-OAEP-LABEL")
+@pytest.mark.parametrize(
+    "bits, digest, scenario",
+    grid(bits=RSA_SIZES, digest=OAEP_DIGESTS, scenario=("hsm_encrypts", "hsm_decrypts", "wrong_label_refused")),
+)
+def test_oaep_label(openssl, workdir, keys, bits, digest, scenario):
+    key = enc_key(keys, bits)
+    label = b"azihsm-label\x00\x01"
+    if scenario == "hsm_encrypts":
+        ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, digest=digest, label=label)
+        oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, digest, label=label)
+        return
+    ciphertext = oracle.oaep_encrypt(key.public, PLAINTEXT, digest, label=label)
+    if scenario == "hsm_decrypts":
+        plaintext = rsa_crypt(openssl, "decrypt", key.uri(workdir), ciphertext, digest=digest, label=label)
+        assert plaintext == PLAINTEXT, "the HSM decrypted a labelled OAEP ciphertext to other bytes"
+    else:
+        output = rsa_crypt(openssl, "decrypt", key.uri(workdir), ciphertext, digest=digest, label=b"another label", expect_fail=True)
+        assert PLAINTEXT not in output, "decryption under the wrong label failed but still wrote the plaintext"
+
+
+@pytest.mark.clause("ENC-RSA-PKCS1")
+@pytest.mark.parametrize("bits, direction", grid(bits=RSA_SIZES, direction=DIRECTIONS))
+def test_pkcs1_round_trip(openssl, workdir, keys, bits, direction):
+    key = enc_key(keys, bits)
+    if direction == "hsm_encrypts":
+        ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, padding="pkcs1")
+        oracle.assert_pkcs1_decrypts(key.private, ciphertext, PLAINTEXT)
+    else:
+        plaintext = rsa_crypt(openssl, "decrypt", key.uri(workdir), oracle.pkcs1_encrypt(key.public, PLAINTEXT), padding="pkcs1")
+        assert plaintext == PLAINTEXT, "the HSM decrypted pyca's PKCS#1 v1.5 ciphertext to other bytes"
+
+
+@pytest.mark.clause("ENC-RSA-PLAINTEXT-LIMIT")
+@pytest.mark.parametrize(
+    "bits, padding, edge",
+    grid(bits=RSA_SIZES, padding=("oaep-sha256", "oaep-sha512", "pkcs1"), edge=("at_limit", "one_over")),
+)
+def test_plaintext_limit(openssl, workdir, keys, bits, padding, edge):
+    key = enc_key(keys, bits)
+    mode, _, digest = padding.partition("-")
+    limit = oracle.max_plaintext(bits, mode, digest or "sha256")
+    plaintext = bytes((i * 13 + 1) & 0xFF for i in range(limit + (1 if edge == "one_over" else 0)))
+    ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), plaintext, padding=mode, digest=digest or None,
+                           expect_fail=edge == "one_over")
+    if edge == "one_over":
+        return
+    if mode == "oaep":
+        oracle.assert_oaep_decrypts(key.private, ciphertext, plaintext, digest)
+    else:
+        oracle.assert_pkcs1_decrypts(key.private, ciphertext, plaintext)
+
+
+@pytest.mark.clause("ENC-RSA-OAEP-SHA1-REFUSED")
+@pytest.mark.parametrize("bits, direction", grid(bits=RSA_SIZES, direction=("encrypt", "decrypt")))
+def test_oaep_sha1_refused(openssl, workdir, keys, bits, direction):
+    key = enc_key(keys, bits)
+    data = PLAINTEXT if direction == "encrypt" else oracle.oaep_encrypt(key.public, PLAINTEXT, "sha1")
+    output = rsa_crypt(openssl, direction, key.uri(workdir), data, digest="sha1", mgf1="sha1", expect_fail=True)
+    assert PLAINTEXT not in output, "a refused OAEP-SHA1 decryption still wrote the plaintext"
+
+
+@pytest.mark.clause("ENC-RSA-MGF1-MISMATCH")
+@pytest.mark.parametrize(
+    "digest, mgf1, direction",
+    grid(digest=OAEP_DIGESTS, mgf1=("sha1", "other_sha2"), direction=("encrypt", "decrypt")),
+)
+def test_oaep_mgf1_mismatch_refused(openssl, workdir, keys, digest, mgf1, direction):
+    key = enc_key(keys, 2048)
+    mgf1_digest = "sha1" if mgf1 == "sha1" else ("sha256" if digest != "sha256" else "sha384")
+    data = PLAINTEXT if direction == "encrypt" else oracle.oaep_encrypt(key.public, PLAINTEXT, digest, mgf1_digest)
+    output = rsa_crypt(openssl, direction, key.uri(workdir), data, digest=digest, mgf1=mgf1_digest, expect_fail=True)
+    assert PLAINTEXT not in output, "a refused decryption still wrote the plaintext"
+
+
+@pytest.mark.clause("ENC-RSA-DECRYPT-INVALID")
+@pytest.mark.parametrize("padding, problem", grid(padding=("oaep", "pkcs1"), problem=("corrupted", "other_key", "too_long")))
+def test_invalid_ciphertext_refused(openssl, workdir, keys, padding, problem):
+    key = enc_key(keys, 2048)
+    target = keys.imported_rsa(2048, "keyEncipherment", index=1) if problem == "other_key" else key
+    if padding == "oaep":
+        ciphertext = oracle.oaep_encrypt(target.public, PLAINTEXT, "sha256")
+    else:
+        ciphertext = oracle.pkcs1_encrypt(target.public, PLAINTEXT)
+    if problem == "corrupted":
+        ciphertext = ciphertext[:20] + bytes([ciphertext[20] ^ 0x40]) + ciphertext[21:]
+    elif problem == "too_long":
+        ciphertext = b"\x01" + ciphertext
+    output = rsa_crypt(openssl, "decrypt", key.uri(workdir), ciphertext, padding=padding,
+                       digest="sha256" if padding == "oaep" else None, expect_fail=True)
+    assert PLAINTEXT not in output, "a refused decryption still wrote the plaintext"
+
+
+@pytest.mark.clause("ENC-RSA-DEFAULT-PADDING")
+def test_default_padding(openssl, workdir, keys):
+    """Records the padding used without rsa_padding_mode (reference: OAEP with SHA-256, as upstream)."""
+    key = enc_key(keys, 2048)
+    ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, padding=None)
+    candidates = {"OAEP-SHA256": lambda: oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, "sha256"),
+                  "OAEP-SHA1": lambda: oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, "sha1"),
+                  "PKCS#1 v1.5": lambda: oracle.assert_pkcs1_decrypts(key.private, ciphertext, PLAINTEXT)}
+    used = []
+    for name, check in candidates.items():
+        try:
+            check()
+            used.append(name)
+        except AssertionError:
+            pass
+    assert used == ["OAEP-SHA256"], f"without rsa_padding_mode the backend used {used[0] if used else 'an unrecognised padding'}"
+
+
+# ----------------------------------------------------------------- Wycheproof
+
+
+def _key_size_ok(case) -> bool:
+    return int(case.group.get("keySize", 0)) in RSA_SIZES
+
+
+def _oaep_kind(case) -> str:
+    """'supported', 'sha1' (OAEP digest SHA-1) or 'mgf1_mismatch'."""
+    digest = oracle.canonical_digest(case.group["sha"])
+    mgf1 = oracle.canonical_digest(case.group["mgfSha"])
+    if digest == "sha1":
+        return "sha1"
+    return "supported" if mgf1 == digest else "mgf1_mismatch"
+
+
+def pytest_generate_tests(metafunc):
+    config = metafunc.config
+    selections = {
+        "oaep_vector": ("rsa_oaep", dict(valid=5, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "supported"),
+        "oaep_invalid_vector": ("rsa_oaep", dict(valid=0, invalid=6), lambda c: _key_size_ok(c) and _oaep_kind(c) == "supported"),
+        "oaep_sha1_vector": ("rsa_oaep", dict(valid=3, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "sha1"),
+        "oaep_mgf1_vector": ("rsa_oaep", dict(valid=3, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "mgf1_mismatch"),
+        "pkcs1_vector": ("rsa_pkcs1_decrypt", dict(valid=6, invalid=0), _key_size_ok),
+        "pkcs1_invalid_vector": ("rsa_pkcs1_decrypt", dict(valid=0, invalid=8), _key_size_ok),
+    }
+    for name, (family, counts, accept) in selections.items():
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, wycheproof_params(config, family, accept=accept, **counts))
+
+
+def vector_key(keys, case):
+    private = serialization.load_der_private_key(case.hex("privateKeyPkcs8"), password=None)
+    fingerprint = private.public_key().public_numbers().n % 10**8
+    return keys.imported(f"wycheproof-{case.file}-{fingerprint}", private, "RSA", "keyEncipherment")
+
+
+def oaep_options(case) -> dict:
+    return dict(padding="oaep", digest=oracle.canonical_digest(case.group["sha"]),
+                mgf1=oracle.canonical_digest(case.group["mgfSha"]), label=case.hex("label") or None)
+
+
+@pytest.mark.clause("ENC-RSA-WYCHEPROOF")
+def test_oaep_wycheproof_decrypt(openssl, workdir, keys, oaep_vector):
+    case = oaep_vector
+    plaintext = rsa_crypt(openssl, "decrypt", vector_key(keys, case).uri(workdir), case.hex("ct"), **oaep_options(case))
+    assert plaintext == case.hex("msg"), f"tc {case.tc_id}: decrypted to {plaintext.hex()[:40]}, expected {case.test['msg'][:40]}"
+
+
+@pytest.mark.clause("ENC-RSA-WYCHEPROOF")
+def test_pkcs1_wycheproof_decrypt(openssl, workdir, keys, pkcs1_vector):
+    case = pkcs1_vector
+    plaintext = rsa_crypt(openssl, "decrypt", vector_key(keys, case).uri(workdir), case.hex("ct"), padding="pkcs1")
+    assert plaintext == case.hex("msg"), f"tc {case.tc_id}: decrypted to {plaintext.hex()[:40]}, expected {case.test['msg'][:40]}"
+
+
+@pytest.mark.clause("ENC-RSA-DECRYPT-INVALID")
+def test_oaep_wycheproof_invalid_refused(openssl, workdir, keys, oaep_invalid_vector):
+    case = oaep_invalid_vector
+    rsa_crypt(openssl, "decrypt", vector_key(keys, case).uri(workdir), case.hex("ct"), **oaep_options(case), expect_fail=True)
+
+
+@pytest.mark.clause("ENC-RSA-DECRYPT-INVALID")
+def test_pkcs1_wycheproof_invalid_refused(openssl, workdir, keys, pkcs1_invalid_vector):
+    case = pkcs1_invalid_vector
+    rsa_crypt(openssl, "decrypt", vector_key(keys, case).uri(workdir), case.hex("ct"), padding="pkcs1", expect_fail=True)
+
+
+def assert_vector_refused(openssl, workdir, keys, case) -> None:
+    output = rsa_crypt(openssl, "decrypt", vector_key(keys, case).uri(workdir), case.hex("ct"), **oaep_options(case), expect_fail=True)
+    assert not output or output != case.hex("msg"), "a refused OAEP parameter set still decrypted the message"
+
+
+@pytest.mark.clause("ENC-RSA-OAEP-SHA1-REFUSED")
+def test_oaep_wycheproof_sha1_refused(openssl, workdir, keys, oaep_sha1_vector):
+    """Valid vectors of the OAEP-SHA1 file: the documented refusal, never a decryption."""
+    assert_vector_refused(openssl, workdir, keys, oaep_sha1_vector)
+
+
+@pytest.mark.clause("ENC-RSA-MGF1-MISMATCH")
+def test_oaep_wycheproof_mgf1_mismatch_refused(openssl, workdir, keys, oaep_mgf1_vector):
+    """Valid vectors whose MGF1 digest differs from the OAEP digest: refused, never decrypted."""
+    assert_vector_refused(openssl, workdir, keys, oaep_mgf1_vector)
