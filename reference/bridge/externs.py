@@ -8,8 +8,6 @@ no traceback ever reaches the terminal.
 
 from __future__ import annotations
 
-import functools
-
 from . import runtime
 
 
@@ -28,7 +26,6 @@ def install(ffi, lib) -> None:
 
 
 def _guarded(fn, name, failure):
-    @functools.wraps(fn)
     def call(*args):
         try:
             return fn(*args)

@@ -242,7 +242,6 @@ static int start_python(bridge_prov *p)
     PyConfig_InitIsolatedConfig(&config);
     config.install_signal_handlers = 0;
     config.site_import = 0;
-    config.write_bytecode = 0;
     config.module_search_paths_set = 1;
     status = PyConfig_SetBytesString(&config, &config.home, BRIDGE_PYTHON_HOME);
     if (!PyStatus_Exception(status))

@@ -8,9 +8,9 @@ and the core handle its errors are reported through.
 
 from __future__ import annotations
 
+import _thread
 import itertools
 import os
-import threading
 
 from .errors import BridgeError, BridgeReason, describe
 
@@ -93,8 +93,8 @@ class ProviderObject:
 _instances: dict[int, Instance] = {}
 _objects: dict[int, ProviderObject] = {}
 _numbers = itertools.count(1)
-_lock = threading.Lock()
-_current = threading.local()
+_lock = _thread.allocate_lock()
+_current = _thread._local()     # the instance the running call belongs to (per thread)
 
 
 def start_instance(cprov) -> Instance:
