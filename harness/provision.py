@@ -159,10 +159,13 @@ def provision(
         shutil.rmtree(unpack_dir, ignore_errors=True)
 
 
-def _provision_from_source(request, source, sha256, jobs, root, unpack_dir) -> Build:
+def _provision_from_source(
+    request: VersionRequest | None, source: str, sha256: str | None, jobs: int, root: Path, unpack_dir: Path
+) -> Build:
     origin: dict = {"source": source}
+    downloaded = None
     if is_url(source):
-        tarball = download_url(source, cache_dir() / "downloads", sha256)
+        tarball = downloaded = download_url(source, cache_dir() / "downloads", sha256)
         origin["sha256"] = check_sha256(tarball, sha256, source)
         tree = unpack_tarball(tarball, unpack_dir)
     else:
@@ -186,7 +189,10 @@ def _provision_from_source(request, source, sha256, jobs, root, unpack_dir) -> B
         if is_complete(root / version):
             return Build(version, root / version)
         remove_leftovers(root, version)
-        return Build(version, build_and_install(tree, version, root, origin, jobs))
+        build = Build(version, build_and_install(tree, version, root, origin, jobs))
+    if downloaded:
+        downloaded.unlink(missing_ok=True)  # kept only to retry a failed build without downloading
+    return build
 
 
 def _provision_from_debian(request: VersionRequest, jobs: int, root: Path, unpack_dir: Path) -> Build:
@@ -219,7 +225,9 @@ def _provision_from_debian(request: VersionRequest, jobs: int, root: Path, unpac
         if found != upstream:
             raise UsageError(f"{tarball.name} unpacks to OpenSSL {found}, not {upstream}; delete it and retry")
         origin = {"source": f"debian:openssl={debian_version or 'newest ' + upstream}", "tarball": tarball.name}
-        return Build(upstream, build_and_install(tree, upstream, root, origin, jobs))
+        build = Build(upstream, build_and_install(tree, upstream, root, origin, jobs))
+        tarball.unlink(missing_ok=True)  # kept only to retry a failed build without downloading
+        return build
 
 
 # --- command line ------------------------------------------------------------------------

@@ -74,7 +74,19 @@ def test_build_from_file_url(cache, tmp_path, source_tree):
     tarball = make_tarball(source_tree, tmp_path)
     build = provision.provision(VersionRequest.parse("3.5"), source=tarball.as_uri(), sha256=sha256_hex(tarball))
     assert build.version == "3.5.7"
+    assert not (cache / "downloads" / tarball.name).exists(), "a successful build needs the download no more"
+
+
+def test_download_is_reused_after_a_failed_build(cache, tmp_path, source_tree, monkeypatch):
+    tarball = make_tarball(source_tree, tmp_path)
+    digest = sha256_hex(tarball)
+    monkeypatch.setenv("FAKE_FAIL_STEP", "build")
+    with pytest.raises(UsageError, match="failed at 'compiling'"):
+        provision.provision(None, source=tarball.as_uri(), sha256=digest)
     assert (cache / "downloads" / tarball.name).is_file()
+    tarball.unlink()  # the retry must not need the URL again
+    monkeypatch.delenv("FAKE_FAIL_STEP")
+    assert provision.provision(None, source=tarball.as_uri(), sha256=digest).version == "3.5.7"
 
 
 def test_unreachable_url_is_one_clear_error(cache, tmp_path):
