@@ -179,41 +179,16 @@ class Session:
         session_key = _as_bool(session_key, "session_key")
         pkcs8 = unwrap_in_device(self.device._unwrapping_key(), wrapped)
         from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-        # the device validates what it imports (RSA consistency check) exactly once, here
-        private = serialization.load_der_private_key(pkcs8, password=None)
-        if flavour == "EC":
-            if not isinstance(private, ec.EllipticCurvePrivateKey):
-                raise _type_mismatch(private, flavour)
-            actual = PYCA_CURVES.get(private.curve.name)
-            if actual is None:
-                raise KeyImportError(
-                    Reason.UNSUPPORTED_CURVE,
-                    f"the imported key is on {private.curve.name}: the device supports "
-                    "P-256, P-384 and P-521",
-                )
-            if curve is not None and canonical_curve(curve) != actual:
-                raise KeyImportError(
-                    Reason.CURVE_MISMATCH,
-                    f"the imported key is on {actual} but {canonical_curve(curve)} was "
-                    f"declared: declare group {actual}",
-                )
-        else:
-            if not isinstance(private, rsa.RSAPrivateKey):
-                raise _type_mismatch(private, flavour)
-            if private.key_size not in RSA_SIZES:
-                raise KeyImportError(
-                    Reason.UNSUPPORTED_KEY_SIZE,
-                    f"the imported RSA key has {private.key_size} bits: the device supports "
-                    "2048, 3072 and 4096",
-                )
-            if bits is not None and bits != private.key_size:
-                raise KeyImportError(
-                    Reason.KEY_SIZE_MISMATCH,
-                    f"the imported RSA key has {private.key_size} bits but {bits} were "
-                    f"declared: declare {private.key_size} bits",
-                )
+        try:
+            # the device validates what it imports (RSA consistency check) exactly once, here
+            private = serialization.load_der_private_key(pkcs8, password=None)
+        except Exception:  # ValueError / UnsupportedAlgorithm from pyca
+            raise KeyImportError(
+                Reason.INVALID_KEY_ENCODING,
+                "the unwrapped key is not a valid unencrypted PKCS#8 private key",
+            ) from None
+        _check_imported(private, flavour, curve, bits)
         return self._adopt_private(private, flavour, usage, session_key)
 
     @staticmethod
@@ -450,6 +425,43 @@ class Session:
                 f"requested: use digest {key.hmac_digest.upper()}",
             )
         return derive.Mac.start(material.secret, name)
+
+
+def _check_imported(private, flavour: str, curve, bits) -> None:
+    """Refuse an imported key whose type, curve or size is not what was asked for."""
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if flavour == "EC":
+        if not isinstance(private, ec.EllipticCurvePrivateKey):
+            raise _type_mismatch(private, flavour)
+        actual = PYCA_CURVES.get(private.curve.name)
+        if actual is None:
+            raise KeyImportError(
+                Reason.UNSUPPORTED_CURVE,
+                f"the imported key is on {private.curve.name}: the device supports "
+                "P-256, P-384 and P-521",
+            )
+        if curve is not None and canonical_curve(curve) != actual:
+            raise KeyImportError(
+                Reason.CURVE_MISMATCH,
+                f"the imported key is on {actual} but {canonical_curve(curve)} was "
+                f"declared: declare group {actual}",
+            )
+    else:
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise _type_mismatch(private, flavour)
+        if private.key_size not in RSA_SIZES:
+            raise KeyImportError(
+                Reason.UNSUPPORTED_KEY_SIZE,
+                f"the imported RSA key has {private.key_size} bits: the device supports "
+                "2048, 3072 and 4096",
+            )
+        if bits is not None and bits != private.key_size:
+            raise KeyImportError(
+                Reason.KEY_SIZE_MISMATCH,
+                f"the imported RSA key has {private.key_size} bits but {bits} were "
+                f"declared: declare {private.key_size} bits",
+            )
 
 
 def _describe(header: blob.BlobHeader) -> str:

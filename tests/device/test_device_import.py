@@ -200,3 +200,10 @@ def test_store_type_decides_the_rsa_flavour(sess, rsa_keys, expect, flavour):
     key = sess.import_private_key(der_private(rsa_keys[2048], "pkcs8"), algorithm="RSA")
     loaded = sess.unmask(sess.mask(key), expect=expect)
     assert (loaded.kind, loaded.flavour, loaded.bits) == ("rsa", flavour, 2048)
+
+
+def test_well_wrapped_junk_is_refused_after_unwrapping(sess, device):
+    wrapped = software_wrap(device.unwrapping_public_der, b"not a PKCS#8 key at all")
+    with pytest.raises(KeyImportError) as info:
+        sess.import_wrapped(wrapped, algorithm="EC")
+    assert info.value.reason is Reason.INVALID_KEY_ENCODING
