@@ -41,10 +41,15 @@ def test_ec_import_keeps_the_key(sess, ec_keys, curve, fmt):
     soft.public_key().verify(sig, b"imported", ec.ECDSA(hashes.SHA256()))
 
 
-@pytest.mark.parametrize("algorithm", ["RSA", "RSA-PSS"])
-@pytest.mark.parametrize("fmt", ["traditional", "pkcs8"], ids=["pkcs1", "pkcs8"])
-@pytest.mark.parametrize("bits", [2048, 3072, 4096])
+# every format x flavour on 2048 bits, each size once (a 4096-bit import costs ~0.5 s)
+RSA_IMPORTS = [(2048, fmt, alg) for fmt in ("pkcs1", "pkcs8") for alg in ("RSA", "RSA-PSS")]
+RSA_IMPORTS += [(3072, "pkcs8", "RSA"), (4096, "pkcs1", "RSA-PSS")]
+
+
+@pytest.mark.parametrize("bits,fmt,algorithm", RSA_IMPORTS,
+                         ids=[f"{alg}-{bits}-{fmt}" for bits, fmt, alg in RSA_IMPORTS])
 def test_rsa_import_keeps_the_key(sess, rsa_keys, bits, fmt, algorithm):
+    fmt = "traditional" if fmt == "pkcs1" else fmt
     soft = rsa_keys[bits]
     key = sess.import_private_key(der_private(soft, fmt), algorithm=algorithm, bits=bits)
     assert (key.kind, key.flavour, key.bits) == ("rsa", algorithm, bits)
@@ -92,7 +97,7 @@ def test_unwrapping_key_is_rsa_2048(device):
     assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
 
 
-@pytest.mark.parametrize("declared,actual", [(2048, 3072), (4096, 2048), (3072, 4096)])
+@pytest.mark.parametrize("declared,actual", [(2048, 3072), (4096, 2048), (3072, 2048)])
 def test_rsa_size_must_match_the_declaration(sess, rsa_keys, declared, actual):
     with pytest.raises(KeyImportError) as info:
         sess.import_private_key(der_private(rsa_keys[actual], "pkcs8"), algorithm="RSA",
