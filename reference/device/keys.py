@@ -73,16 +73,21 @@ class Key:
 
     def __init__(self, *, kind, flavour=None, curve=None, bits, usage, session_key=False,
                  has_private=True, public_der=None, hmac_digest=None, session_id):
-        self.kind = kind
-        self.flavour = flavour
-        self.curve = curve
-        self.bits = bits
-        self.usage = usage
-        self.session_key = session_key
-        self.has_private = has_private
-        self.public_der = public_der
-        self.hmac_digest = hmac_digest
-        self._session_id = session_id
+        init = object.__setattr__  # properties are fixed once the device made the handle
+        init(self, "kind", kind)
+        init(self, "flavour", flavour)
+        init(self, "curve", curve)
+        init(self, "bits", bits)
+        init(self, "usage", usage)
+        init(self, "session_key", session_key)
+        init(self, "has_private", has_private)
+        init(self, "public_der", public_der)
+        init(self, "hmac_digest", hmac_digest)
+        init(self, "_session_id", session_id)
+
+    def __setattr__(self, name, value):
+        # Usage checks read these properties: a caller must not be able to widen them.
+        raise AttributeError(f"device key properties are read-only (tried to set {name})")
 
     def __repr__(self) -> str:
         detail = self.curve or (f"{self.bits} bits" if self.bits else "")

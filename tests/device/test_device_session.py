@@ -115,3 +115,12 @@ def test_text_where_bytes_belong_is_a_parameter_error(session):
             call()
         assert info.value.reason in (Reason.INVALID_PARAMETER, Reason.BLOB_NOT_A_BLOB,
                                      Reason.INVALID_KEY_ENCODING), name
+
+
+def test_key_properties_are_read_only(session):
+    key = session.generate_ec("P-256", usage="keyAgreement")
+    with pytest.raises(AttributeError):
+        key.usage = "digitalSignature"
+    with pytest.raises(HsmError) as info:
+        session.sign(key, b"m", SignScheme("ecdsa"))
+    assert info.value.reason is Reason.USAGE_NOT_ALLOWED
