@@ -82,7 +82,17 @@ class SignatureContext(ProviderObject):
 
     def _open_stream(self) -> None:
         # A one-shot operation opens one too, only to have the device check the key's usage.
-        self.stream = self.session.sign_stream(self.key.key, self.scheme(prehashed=False))
+        # The device checks the usage a stream needs for verifying; signing needs the same
+        # usage, but the refusal must name the operation the user asked for.
+        from reference.device import HsmError, Reason
+
+        try:
+            self.stream = self.session.sign_stream(self.key.key, self.scheme(prehashed=False))
+        except HsmError as exc:
+            if exc.reason == Reason.USAGE_NOT_ALLOWED and self.operation.endswith("sign"):
+                raise BridgeError(exc.reason, f"key usage {self.key.key.usage} does not allow "
+                                  "sign (the key needs usage digitalSignature)") from None
+            raise
 
     def set_params(self, request) -> None:
         values = params.read(request)
