@@ -127,13 +127,13 @@ def message_of(workdir, size: str):
 
 @pytest.mark.clause("HMAC-MAC")
 @pytest.mark.parametrize(
-    "digest, size, flag", grid(digest=HKDF_DIGESTS, size=("empty", "short", "block_128", "1MiB"), flag=("-digest", "-macopt_digest"))
+    "digest, size, flag", grid(digest=HKDF_DIGESTS, size=("empty", "short", "block_128", "1MiB"), flag=("digest_option", "macopt_digest"))
 )
 def test_hmac(openssl, workdir, keys, digest, size, flag):
     key = keys.derived_key(digest, "hmac")
     key.copy_to(workdir, "hmac.bin")
     data = message_of(workdir, size)
-    tag = commands.hmac(openssl, "./hmac.bin", digest.upper(), data, digest_flag="-digest" if flag == "-digest" else "-macopt")
+    tag = commands.hmac(openssl, "./hmac.bin", digest.upper(), data, digest_flag="-digest" if flag == "digest_option" else "-macopt")
     oracle.assert_tag(tag, oracle.hmac(key.value, digest, data.read_bytes()), f"HMAC-{digest}")
 
 
