@@ -63,6 +63,20 @@ def check_create_usage(kind: str, flavour: str, usage: str) -> None:
         )
 
 
+def describe(kind: str, bits: int, flavour: str | None = None,
+             hmac_digest: str | None = None) -> str:
+    """Short human name of a key for messages, e.g. 'EC P-384 key', 'RSA-PSS 3072-bit key'."""
+    if kind == "ec":
+        return f"EC P-{bits} key"
+    if kind == "rsa":
+        return f"{flavour or 'RSA'} {bits}-bit key"
+    if kind == "hmac":
+        return f"HMAC-{(hmac_digest or '').upper()} key"
+    if kind == "aes":
+        return f"AES-{bits} key"
+    return f"{bits}-bit shared secret"
+
+
 class Key:
     """Opaque key handle. Compare by identity; only public properties are readable."""
 
@@ -105,15 +119,7 @@ class Key:
     @property
     def label(self) -> str:
         """Short human name used in messages, e.g. 'EC P-384 key'."""
-        if self.kind == "ec":
-            return f"EC {self.curve} key"
-        if self.kind == "rsa":
-            return f"{self.flavour} {self.bits}-bit key"
-        if self.kind == "hmac":
-            return f"HMAC-{self.hmac_digest.upper()} key"
-        if self.kind == "aes":
-            return f"AES-{self.bits} key"
-        return f"{self.bits}-bit shared secret"
+        return describe(self.kind, self.bits, self.flavour, self.hmac_digest)
 
     def require(self, operation: str, kinds: tuple[str, ...]) -> None:
         """Refuse ``operation`` unless this key's usage, kind and private half allow it.

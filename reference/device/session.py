@@ -16,7 +16,7 @@ from . import digest as digests
 from .errors import (BlobError, KeyImportError, ParameterError, Reason, SessionError, UsageError,
                      as_bytes)
 from .keys import (CURVE_BITS, PYCA_CURVES, RSA_SIZES, Key, canonical_curve,
-                   check_create_usage)
+                   check_create_usage, describe)
 from .wrap import normalise_private_key, unwrap_in_device, wrap_for_device
 
 # Sessions alive in this process, by id: tells "another live session" from "an ended one".
@@ -295,7 +295,8 @@ class Session:
         if wanted is not None and wanted[0] != header.kind:
             raise BlobError(
                 Reason.BLOB_WRONG_KIND,
-                f"masked key blob holds {_describe(header)} but {expect} was requested",
+                f"masked key blob has the wrong kind for type {expect}: it holds an azihsm "
+                f"{describe(header.kind, header.bits, hmac_digest=header.hmac_digest)}",
             )
         if header.kind in ("ec", "rsa") and header.usage != "unwrap":
             from cryptography.hazmat.primitives import serialization
@@ -462,18 +463,6 @@ def _check_imported(private, flavour: str, curve, bits) -> None:
                 f"the imported RSA key has {private.key_size} bits but {bits} were "
                 f"declared: declare {private.key_size} bits",
             )
-
-
-def _describe(header: blob.BlobHeader) -> str:
-    if header.kind == "ec":
-        return f"an EC P-{header.bits} key"
-    if header.kind == "rsa":
-        return f"an RSA {header.bits}-bit key"
-    if header.kind == "hmac":
-        return f"an HMAC-{(header.hmac_digest or '').upper()} key"
-    if header.kind == "aes":
-        return f"an AES-{header.bits} key"
-    return "a shared secret"
 
 
 def _type_mismatch(private, flavour: str) -> KeyImportError:
