@@ -106,12 +106,15 @@ def test_missing_unwrapping_key_is_recreated_without_changing_identity(device_di
     assert (device_dir / UNWRAP_FILE).exists()
 
 
+# Each racer imports everything first, then waits for the start signal, so that all of
+# them reach Device.open (and its first-use provisioning) at the same moment.
 _RACER = """
 import os, sys, time
+from reference.device import Device
+from cryptography.hazmat.primitives.asymmetric import rsa
 go = sys.argv[2]
 while not os.path.exists(go):
     time.sleep(0.001)
-from reference.device import Device
 print(Device.open(sys.argv[1]).identity)
 """
 
@@ -123,7 +126,7 @@ def test_concurrent_first_use_yields_one_identity(device_dir, tmp_path):
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for _ in range(6)
     ]
-    time.sleep(0.3)  # let every racer reach the start line
+    time.sleep(0.5)  # let every racer reach the start line
     go.write_bytes(b"")
     results = [proc.communicate(timeout=60) for proc in racers]
     for proc, (_out, err) in zip(racers, results):
