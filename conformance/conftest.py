@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from conformance.keys import KeyMaker, KeyRing, SoftwareKeys
 from conformance.vectors import absent_families, wycheproof_root
 from fixtures.loaders import DEFAULT_WYCHEPROOF_ROOT
 
+# registered before anything imports it, so pytest can rewrite its asserts
 pytest_plugins = ["harness.pytest_plugin"]
 
 
@@ -40,18 +40,25 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-def software_keys() -> SoftwareKeys:
+def software_keys():
+    from conformance.keys import SoftwareKeys  # imports the harness plugin: only once it is registered
+
     return SoftwareKeys()
 
 
 @pytest.fixture(scope="session")
-def _key_ring(tmp_path_factory: pytest.TempPathFactory, software_keys: SoftwareKeys) -> KeyRing:
+def _key_ring(tmp_path_factory: pytest.TempPathFactory, software_keys):
+    from conformance.keys import KeyRing
+
     # tmp_path_factory is per run and per xdist worker: each worker has its own keys
     return KeyRing(tmp_path_factory.mktemp("keyring"), software_keys)
 
 
 @pytest.fixture
-def keys(openssl, _key_ring: KeyRing) -> KeyMaker:
+def keys(openssl, _key_ring):
+    """Shared HSM keys and masked secrets (conformance.keys.KeyMaker), made on first use."""
+    from conformance.keys import KeyMaker
+
     return KeyMaker(openssl, _key_ring)
 
 
