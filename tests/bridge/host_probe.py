@@ -1,0 +1,92 @@
+"""Loads azihsm_provider.so into *this* Python process through ctypes on the host's
+libcrypto (a Python host, as a test harness or an application would be), exercises the
+digest paths OpenSSL 3.0's CLI never calls directly, and exits normally: the interpreter
+is finalised before OpenSSL's atexit cleanup runs, which the module must survive.
+
+Usage: host_probe.py PROVIDER_DIR   (prints one line per check; exit 0 when all pass)
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import sys
+
+OSSL_OP_DIGEST = 1
+OSSL_FUNC_DIGEST_DIGEST = 5
+
+
+class Dispatch(ctypes.Structure):
+    _fields_ = [("function_id", ctypes.c_int), ("function", ctypes.c_void_p)]
+
+
+class Algorithm(ctypes.Structure):
+    _fields_ = [("names", ctypes.c_char_p), ("props", ctypes.c_char_p),
+                ("implementation", ctypes.POINTER(Dispatch)), ("description", ctypes.c_char_p)]
+
+
+def main(provider_dir: str) -> int:
+    crypto = ctypes.CDLL("libcrypto.so.3")
+    for name in ("OSSL_PROVIDER_load", "EVP_MD_fetch", "EVP_MD_CTX_new",
+                 "OSSL_PROVIDER_query_operation", "OSSL_PROVIDER_get0_provider_ctx"):
+        getattr(crypto, name).restype = ctypes.c_void_p
+    crypto.OSSL_PROVIDER_load.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    crypto.EVP_MD_fetch.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    crypto.OSSL_PROVIDER_query_operation.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                                     ctypes.POINTER(ctypes.c_int)]
+    crypto.OSSL_PROVIDER_get0_provider_ctx.argtypes = [ctypes.c_void_p]
+    for name in ("EVP_DigestInit_ex", "EVP_DigestUpdate", "EVP_DigestFinal_ex",
+                 "EVP_MD_CTX_copy_ex"):
+        getattr(crypto, name).argtypes = [ctypes.c_void_p] * (3 if name != "EVP_MD_CTX_copy_ex" else 2)
+    crypto.EVP_DigestUpdate.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+
+    crypto.OSSL_PROVIDER_set_default_search_path(None, provider_dir.encode())
+    provider = crypto.OSSL_PROVIDER_load(None, b"azihsm_provider")
+    if not provider:
+        print("load: FAILED")
+        return 1
+    print("load: ok")
+
+    # streaming digest and EVP_MD_CTX_copy_ex (the provider's dupctx)
+    md = crypto.EVP_MD_fetch(None, b"SHA2-384", b"provider=azihsm")
+    ctx, copy = crypto.EVP_MD_CTX_new(), crypto.EVP_MD_CTX_new()
+    out = ctypes.create_string_buffer(64)
+    size = ctypes.c_uint(0)
+    ok = (crypto.EVP_DigestInit_ex(ctx, md, None) and crypto.EVP_DigestUpdate(ctx, b"abc", 3)
+          and crypto.EVP_MD_CTX_copy_ex(copy, ctx) and crypto.EVP_DigestUpdate(copy, b"def", 3)
+          and crypto.EVP_DigestFinal_ex(copy, out, ctypes.byref(size)))
+    expected = hashlib.sha384(b"abcdef").digest()
+    print("dupctx:", "ok" if ok and out.raw[:size.value] == expected else "FAILED")
+
+    # the one-shot digest function, called straight from the provider's dispatch table
+    no_cache = ctypes.c_int(0)
+    table = ctypes.cast(crypto.OSSL_PROVIDER_query_operation(provider, OSSL_OP_DIGEST,
+                                                             ctypes.byref(no_cache)),
+                        ctypes.POINTER(Algorithm))
+    oneshot = None
+    i = 0
+    while table[i].names:
+        if b"SHA2-256" in table[i].names.split(b":"):
+            j = 0
+            while table[i].implementation[j].function_id:
+                if table[i].implementation[j].function_id == OSSL_FUNC_DIGEST_DIGEST:
+                    oneshot = table[i].implementation[j].function
+                j += 1
+        i += 1
+    digest_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
+                                 ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
+                                 ctypes.c_size_t)(oneshot)
+    length = ctypes.c_size_t(0)
+    ok = digest_fn(crypto.OSSL_PROVIDER_get0_provider_ctx(provider), b"hello", 5, out,
+                   ctypes.byref(length), 64)
+    print("oneshot:", "ok" if ok and out.raw[:length.value] == hashlib.sha256(b"hello").digest()
+          else "FAILED")
+    small = digest_fn(crypto.OSSL_PROVIDER_get0_provider_ctx(provider), b"hello", 5, out,
+                      ctypes.byref(length), 16)
+    print("oneshot-small-buffer:", "ok" if not small else "FAILED")
+    sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
