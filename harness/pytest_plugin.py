@@ -361,8 +361,12 @@ class ResultsRecorder:
                 self.state.store.record_case(self.state.run_id, case)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
-        self.state.store.finish_run(self.state.run_id, st.INTERRUPTED if interrupted else st.COMPLETE, int(exitstatus))
+        status = {
+            pytest.ExitCode.INTERRUPTED: st.INTERRUPTED,
+            pytest.ExitCode.USAGE_ERROR: st.ABORTED,
+            pytest.ExitCode.INTERNAL_ERROR: st.ABORTED,
+        }.get(exitstatus, st.COMPLETE)
+        self.state.store.finish_run(self.state.run_id, status, int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         terminalreporter.write_line(f"azihsm: run {self.state.run_id} recorded in {self.state.store.path}")

@@ -38,8 +38,9 @@ CATEGORY = {
 }
 CATEGORIES = ("pass", "fail", "deviation", "skip")
 
-# run statuses: a run is "incomplete" until it finishes
-INCOMPLETE, COMPLETE, INTERRUPTED = "incomplete", "complete", "interrupted"
+# run statuses: a run is "incomplete" until it finishes (and stays so when killed);
+# "aborted" when pytest stopped on a usage or internal error
+INCOMPLETE, COMPLETE, INTERRUPTED, ABORTED = "incomplete", "complete", "interrupted", "aborted"
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

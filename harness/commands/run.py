@@ -102,9 +102,11 @@ def run(args: argparse.Namespace) -> int:
             store.get_run(run_id)
         except UsageError:
             raise UsageError(f"pytest ended (exit code {code}) before recording run {run_id}; see its output above") from None
-        results, diffs = select(store, [run_id])
-    outputs = write_outputs(results, diffs, load_catalogue(args), args.out)
-    result = results[0]
+        [result], diffs = select(store, [run_id])
+        # the pages show every backend and OpenSSL version recorded in this database (this
+        # run is the newest of its column); the exports hold this run only
+        columns, _ = select(store, None)
+    outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result])
     counts = result.counts()
     print(
         f"azihsm-conformance: run {run_id}: {counts['pass']} pass, {counts['fail']} fail, "

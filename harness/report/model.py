@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from harness.clauses import REQUIRED_LEVELS, Clause
-from harness.store import CATEGORIES, CaseRecord, ResultsStore, RunRecord
+from harness.store import CATEGORIES, COMPLETE, CaseRecord, ResultsStore, RunRecord
 
 
 @dataclass
@@ -40,8 +40,13 @@ def latest_per_column(store: ResultsStore) -> list[RunRecord]:
 
 
 def previous_run(store: ResultsStore, run: RunRecord) -> RunRecord | None:
-    """The run of the same column just before RUN, for "what changed since last time"."""
-    earlier = [other for other in store.runs() if other.column == run.column and other.started_at <= run.started_at and other.id != run.id]
+    """The last complete run of the same column before RUN, for "what changed since last
+    time" (a killed or aborted run would make every case look new or removed)."""
+    earlier = [
+        other
+        for other in store.runs()
+        if other.column == run.column and other.started_at <= run.started_at and other.id != run.id and other.status == COMPLETE
+    ]
     return earlier[-1] if earlier else None
 
 

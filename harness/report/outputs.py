@@ -32,12 +32,21 @@ def select(store: ResultsStore, refs: list[str] | None) -> tuple[list[RunResults
     return results, diffs
 
 
-def write_outputs(results: list[RunResults], diffs: list[RunDiff], clauses: dict[str, Clause], directory: Path) -> dict[str, Path]:
+def write_outputs(
+    results: list[RunResults],
+    diffs: list[RunDiff],
+    clauses: dict[str, Clause],
+    directory: Path,
+    exported: list[RunResults] | None = None,
+) -> dict[str, Path]:
+    """The pages show RESULTS (the matrix columns) and DIFFS; the JSON and JUnit exports
+    hold EXPORTED (default: the same runs)."""
     directory = Path(directory)
+    exported = results if exported is None else exported
     return {
         "markdown": write_atomic(directory / OUTPUT_FILES["markdown"], markdown.render_report(results, clauses, diffs)),
         "html": write_atomic(directory / OUTPUT_FILES["html"], html.render_report(results, clauses, diffs)),
-        "json": exports.write_json(results, directory / OUTPUT_FILES["json"]),
-        "junit": exports.write_junit(results, directory / OUTPUT_FILES["junit"]),
+        "json": exports.write_json(exported, directory / OUTPUT_FILES["json"]),
+        "junit": exports.write_junit(exported, directory / OUTPUT_FILES["junit"]),
     }
 

@@ -106,6 +106,8 @@ def test_a_case_without_clause_is_an_error(pytester, profile_file, catalogue_fil
     result = pytester.runpytest("-p", "harness.pytest_plugin", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--results", "r.sqlite")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*test_x.py::test_orphan: no clause marker; every conformance case needs exactly one @pytest.mark.clause*"])
+    run, cases = _stored(pytester, "r.sqlite")
+    assert run.status == "aborted" and cases == {}
 
 
 def test_an_unknown_clause_is_an_error(pytester, profile_file, catalogue_file):
@@ -121,6 +123,7 @@ def test_hang_crash_and_traceback_fail_even_when_failure_is_expected(pytester, p
         tmp_path / "openssl",
         f"""\
         case "$1" in
+          hang-now) sleep 30 ;;
           crash-now) kill -SEGV $$ ;;
           traceback-now) printf 'Traceback (most recent call last):\\n  File "bridge.py"\\nValueError: boom\\n' >&2; exit 1 ;;
         esac
@@ -134,7 +137,7 @@ def test_hang_crash_and_traceback_fail_even_when_failure_is_expected(pytester, p
 
         @pytest.mark.clause("DGST-SHA256")
         def test_hang(openssl):
-            openssl("s_server", "-accept", "0", "-naccept", "1", "-nocert", PROV, timeout=0.5)
+            openssl("hang-now", PROV, timeout=0.5)
 
         @pytest.mark.clause("DGST-REFUSE-JUNK")
         def test_crash(openssl):

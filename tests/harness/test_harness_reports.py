@@ -66,6 +66,14 @@ def test_default_selection_is_the_latest_run_per_column_with_its_diff(store):
     assert (diff.a.id, diff.b.id) == ("run-1", "run-3")
 
 
+def test_changes_are_counted_from_the_last_complete_run(store):
+    store.begin_run(RunRecord(backend="reference", openssl_version="3.0.19", id="run-4-killed"))
+    store.record_case("run-4-killed", CaseRecord("test_d.py::test_new", "DGST-REFUSE-JUNK", "passed"))
+    store.begin_run(RunRecord(backend="reference", openssl_version="3.0.19", id="run-5"))
+    results, diffs = select(store, ["run-5"])
+    assert [(d.a.id, d.b.id) for d in diffs] == [("run-3", "run-5")]
+
+
 def test_diff_between_runs(store):
     diff = diff_runs(load_run(store, "run-1"), load_run(store, "run-3"))
     assert [(c.case_id, c.before, c.after) for c in diff.newly_failing] == [
