@@ -126,3 +126,13 @@ def test_nested_libcrypto_offers_nothing(openssl, ec_key, data, tmp_path):
         capture_output=True, text=True, timeout=60, env=dict(os.environ, **env))
     assert probe.returncode == 0 and probe.stdout.strip() == "ok", probe.stderr
 
+
+
+def test_fork_while_another_thread_uses_the_provider(provider_dir, device_dir, tmp_path):
+    probe = tmp_path / "fork_probe"
+    subprocess.run(["gcc", "-O1", "-o", str(probe), str(HERE / "fork_probe.c"), "-lcrypto",
+                    "-lpthread"], check=True, capture_output=True, timeout=120)
+    proc = subprocess.run([str(probe), str(provider_dir), "20"], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, AZIHSM_DEVICE_DIR=str(device_dir)))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "forks ok: 20/20"
