@@ -22,7 +22,7 @@ def install(ffi, lib) -> None:
     runtime.ffi, runtime.lib = ffi, lib
     for name, (fn, failure) in _ENTRY_POINTS.items():
         failure = {NULL: ffi.NULL, VOID: None}.get(failure, failure)
-        ffi.def_extern(name=name)(_guarded(fn, name, failure))
+        ffi.def_extern(name=name, onerror=_conversion_error(name))(_guarded(fn, name, failure))
 
 
 def _guarded(fn, name, failure):
@@ -36,6 +36,17 @@ def _guarded(fn, name, failure):
                 pass
             return failure
     return call
+
+
+def _conversion_error(name):
+    """cffi calls this (instead of printing a traceback) if a result cannot be converted
+    back to C; the call then returns zero/NULL."""
+    def handler(exc_type, exc_value, _traceback):
+        try:
+            runtime.report(exc_value if exc_value is not None else exc_type(), name)
+        except BaseException:   # noqa: BLE001 - never raise into C
+            pass
+    return handler
 
 
 def entry(failure=0):

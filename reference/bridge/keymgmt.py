@@ -243,7 +243,7 @@ class KeyGen(ProviderObject):
 
     def generate(self) -> KeyData:
         if self.input_key is not None:
-            der = _read_input_key(self.input_key)
+            der = read_key_file(self.input_key, "azihsm.input_key")
             key = self.session.import_private_key(
                 der, algorithm=self.alg, usage=self.usage, session_key=self.session_key,
                 curve=self.curve if self.alg == "EC" else None,
@@ -258,15 +258,21 @@ class KeyGen(ProviderObject):
         return KeyData(self.instance, self.alg, key, self.masked_key)
 
 
-def _read_input_key(path: str) -> bytes:
+MAX_KEY_FILE = 1 << 20     # far above any key; stops a mistaken path from eating memory
+
+
+def read_key_file(path: str, what: str) -> bytes:
+    """The bytes of a key file, or a one-line error naming it and the problem."""
     try:
         with open(path, "rb") as handle:
-            data = handle.read(1 << 20)
+            data = handle.read(MAX_KEY_FILE + 1)
     except OSError as exc:
-        raise BridgeError(BridgeReason.FILE_ERROR,
-                          f"cannot read azihsm.input_key {path}: {exc.strerror}") from None
+        raise BridgeError(BridgeReason.FILE_ERROR, f"cannot read {what} {path}: {exc.strerror}") \
+            from None
     if not data:
-        raise BridgeError(BridgeReason.FILE_ERROR, f"azihsm.input_key {path} is empty")
+        raise BridgeError(BridgeReason.FILE_ERROR, f"{what} {path} is empty")
+    if len(data) > MAX_KEY_FILE:
+        raise BridgeError(BridgeReason.FILE_ERROR, f"{what} {path} is too large to be a key")
     return data
 
 
@@ -276,7 +282,7 @@ def write_private_file(path: str, data: bytes) -> None:
     if os.path.islink(path):
         raise BridgeError(BridgeReason.FILE_ERROR, f"refusing to write {path}: it is a symlink")
     directory = os.path.dirname(path) or "."
-    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:

@@ -161,7 +161,7 @@ static int bridge_enter(void)
 /* ------------------------------------------------------------------ */
 /* Interpreter start-up (once per process).                            */
 
-static int python_started_here;
+static pthread_mutex_t start_lock = PTHREAD_MUTEX_INITIALIZER;
 static PyGILState_STATE fork_gil;
 
 static void fork_prepare(void)
@@ -266,7 +266,9 @@ static int start_python(bridge_prov *p)
     }
     /* Release the GIL: cffi takes it per call from whichever thread calls. */
     PyEval_SaveThread();
-    python_started_here = 1;
+    /* Forking while another thread runs Python deadlocks children unless the GIL is
+     * taken around fork(). Only when we own the interpreter: a Python host's os.fork()
+     * already does this. */
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     return 1;
 }
@@ -801,7 +803,10 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 1;
     }
 
-    if (!start_python(p)) {
+    pthread_mutex_lock(&start_lock);   /* two library contexts may load us at once */
+    ok = start_python(p);
+    pthread_mutex_unlock(&start_lock);
+    if (!ok) {
         free(p);
         return 0;
     }

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from . import params
 from .errors import BridgeError, BridgeReason
-from .keymgmt import KeyData
+from .keymgmt import KeyData, read_key_file
 from .runtime import Instance, ProviderObject, lib, new_handle, release
 
 PREFIX = "azihsm://"
@@ -49,12 +49,7 @@ class StoreContext(ProviderObject):
     def __init__(self, instance: Instance, uri: str):
         super().__init__(instance)
         self.path, self.key_type = parse_uri(uri)
-        try:
-            with open(self.path, "rb") as handle:
-                self.blob = handle.read(1 << 20)
-        except OSError as exc:
-            raise BridgeError(BridgeReason.FILE_ERROR,
-                              f"cannot read masked key file {self.path}: {exc.strerror}") from None
+        self.blob = read_key_file(self.path, "masked key file")
         self.expect = 0
         self.eof = False
         self.failed = False
