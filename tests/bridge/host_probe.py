@@ -3,7 +3,9 @@ libcrypto (a Python host, as a test harness or an application would be), exercis
 digest paths OpenSSL 3.0's CLI never calls directly, and exits normally: the interpreter
 is finalised before OpenSSL's atexit cleanup runs, which the module must survive.
 
-Usage: host_probe.py PROVIDER_DIR   (prints one line per check; exit 0 when all pass)
+Usage: host_probe.py PROVIDER_DIR [KEY_URI]   (prints one line per check)
+With KEY_URI (an EC azihsm:// URI), also prints what OpenSSL learns about the key through
+the keymgmt's get_params and match.
 """
 
 from __future__ import annotations
@@ -84,8 +86,47 @@ def main(provider_dir: str) -> int:
     small = digest_fn(crypto.OSSL_PROVIDER_get0_provider_ctx(provider), b"hello", 5, out,
                       ctypes.byref(length), 16)
     print("oneshot-small-buffer:", "ok" if not small else "FAILED")
+    if len(sys.argv) > 2:
+        describe_key(crypto, sys.argv[2].encode())
     sys.stdout.flush()
     return 0
+
+
+def load_key(crypto, uri: bytes):
+    crypto.OSSL_STORE_open_ex.restype = ctypes.c_void_p
+    crypto.OSSL_STORE_open_ex.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_char_p] + \
+        [ctypes.c_void_p] * 5
+    crypto.OSSL_STORE_load.restype = ctypes.c_void_p
+    crypto.OSSL_STORE_load.argtypes = [ctypes.c_void_p]
+    crypto.OSSL_STORE_INFO_get1_PKEY.restype = ctypes.c_void_p
+    crypto.OSSL_STORE_INFO_get1_PKEY.argtypes = [ctypes.c_void_p]
+    store = crypto.OSSL_STORE_open_ex(uri, None, b"?provider=azihsm", None, None, None, None, None)
+    info = crypto.OSSL_STORE_load(store)
+    return crypto.OSSL_STORE_INFO_get1_PKEY(info) if info else None
+
+
+def describe_key(crypto, uri: bytes) -> None:
+    first, second = load_key(crypto, uri), load_key(crypto, uri)
+    for name in ("EVP_PKEY_get_bits", "EVP_PKEY_get_security_bits", "EVP_PKEY_get_size"):
+        getattr(crypto, name).argtypes = [ctypes.c_void_p]
+        print(f"{name[len('EVP_PKEY_get_'):]}: {getattr(crypto, name)(first)}")
+    text = ctypes.create_string_buffer(80)
+    crypto.EVP_PKEY_get_default_digest_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t]
+    crypto.EVP_PKEY_get_default_digest_name(first, text, 80)
+    print(f"default-digest: {text.value.decode()}")
+    crypto.EVP_PKEY_get_group_name.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
+                                               ctypes.c_void_p]
+    crypto.EVP_PKEY_get_group_name(first, text, 80, None)
+    print(f"group: {text.value.decode()}")
+    point = ctypes.create_string_buffer(200)
+    size = ctypes.c_size_t(0)
+    crypto.EVP_PKEY_get_octet_string_param.argtypes = [ctypes.c_void_p, ctypes.c_char_p,
+                                                       ctypes.c_char_p, ctypes.c_size_t,
+                                                       ctypes.POINTER(ctypes.c_size_t)]
+    crypto.EVP_PKEY_get_octet_string_param(first, b"encoded-pub-key", point, 200, ctypes.byref(size))
+    print(f"encoded-pub-key: {point.raw[:size.value].hex()}")
+    crypto.EVP_PKEY_eq.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+    print(f"match: {crypto.EVP_PKEY_eq(first, second)}")
 
 
 if __name__ == "__main__":

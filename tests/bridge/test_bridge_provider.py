@@ -79,6 +79,29 @@ def test_digest_oneshot_and_dupctx_in_python_host(provider_dir, device_dir):
                                           "oneshot-small-buffer: ok"]
 
 
+def test_key_params_seen_by_openssl(provider_dir, device_dir, ec_key):
+    from cryptography.hazmat.primitives import serialization
+
+    blob = ec_key("P-384")
+    env = dict(os.environ, AZIHSM_DEVICE_DIR=str(device_dir))
+    proc = subprocess.run([sys.executable, str(HERE / "host_probe.py"), str(provider_dir),
+                           f"azihsm://{blob};type=ec"],
+                          capture_output=True, text=True, timeout=60, env=env)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    facts = dict(line.split(": ", 1) for line in proc.stdout.splitlines())
+    assert facts["bits"] == "384" and facts["security_bits"] == "192"
+    assert facts["size"] == "104"                       # DER ECDSA-Sig-Value maximum
+    assert facts["default-digest"] == "SHA384" and facts["group"] == "secp384r1"
+    assert facts["match"] == "1"
+    spki = subprocess.run(["openssl", "pkey", "-provider-path", str(provider_dir), "-propquery",
+                           "?provider=azihsm", "-provider", "default", "-provider",
+                           "azihsm_provider", "-in", f"azihsm://{blob};type=ec", "-pubout",
+                           "-outform", "DER"], capture_output=True, env=env, timeout=60).stdout
+    public = serialization.load_der_public_key(spki)
+    assert bytes.fromhex(facts["encoded-pub-key"]) == public.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+
+
 # -- device directory ----------------------------------------------------------------------
 
 
