@@ -101,6 +101,39 @@ def test_results_are_recorded_under_xdist(pytester, suite):
     assert len(device_dirs) == 2 and all("popen-gw" in d for d in device_dirs)
 
 
+def test_cases_are_stored_as_they_finish_and_interruption_is_recorded(pytester, profile_file, catalogue_file):
+    pytester.makepyfile(
+        test_x="""
+        import sqlite3
+        import pytest
+
+        @pytest.mark.clause("DGST-SHA256")
+        def test_first():
+            pass
+
+        @pytest.mark.clause("DGST-SHA256")
+        def test_second_sees_the_first_stored():
+            stored = sqlite3.connect("r.sqlite").execute("SELECT case_id, outcome FROM cases").fetchall()
+            assert stored == [("test_x.py::test_first", "passed")]
+
+        @pytest.mark.clause("DGST-REFUSE-JUNK")
+        def test_user_presses_ctrl_c():
+            raise KeyboardInterrupt
+        """
+    )
+    # in a subprocess: in-process, the KeyboardInterrupt would stop this test session too
+    result = pytester.runpytest_subprocess(
+        "-p", "harness.pytest_plugin", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--results", "r.sqlite"
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    run, cases = _stored(pytester, "r.sqlite")
+    assert run.status == "interrupted" and run.finished_at
+    assert {case_id: case.outcome for case_id, case in cases.items()} == {
+        "test_x.py::test_first": "passed",
+        "test_x.py::test_second_sees_the_first_stored": "passed",
+    }
+
+
 def test_a_case_without_clause_is_an_error(pytester, profile_file, catalogue_file):
     pytester.makepyfile(test_x="def test_orphan(openssl):\n    pass\n")
     result = pytester.runpytest("-p", "harness.pytest_plugin", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--results", "r.sqlite")

@@ -123,6 +123,12 @@ def test_unwritable_directory(tmp_path):
         ResultsStore(locked / "r.sqlite")
 
 
+def test_path_where_no_file_can_be_created():
+    # /proc refuses new files even to root
+    with pytest.raises(UsageError, match="cannot write results database /proc/results.sqlite .*pass --results with a writable path"):
+        ResultsStore("/proc/results.sqlite")
+
+
 def test_results_path_under_a_file(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
