@@ -53,7 +53,6 @@ class HarnessState:
     clauses_path: Path | None
     level: str
     timeout: float
-    controller: bool
     provider: ProviderInfo | None = None
     store: st.ResultsStore | None = None
     run_id: str = ""
@@ -88,6 +87,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "slow: long-running cases (only at --level full)",
     ):
         config.addinivalue_line("markers", line)
+    if _informational(config):
+        return  # pytest --help, --markers, --fixtures: nothing runs, nothing to resolve
     controller = not hasattr(config, "workerinput")
     try:
         state = _build_state(config, controller)
@@ -96,6 +97,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_STATE] = state
     if state.store is not None:
         config.pluginmanager.register(ResultsRecorder(state), "azihsm-results-recorder")
+
+
+def _informational(config: pytest.Config) -> bool:
+    option = config.option
+    return any(getattr(option, name, False) for name in ("help", "version", "markers", "showfixtures", "show_fixtures_per_test"))
 
 
 def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
@@ -115,7 +121,6 @@ def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
         clauses_path=catalogue if clauses else None,
         level=opt.level,
         timeout=opt.command_timeout,
-        controller=controller,
     )
     if controller:
         try:
@@ -125,8 +130,9 @@ def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
                 f"backend {backend.name}: {exc}; replay: {exc.result.command_line} ; "
                 "run 'azihsm-conformance doctor' for what to fix"
             ) from None
-        state.store = st.ResultsStore(opt.results)
-        state.run_id = state.store.begin_run(_run_record(config, state))
+        if not opt.collectonly:  # a run is recorded only when cases run
+            state.store = st.ResultsStore(opt.results)
+            state.run_id = state.store.begin_run(_run_record(config, state))
     return state
 
 

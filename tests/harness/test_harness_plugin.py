@@ -64,7 +64,7 @@ def test_failure_report_shows_the_replayable_command(pytester, suite):
 
 
 def test_report_header_names_openssl_and_provider(pytester, suite):
-    result = pytester.runpytest(*suite, "--results", "results.sqlite", "--collect-only")
+    result = pytester.runpytest(*suite, "--results", "results.sqlite", "-k", "sha256-abc")
     result.stdout.fnmatch_lines(
         [
             "azihsm backend: default-provider (*default-provider.toml)",
@@ -74,6 +74,12 @@ def test_report_header_names_openssl_and_provider(pytester, suite):
             "azihsm results: *results.sqlite (run *)",
         ]
     )
+
+
+def test_nothing_is_recorded_when_nothing_runs(pytester, suite):
+    assert pytester.runpytest(*suite, "--results", "results.sqlite", "--collect-only").ret == 0
+    assert pytester.runpytest(*suite, "--results", "results.sqlite", "--markers").ret == 0
+    assert not (pytester.path / "results.sqlite").exists()
 
 
 def test_quick_level_keeps_one_representative_case_per_clause(pytester, suite):
