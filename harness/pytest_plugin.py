@@ -358,6 +358,11 @@ class ResultsRecorder:
     def __init__(self, state: HarnessState):
         self.state = state
         self.pending: dict[str, list[pytest.TestReport]] = {}
+        self.collection_errors = 0
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # a suite module that does not import: the run is not a real run
+            self.collection_errors += 1
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.pending.setdefault(report.nodeid, []).append(report)
@@ -372,6 +377,8 @@ class ResultsRecorder:
             pytest.ExitCode.USAGE_ERROR: st.ABORTED,
             pytest.ExitCode.INTERNAL_ERROR: st.ABORTED,
         }.get(exitstatus, st.COMPLETE)
+        if self.collection_errors:
+            status = st.ABORTED
         self.state.store.finish_run(self.state.run_id, status, int(exitstatus))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:

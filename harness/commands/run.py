@@ -13,7 +13,7 @@ from harness.errors import UsageError
 from harness.provider_info import ProviderLoadError, identify_provider
 from harness.report.outputs import select, write_outputs
 from harness.runner import DEFAULT_TIMEOUT
-from harness.store import ResultsStore, new_run_id
+from harness.store import ABORTED, ResultsStore, new_run_id
 
 PYTEST_SETTINGS = Path(__file__).resolve().parent.parent / "pytest-run.toml"
 # pytest exit codes (pytest.ExitCode) the command translates
@@ -99,9 +99,11 @@ def run(args: argparse.Namespace) -> int:
 
     with ResultsStore(database, create=False) as store:
         try:
-            store.get_run(run_id)
+            recorded = store.get_run(run_id)
         except UsageError:
             raise UsageError(f"pytest ended (exit code {code}) before recording run {run_id}; see its output above") from None
+        if recorded.status == ABORTED:
+            raise UsageError(f"the conformance suite in {suite} could not be collected (errors above); run {run_id} is recorded as aborted")
         [result], diffs = select(store, [run_id])
         # the pages show every backend and OpenSSL version recorded in this database (this
         # run is the newest of its column); the exports hold this run only
@@ -117,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  results: {database}")
     for name, path in outputs.items():
         print(f"  {name}: {path}")
+    if code < 0:
+        print(f"azihsm-conformance: pytest was killed by signal {-code}; run {run_id} stays incomplete", file=sys.stderr)
+        return 1
     if code == PYTEST_INTERRUPTED:
         print("azihsm-conformance: interrupted; the run is recorded as interrupted", file=sys.stderr)
         return 130

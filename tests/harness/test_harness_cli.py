@@ -118,6 +118,15 @@ def test_unsuitable_openssl(tmp_path, capsys, profile_file, script, problem):
     assert not (tmp_path / "out").exists()
 
 
+def test_suite_that_does_not_import(tmp_path, capsys, profile_file, catalogue_file):
+    suite = write_fake_suite(tmp_path)
+    (suite / "test_broken.py").write_text("import no_such_module_here\n")
+    out = tmp_path / "out"
+    code = main(["run", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--suite", str(suite), "--out", str(out), "-n", "0"])
+    err = capsys.readouterr().err
+    assert code == 2 and "could not be collected (errors above)" in err and "recorded as aborted" in err
+
+
 def test_corrupt_database_is_refused_and_kept(tmp_path, capsys, profile_file, catalogue_file):
     out = tmp_path / "out"
     out.mkdir()
