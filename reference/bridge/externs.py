@@ -204,7 +204,8 @@ def py_key_has(handle, selection):
 def py_key_match(first, second, selection):
     from .keymgmt import KeyData
 
-    return int(runtime.lookup(first, KeyData).matches(runtime.lookup(second, KeyData), selection))
+    return int(runtime.lookup(first, KeyData).matches(runtime.lookup(second, KeyData, owner=False),
+                                                      selection))
 
 
 @entry()
@@ -260,8 +261,7 @@ def py_sig_init(handle, operation, mdname, key, params):
     from .signature import SignatureContext
 
     ctx = runtime.lookup(handle, SignatureContext)
-    keydata = None if key == runtime.ffi.NULL else runtime.lookup(key, KeyData)
-    runtime.lookup(handle)   # errors belong to the context's instance
+    keydata = None if key == runtime.ffi.NULL else runtime.lookup(key, KeyData, owner=False)
     ctx.init(_text(operation), _text(mdname), keydata, params)
     return 1
 
@@ -324,8 +324,7 @@ def py_encode(ident, form, cbio, key, selection):
     instance = runtime.instance(ident)
     if key == runtime.ffi.NULL:
         raise BridgeError(BridgeReason.MISSING_KEY, "the azihsm encoders only encode azihsm keys")
-    keydata = runtime.lookup(key, KeyData)
-    runtime.instance(ident)
+    keydata = runtime.lookup(key, KeyData, owner=False)
     data = encode(_text(form), keydata, selection)
     if not runtime.lib.bridge_bio_write(instance.cprov, cbio, data, len(data)):
         raise BridgeError(BridgeReason.FILE_ERROR, "cannot write the encoded key")

@@ -140,14 +140,17 @@ def _number(handle) -> int:
     return handle if isinstance(handle, int) else int(ffi.cast("uintptr_t", handle))
 
 
-def lookup(handle, expected: type | None = None) -> ProviderObject:
+def lookup(handle, expected: type | None = None, *, owner: bool = True) -> ProviderObject:
+    """The object behind ``handle``. With ``owner`` (the call's main object), errors of
+    this call are reported through that object's provider instance."""
     obj = _objects.get(_number(handle))
     if obj is None:
         raise BridgeError(BridgeReason.INTERNAL_ERROR, "unknown or freed provider object")
     if expected is not None and not isinstance(obj, expected):
         raise BridgeError(BridgeReason.INTERNAL_ERROR,
                           f"expected {expected.kind}, got {obj.kind}")
-    _current.instance = obj.instance
+    if owner:
+        _current.instance = obj.instance
     return obj
 
 
