@@ -75,6 +75,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"azihsm-conformance: {backend.name} ({provider.describe()}) with {install.version_text}", flush=True)
 
     run_id = new_run_id()
+    work = (args.out / "work").resolve()
+    try:
+        work.mkdir(parents=True, exist_ok=True)  # pytest creates only the last level of --basetemp
+    except OSError as exc:
+        raise UsageError(f"cannot create {work}: {exc.strerror}; pass --out with a writable directory") from None
     extra = [arg for arg in args.pytest_args if arg != "--"] if args.pytest_args else []
     command = [
         sys.executable, "-m", "pytest",
@@ -86,6 +91,9 @@ def run(args: argparse.Namespace) -> int:
         "--results", str(database),
         "--run-id", run_id,
         "--command-timeout", str(args.command_timeout),
+        # the cases' working and device directories live beside the results, so every
+        # recorded command line can still be replayed after later runs
+        "--basetemp", str(work / run_id),
         *(["--clauses", args.clauses] if args.clauses else []),
         *extra,
         str(suite),

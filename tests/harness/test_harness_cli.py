@@ -48,6 +48,12 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     ids = [line.split()[0] for line in runs.stdout.splitlines()]
     assert len(ids) == 2 and all(" complete " in line for line in runs.stdout.splitlines())
 
+    # a recorded failure replays by hand: its working directory is kept under OUT/work/RUN
+    failed = next(case for run in json.loads((out / "results.json").read_text())["runs"] for case in run["cases"] if case["outcome"] == "failed")
+    replay = subprocess.run(["bash", "-c", failed["commands"][0]["command_line"]], capture_output=True, text=True)
+    assert f"{out}/work/{ids[1]}/" in failed["commands"][0]["command_line"]
+    assert replay.returncode == failed["commands"][0]["returncode"] and replay.stderr.strip()
+
     forward = cli("compare", ids[0], ids[1], "--results", out / "results.sqlite", "--check")
     assert forward.returncode == 0, forward.stderr
     assert "**Newly passing** (1)" in forward.stdout and "**Other changes** (1)" in forward.stdout
