@@ -19,6 +19,7 @@ ENV_VAR = "AZIHSM_OPENSSL"
 MINIMUM_VERSION = (3, 0, 0)
 _VERSION_SPEC = re.compile(r"^\d+\.\d+(\.\d+)?$")
 _VERSION_LINE = re.compile(r"^OpenSSL (\d+)\.(\d+)\.(\d+)(\S*)")
+_LIBRARY = re.compile(r"^OpenSSL (\S+) .*\(Library: OpenSSL (\S+) ")
 _DIR_LINE = re.compile(r'^(OPENSSLDIR|MODULESDIR): "(.*)"$')
 
 
@@ -95,11 +96,9 @@ def _library_env(binary: Path) -> dict[str, str]:
     return {}
 
 
-def probe(binary: Path) -> OpenSSLInstall:
-    """Ask BINARY for its version and directories; refuse anything but OpenSSL >= 3.0."""
-    env = _library_env(binary)
+def _run_version(binary: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     try:
-        proc = subprocess.run(
+        return subprocess.run(
             [str(binary), "version", "-v", "-d", "-m"],
             capture_output=True,
             text=True,
@@ -110,6 +109,26 @@ def probe(binary: Path) -> OpenSSLInstall:
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"{binary} could not be run as openssl ({exc}); pass --openssl with an OpenSSL 3 binary") from None
+
+
+def _uses_own_library(proc: subprocess.CompletedProcess) -> bool:
+    """Whether `openssl version` ran and reports its own libcrypto ("OpenSSL 3.5.1 ...
+    (Library: OpenSSL 3.5.1 ...)"), not the system's or none at all."""
+    first = proc.stdout.splitlines()[0] if proc.stdout else ""
+    match = _LIBRARY.match(first)
+    return proc.returncode == 0 and (match is None or match.group(1) == match.group(2))
+
+
+def probe(binary: Path) -> OpenSSLInstall:
+    """Ask BINARY for its version and directories; refuse anything but OpenSSL >= 3.0.
+
+    A build under its own prefix normally finds its libraries through an rpath; only when
+    it does not is LD_LIBRARY_PATH added (and then shown in every replay line)."""
+    env: dict[str, str] = {}
+    proc = _run_version(binary, env)
+    if not _uses_own_library(proc) and _library_env(binary):
+        env = _library_env(binary)
+        proc = _run_version(binary, env)
     lines = proc.stdout.splitlines()
     match = _VERSION_LINE.match(lines[0]) if lines else None
     if proc.returncode != 0 or not match:

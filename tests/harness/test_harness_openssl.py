@@ -30,17 +30,40 @@ def test_environment_variable_selects_binary(monkeypatch):
     assert resolve_openssl(None).path == Path(shutil.which("openssl")).resolve()
 
 
-def test_prefix_build_gets_its_library_path(tmp_path):
+PREFIX_BUILD = """\
+if [ -n "$LD_LIBRARY_PATH" ] || [ "$HAS_RPATH" = 1 ]; then
+    echo "OpenSSL 3.9.0 1 Jan 2027 (Library: OpenSSL 3.9.0 1 Jan 2027)"
+else  # without its own libcrypto it would run on the system's
+    echo "OpenSSL 3.9.0 1 Jan 2027 (Library: OpenSSL 3.0.19 27 Jan 2026)"
+fi
+echo 'OPENSSLDIR: "/x"'
+echo 'MODULESDIR: "/y"'
+"""
+
+
+@pytest.fixture
+def prefix_build(tmp_path):
     prefix = tmp_path / "openssl-3.9"
     (prefix / "lib64").mkdir(parents=True)
     (prefix / "lib64" / "libcrypto.so.3").write_bytes(b"")
     (prefix / "bin").mkdir()
-    binary = fake_script(prefix / "bin" / "openssl", 'echo "OpenSSL 3.9.0 1 Jan 2027 (Library: OpenSSL 3.9.0)"\necho \'OPENSSLDIR: "/x"\'\necho \'MODULESDIR: "/y"\'\necho "LD=$LD_LIBRARY_PATH" >&2\n')
-    install = resolve_openssl(str(prefix))  # a prefix directory resolves to its bin/openssl
-    assert install.path == binary.resolve()
+    fake_script(prefix / "bin" / "openssl", PREFIX_BUILD)
+    return prefix
+
+
+def test_prefix_build_without_rpath_gets_its_library_path(prefix_build, monkeypatch):
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    install = resolve_openssl(str(prefix_build))  # a prefix directory resolves to its bin/openssl
+    assert install.path == (prefix_build / "bin" / "openssl").resolve()
     assert install.version == (3, 9, 0)
-    assert install.env == {"LD_LIBRARY_PATH": str(prefix / "lib64")}
+    assert install.env == {"LD_LIBRARY_PATH": str(prefix_build / "lib64")}
     assert (install.openssldir, install.modulesdir) == ("/x", "/y")
+
+
+def test_prefix_build_with_rpath_needs_nothing(prefix_build, monkeypatch):
+    monkeypatch.delenv("LD_LIBRARY_PATH", raising=False)
+    monkeypatch.setenv("HAS_RPATH", "1")
+    assert resolve_openssl(str(prefix_build)).env == {}
 
 
 @pytest.mark.parametrize(
