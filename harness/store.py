@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from contextlib import contextmanager
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -222,18 +223,17 @@ class ResultsStore:
             "may be recoverable with sqlite3 .recover) or pass --results with a new file"
         ) from None
 
+    @contextmanager
     def _transaction(self):
-        store = self
-
-        class _Tx:
-            def __enter__(self):
-                store.conn.execute("BEGIN IMMEDIATE")
-
-            def __exit__(self, kind, value, tb):
-                store.conn.execute("COMMIT" if kind is None else "ROLLBACK")
-                return False
-
-        return _Tx()
+        """All or nothing; IMMEDIATE takes the write lock up front, so two runs writing
+        one database wait for each other (up to the 30 s timeout) instead of failing."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def close(self) -> None:
         self.conn.close()
