@@ -74,9 +74,12 @@ def _matrix(results: list[RunResults], clauses: dict[str, Clause]) -> str:
     body = []
     for row in rows:
         cells = "".join(f"<td class='{_cell_class(cell)}'>{_e(cell_text(cell))}</td>" for cell in row.cells)
+        name = f"<code>{_e(row.clause_id)}</code>"
+        if any(cell["fail"] or cell["deviation"] for cell in row.cells):  # it has a drill-down section
+            name = f"<a href='#{_anchor(row.clause_id)}'>{name}</a>"
         body.append(
             f"<tr class='{'failing' if row.failing else ''}' title='{_e(row.text)}'>"
-            f"<td><a href='#{_anchor(row.clause_id)}'><code>{_e(row.clause_id)}</code></a></td>"
+            f"<td>{name}</td>"
             f"<td>{_e(row.level or '?')}</td><td>{_e(row.section)}</td>{cells}</tr>"
         )
     return (
