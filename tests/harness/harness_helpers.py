@@ -119,6 +119,12 @@ def test_info_clause_failure(openssl):
     openssl("dgst", "-sha1", PROV, "absent.bin")
 
 
+@pytest.mark.clause("DGST-INFO-ONLY")
+def test_info_clause_records_either_outcome(openssl):
+    result = openssl("dgst", "-sha1", PROV, "absent.bin", expect_fail=None)
+    assert result.returncode == 1 and result.errors
+
+
 @pytest.mark.clause("DGST-OLD-OPENSSL")
 def test_clause_outside_version_range(openssl):
     openssl("dgst", "-sha256", PROV, "absent.bin")
@@ -140,6 +146,7 @@ EXPECTED_OUTCOMES = {
     "test_fake_suite.py::test_junk_option_fails_wrongly": "failed",
     "test_fake_suite.py::test_tls_needs_capability": "skipped",
     "test_fake_suite.py::test_info_clause_failure": "failed",
+    "test_fake_suite.py::test_info_clause_records_either_outcome": "passed",
     "test_fake_suite.py::test_clause_outside_version_range": "skipped",
     "test_fake_suite.py::test_slow_case": "passed",
 }

@@ -30,7 +30,7 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     first = cli("run", *common, "-n", "2")
     assert first.returncode == 1, first.stderr  # MUST clauses failed
     assert "case(s) of required clauses failed: DGST-REFUSE-JUNK, DGST-SHA384" in first.stderr
-    assert "2 workers [10 items]" in first.stdout  # parallel by default: progress is pytest's
+    assert "2 workers [11 items]" in first.stdout  # parallel by default: progress is pytest's
     for name in ("results.sqlite", "results.json", "junit.xml", "report.md", "report.html"):
         assert (out / name).is_file(), name
 
@@ -72,7 +72,7 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     document = json.loads((out / "results.json").read_text())
     assert [run["run"]["id"] for run in document["runs"]] == [ids[1]]
     junit = ET.parse(out / "junit.xml").getroot()
-    assert junit.find("testsuite").get("tests") == "10"
+    assert junit.find("testsuite").get("tests") == "11"
 
 
 def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):

@@ -32,7 +32,7 @@ def _stored(pytester, name="results.sqlite"):
 
 def test_every_outcome_is_recorded(pytester, suite):
     result = pytester.runpytest(*suite, "--results", "results.sqlite")
-    result.assert_outcomes(passed=4, failed=3, skipped=2, xfailed=1)
+    result.assert_outcomes(passed=5, failed=3, skipped=2, xfailed=1)
     run, cases = _stored(pytester)
     assert {case_id: case.outcome for case_id, case in cases.items()} == EXPECTED_OUTCOMES
     assert run.status == COMPLETE and run.exit_status == 1 and run.level == "full"
@@ -94,12 +94,12 @@ def test_quick_level_keeps_one_representative_case_per_clause(pytester, suite):
         "test_fake_suite.py::test_tls_needs_capability",
         "test_fake_suite.py::test_unknown_digest_deviation",
     ]
-    result.stdout.fnmatch_lines(["*3 deselected*"])
+    result.stdout.fnmatch_lines(["*4 deselected*"])
 
 
 def test_results_are_recorded_under_xdist(pytester, suite):
     result = pytester.runpytest_subprocess(*suite, "--results", "results.sqlite", "-n", "2")
-    result.assert_outcomes(passed=4, failed=3, skipped=2, xfailed=1)
+    result.assert_outcomes(passed=5, failed=3, skipped=2, xfailed=1)
     run, cases = _stored(pytester)
     assert {case_id: case.outcome for case_id, case in cases.items()} == EXPECTED_OUTCOMES
     # each worker had its own device directory
