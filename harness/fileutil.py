@@ -19,6 +19,7 @@ def write_atomic(path: Path | str, text: str) -> Path:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
+            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; reports are for sharing
             os.replace(temporary, path)
         except BaseException:
             os.unlink(temporary)
@@ -26,3 +27,9 @@ def write_atomic(path: Path | str, text: str) -> Path:
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable output path") from None
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

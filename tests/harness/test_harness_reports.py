@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -145,3 +146,6 @@ def test_outputs_are_written_whole(store, tmp_path):
     written = write_outputs(results, diffs, {}, tmp_path / "out")
     assert {name: path.name for name, path in written.items()} == OUTPUT_FILES
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(OUTPUT_FILES.values())  # no temp files left
+    mask = os.umask(0)
+    os.umask(mask)
+    assert all(path.stat().st_mode & 0o777 == 0o666 & ~mask for path in written.values())
