@@ -25,10 +25,38 @@ def encode(form: str, keydata: KeyData, selection: int) -> bytes:
         raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
                           f"the {form} encoder writes keys, not parameters alone")
     if form.startswith("der-"):
-        return key.public_der
+        return spki(keydata)
     if form.startswith("pem-"):
-        return pem("PUBLIC KEY", key.public_der)
+        return pem("PUBLIC KEY", spki(keydata))
     raise BridgeError(BridgeReason.INTERNAL_ERROR, f"unknown encoder form {form!r}")
+
+
+RSASSA_PSS_OID = "1.2.840.113549.1.1.10"
+
+
+def spki(keydata: KeyData) -> bytes:
+    """The key's SubjectPublicKeyInfo. An RSA-PSS key carries the id-RSASSA-PSS algorithm
+    (no parameters: unrestricted), as OpenSSL writes it; with rsaEncryption a certificate
+    made from the key would not match it (libssl: "key does not match the certificate")."""
+    der = keydata.require_key().public_der
+    if keydata.alg != "RSA-PSS":
+        return der
+    from . import der as asn1
+
+    body = _skip_header(der)              # SEQUENCE { AlgorithmIdentifier, BIT STRING }
+    algorithm_end = len(body) - len(_skip_header(body, whole=True))
+    return asn1.sequence(asn1.sequence(asn1.oid(RSASSA_PSS_OID)), body[algorithm_end:])
+
+
+def _skip_header(tlv: bytes, whole: bool = False) -> bytes:
+    """The contents of the first DER element (or, with ``whole``, what follows it)."""
+    length = tlv[1]
+    start = 2
+    if length & 0x80:
+        count = length & 0x7F
+        length = int.from_bytes(tlv[2:2 + count], "big")
+        start = 2 + count
+    return tlv[start + length:] if whole else tlv[start:start + length]
 
 
 def pem(label: str, der: bytes) -> bytes:
@@ -55,4 +83,4 @@ def text(keydata: KeyData) -> str:
                  else "none (public key only)"))
     body = "".join(f"{name:<21}: {value}\n" for name, value in rows)
     return "\n==== Key Generation Details ====\n" + body + pem(
-        "PUBLIC KEY", key.public_der).decode()
+        "PUBLIC KEY", spki(keydata)).decode()

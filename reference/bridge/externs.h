@@ -34,3 +34,16 @@ int py_sig_verify(void *ctx, const unsigned char *sig, size_t siglen, const unsi
 int py_sig_sign_final(void *ctx, unsigned char *sig, size_t *siglen, size_t sigsize);
 int py_sig_verify_final(void *ctx, const unsigned char *sig, size_t siglen);
 int py_encode(int instance, const char *form, void *cbio, const void *key, int selection);
+void *py_cipher_newctx(int instance, const char *alg);
+int py_cipher_init(void *ctx, const char *operation, void *key, const OSSL_PARAM params[]);
+int py_cipher_run(void *ctx, unsigned char *out, size_t *outlen, size_t outsize, const unsigned char *in, size_t inlen);
+void *py_keyexch_newctx(int instance);
+int py_keyexch_init(void *ctx, void *key, const OSSL_PARAM params[]);
+int py_keyexch_set_peer(void *ctx, void *peer);
+int py_keyexch_derive(void *ctx, unsigned char *secret, size_t *secretlen, size_t outlen);
+void *py_kdf_newctx(int instance);
+void py_kdf_reset(void *ctx);
+int py_kdf_derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[]);
+void *py_mac_newctx(int instance);
+int py_mac_init(void *ctx, const unsigned char *key, size_t keylen, const OSSL_PARAM params[]);
+int py_mac_final(void *ctx, unsigned char *out, size_t *outl, size_t outsize);

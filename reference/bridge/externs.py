@@ -329,3 +329,158 @@ def py_encode(ident, form, cbio, key, selection):
     if not runtime.lib.bridge_bio_write(instance.cprov, cbio, data, len(data)):
         raise BridgeError(BridgeReason.FILE_ERROR, "cannot write the encoded key")
     return 1
+
+
+def _write_buffer(data: bytes, out, outlen, outsize, what: str) -> int:
+    """Copy an operation's result into the caller's buffer (or fail naming the sizes)."""
+    from .errors import BridgeError, BridgeReason
+
+    if len(data) > outsize:
+        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
+                          f"output buffer too small: the {what} needs {len(data)} bytes, "
+                          f"the buffer holds {outsize}")
+    runtime.ffi.memmove(out, data, len(data))
+    outlen[0] = len(data)
+    return 1
+
+
+# -- asymmetric cipher (RSA encryption) --------------------------------------
+
+@entry(failure=NULL)
+def py_cipher_newctx(ident, alg):
+    from .asym_cipher import AsymCipherContext
+
+    return runtime.new_handle(AsymCipherContext(runtime.instance(ident), _text(alg)))
+
+
+@entry()
+def py_cipher_init(handle, operation, key, params):
+    from .asym_cipher import AsymCipherContext
+    from .keymgmt import KeyData
+
+    keydata = runtime.lookup(key, KeyData)
+    ctx = runtime.lookup(handle, AsymCipherContext)   # errors belong to the context's instance
+    ctx.init(_text(operation), keydata, params)
+    return 1
+
+
+@entry()
+def py_cipher_run(handle, out, outlen, outsize, data, length):
+    from .asym_cipher import AsymCipherContext
+
+    ctx = runtime.lookup(handle, AsymCipherContext)
+    if out == runtime.ffi.NULL:
+        outlen[0] = ctx.output_size()
+        return 1
+    return _write_buffer(ctx.run(_bytes(data, length)), out, outlen, outsize,
+                         f"{ctx.operation}ed data")
+
+
+# -- key exchange (ECDH) ----------------------------------------------------
+
+@entry(failure=NULL)
+def py_keyexch_newctx(ident):
+    from .keyexch import EcdhContext
+
+    return runtime.new_handle(EcdhContext(runtime.instance(ident)))
+
+
+@entry()
+def py_keyexch_init(handle, key, params):
+    from .keyexch import EcdhContext
+    from .keymgmt import KeyData
+
+    keydata = runtime.lookup(key, KeyData)
+    ctx = runtime.lookup(handle, EcdhContext)
+    ctx.init(keydata, params)
+    return 1
+
+
+@entry()
+def py_keyexch_set_peer(handle, peer):
+    from .keyexch import EcdhContext
+    from .keymgmt import KeyData
+
+    peer_key = runtime.lookup(peer, KeyData)
+    ctx = runtime.lookup(handle, EcdhContext)
+    ctx.set_peer(peer_key)
+    return 1
+
+
+@entry()
+def py_keyexch_derive(handle, secret, secretlen, outlen):
+    from .keyexch import EcdhContext
+
+    ctx = runtime.lookup(handle, EcdhContext)
+    secretlen[0] = ctx.derive(size_query=secret == runtime.ffi.NULL)
+    return 1
+
+
+# -- KDF (HKDF) ---------------------------------------------------------------
+
+@entry(failure=NULL)
+def py_kdf_newctx(ident):
+    from .kdf import HkdfContext
+
+    return runtime.new_handle(HkdfContext(runtime.instance(ident)))
+
+
+@entry(failure=VOID)
+def py_kdf_reset(handle):
+    from .kdf import HkdfContext
+
+    runtime.lookup(handle, HkdfContext).reset()
+
+
+@entry()
+def py_kdf_derive(handle, key, keylen, params):
+    from .kdf import HkdfContext
+
+    ctx = runtime.lookup(handle, HkdfContext)
+    ctx.set_params(params)
+    blob = ctx.derive()
+    if key == runtime.ffi.NULL:
+        return 1
+    buffer = runtime.ffi.buffer(key, keylen)
+    if ctx.output_file is not None:
+        # The blob went to the file; the caller's buffer carries nothing (zeroed, so
+        # `openssl kdf -out` never writes stale heap bytes).
+        buffer[:] = bytes(keylen)
+        return 1
+    if len(blob) > keylen:
+        from .errors import BridgeError, BridgeReason
+
+        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
+                          f"output buffer too small: the masked key needs {len(blob)} bytes, "
+                          f"the buffer holds {keylen} (raise -keylen or set output_file)")
+    buffer[:] = blob + bytes(keylen - len(blob))
+    return 1
+
+
+# -- MAC (HMAC) ----------------------------------------------------------------
+
+@entry(failure=NULL)
+def py_mac_newctx(ident):
+    from .mac import HmacContext
+
+    return runtime.new_handle(HmacContext(runtime.instance(ident)))
+
+
+@entry()
+def py_mac_init(handle, key, keylen, params):
+    from .mac import HmacContext
+
+    ctx = runtime.lookup(handle, HmacContext)
+    ctx.init(None if key == runtime.ffi.NULL else _bytes(key, keylen), params)
+    return 1
+
+
+@entry()
+def py_mac_final(handle, out, outl, outsize):
+    from .mac import HmacContext
+
+    ctx = runtime.lookup(handle, HmacContext)
+    if out == runtime.ffi.NULL:
+        outl[0] = ctx.size()
+        return 1
+    return _write_buffer(ctx.final(), out, outl, outsize, "HMAC tag")

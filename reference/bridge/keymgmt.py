@@ -74,7 +74,9 @@ class KeyData(ProviderObject):
         if selection & lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
             if not (self.has_private and other.has_private):
                 return False
-        return self.key.public_der == other.key.public_der
+        # Compare the numbers, not the DER: an RSA-PSS certificate's key comes back
+        # through import as a plain RSA SPKI (SSL_CTX_check_private_key).
+        return self.public_pyca().public_numbers() == other.public_pyca().public_numbers()
 
     def require_key(self):
         if self.key is None:
@@ -134,7 +136,9 @@ class KeyData(ProviderObject):
 
     def import_public(self, selection: int, request) -> None:
         values = params.read(request)
-        if selection & lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY or "priv" in values or "d" in values:
+        # EVP_PKEY_derive_set_peer exports a public peer with a selection that includes
+        # the private bit: refuse private *material*, not the selection.
+        if "priv" in values or "d" in values:
             raise BridgeError(
                 BridgeReason.NOT_EXPORTABLE,
                 "private keys cannot be imported into the azihsm provider through OpenSSL: "

@@ -641,7 +641,170 @@ ENCODER(der_pki, "der-pki", OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
 ENCODER(pem_pki, "pem-pki", OSSL_KEYMGMT_SELECT_PRIVATE_KEY)
 
 /* ------------------------------------------------------------------ */
-/* Algorithm tables. Part 2 (ASYM_CIPHER, KEYEXCH, KDF, MAC) adds rows. */
+/* ASYM_CIPHER: RSA OAEP / PKCS#1 v1.5 (asym_cipher.py). Strings, so
+ * `-pkeyopt rsa_padding_mode:oaep` arrives as typed; integers work too. */
+
+static const OSSL_PARAM rsa_cipher_params_table[] = {
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM *rsa_cipher_params(void *ctx, void *provctx) { return rsa_cipher_params_table; }
+static int rsa_encrypt_init(void *ctx, void *key, const OSSL_PARAM params[])
+{
+    CALL(0, py_cipher_init(ctx, "encrypt", key, params));
+}
+static int rsa_decrypt_init(void *ctx, void *key, const OSSL_PARAM params[])
+{
+    CALL(0, py_cipher_init(ctx, "decrypt", key, params));
+}
+static int rsa_cipher_run(void *ctx, unsigned char *out, size_t *outlen, size_t outsize,
+                          const unsigned char *in, size_t inlen)
+{
+    CALL(0, py_cipher_run(ctx, out, outlen, outsize, in, inlen));
+}
+
+#define ASYM_CIPHER(id, ALG)                                                            \
+    static void *id##_cipher_newctx(void *provctx)                                      \
+    {                                                                                   \
+        CALL(NULL, py_cipher_newctx(PROV(provctx)->instance, ALG));                     \
+    }                                                                                   \
+    static const OSSL_DISPATCH id##_asym_cipher_functions[] = {                         \
+        FN(OSSL_FUNC_ASYM_CIPHER_NEWCTX, id##_cipher_newctx),                           \
+        FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, rsa_encrypt_init),                       \
+        FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT, rsa_cipher_run),                              \
+        FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, rsa_decrypt_init),                       \
+        FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT, rsa_cipher_run),                              \
+        FN(OSSL_FUNC_ASYM_CIPHER_FREECTX, obj_free),                                    \
+        FN(OSSL_FUNC_ASYM_CIPHER_DUPCTX, obj_dup),                                      \
+        FN(OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, obj_get_params),                       \
+        FN(OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS, rsa_cipher_params),               \
+        FN(OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, obj_set_params),                       \
+        FN(OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS, rsa_cipher_params),               \
+        { 0, NULL }                                                                     \
+    };
+
+ASYM_CIPHER(rsa, "RSA")
+/* Registered only so an RSA-PSS key gets a clear refusal instead of
+ * "operation not supported for this keytype". */
+ASYM_CIPHER(rsa_pss, "RSA-PSS")
+
+/* ------------------------------------------------------------------ */
+/* KEYEXCH: ECDH into a masked key file (keyexch.py).                  */
+
+static const OSSL_PARAM ecdh_params_table[] = {
+    OSSL_PARAM_utf8_string("output_file", NULL, 0),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM *ecdh_params(void *ctx, void *provctx) { return ecdh_params_table; }
+static void *ecdh_newctx(void *provctx) { CALL(NULL, py_keyexch_newctx(PROV(provctx)->instance)); }
+static int ecdh_init(void *ctx, void *key, const OSSL_PARAM params[])
+{
+    CALL(0, py_keyexch_init(ctx, key, params));
+}
+static int ecdh_set_peer(void *ctx, void *peer) { CALL(0, py_keyexch_set_peer(ctx, peer)); }
+static int ecdh_derive(void *ctx, unsigned char *secret, size_t *secretlen, size_t outlen)
+{
+    CALL(0, py_keyexch_derive(ctx, secret, secretlen, outlen));
+}
+
+static const OSSL_DISPATCH ecdh_keyexch_functions[] = {
+    FN(OSSL_FUNC_KEYEXCH_NEWCTX, ecdh_newctx),
+    FN(OSSL_FUNC_KEYEXCH_INIT, ecdh_init),
+    FN(OSSL_FUNC_KEYEXCH_SET_PEER, ecdh_set_peer),
+    FN(OSSL_FUNC_KEYEXCH_DERIVE, ecdh_derive),
+    FN(OSSL_FUNC_KEYEXCH_FREECTX, obj_free),
+    FN(OSSL_FUNC_KEYEXCH_DUPCTX, obj_dup),
+    FN(OSSL_FUNC_KEYEXCH_SET_CTX_PARAMS, obj_set_params),
+    FN(OSSL_FUNC_KEYEXCH_SETTABLE_CTX_PARAMS, ecdh_params),
+    FN(OSSL_FUNC_KEYEXCH_GET_CTX_PARAMS, obj_get_params),
+    FN(OSSL_FUNC_KEYEXCH_GETTABLE_CTX_PARAMS, ecdh_params),
+    { 0, NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* KDF: HKDF from a masked IKM to a masked AES/HMAC key (kdf.py).      */
+
+static const OSSL_PARAM hkdf_settable_table[] = {
+    OSSL_PARAM_utf8_string(OSSL_KDF_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_utf8_string("azihsm.ikm_file", NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_KDF_PARAM_KEY, NULL, 0),
+    OSSL_PARAM_utf8_string("output_file", NULL, 0),
+    OSSL_PARAM_utf8_string("derived_key_type", NULL, 0),
+    OSSL_PARAM_uint32("derived_key_bits", NULL),
+    OSSL_PARAM_octet_string(OSSL_KDF_PARAM_SALT, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_KDF_PARAM_INFO, NULL, 0),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM hkdf_gettable_table[] = {
+    OSSL_PARAM_size_t(OSSL_KDF_PARAM_SIZE, NULL),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM *hkdf_settable(void *ctx, void *provctx) { return hkdf_settable_table; }
+static const OSSL_PARAM *hkdf_gettable(void *ctx, void *provctx) { return hkdf_gettable_table; }
+static void *hkdf_newctx(void *provctx) { CALL(NULL, py_kdf_newctx(PROV(provctx)->instance)); }
+static void hkdf_reset(void *ctx) { CALL_VOID(py_kdf_reset(ctx)); }
+static int hkdf_derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
+{
+    CALL(0, py_kdf_derive(ctx, key, keylen, params));
+}
+
+static const OSSL_DISPATCH hkdf_kdf_functions[] = {
+    FN(OSSL_FUNC_KDF_NEWCTX, hkdf_newctx),
+    FN(OSSL_FUNC_KDF_DUPCTX, obj_dup),
+    FN(OSSL_FUNC_KDF_FREECTX, obj_free),
+    FN(OSSL_FUNC_KDF_RESET, hkdf_reset),
+    FN(OSSL_FUNC_KDF_DERIVE, hkdf_derive),
+    FN(OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, hkdf_settable),
+    FN(OSSL_FUNC_KDF_SET_CTX_PARAMS, obj_set_params),
+    FN(OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, hkdf_gettable),
+    FN(OSSL_FUNC_KDF_GET_CTX_PARAMS, obj_get_params),
+    { 0, NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* MAC: HMAC with a masked HMAC key named by path (mac.py).            */
+
+static const OSSL_PARAM hmac_settable_table[] = {
+    OSSL_PARAM_utf8_string(OSSL_MAC_PARAM_DIGEST, NULL, 0),
+    OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM hmac_gettable_table[] = {
+    OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, NULL),
+    OSSL_PARAM_size_t(OSSL_MAC_PARAM_BLOCK_SIZE, NULL),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM *hmac_settable(void *ctx, void *provctx) { return hmac_settable_table; }
+static const OSSL_PARAM *hmac_gettable(void *ctx, void *provctx) { return hmac_gettable_table; }
+static void *hmac_newctx(void *provctx) { CALL(NULL, py_mac_newctx(PROV(provctx)->instance)); }
+static int hmac_init(void *ctx, const unsigned char *key, size_t keylen, const OSSL_PARAM params[])
+{
+    CALL(0, py_mac_init(ctx, key, keylen, params));
+}
+static int hmac_final(void *ctx, unsigned char *out, size_t *outl, size_t outsize)
+{
+    CALL(0, py_mac_final(ctx, out, outl, outsize));
+}
+
+static const OSSL_DISPATCH hmac_mac_functions[] = {
+    FN(OSSL_FUNC_MAC_NEWCTX, hmac_newctx),
+    FN(OSSL_FUNC_MAC_DUPCTX, obj_dup),
+    FN(OSSL_FUNC_MAC_FREECTX, obj_free),
+    FN(OSSL_FUNC_MAC_INIT, hmac_init),
+    FN(OSSL_FUNC_MAC_UPDATE, obj_update),
+    FN(OSSL_FUNC_MAC_FINAL, hmac_final),
+    FN(OSSL_FUNC_MAC_GETTABLE_CTX_PARAMS, hmac_gettable),
+    FN(OSSL_FUNC_MAC_GET_CTX_PARAMS, obj_get_params),
+    FN(OSSL_FUNC_MAC_SETTABLE_CTX_PARAMS, hmac_settable),
+    FN(OSSL_FUNC_MAC_SET_CTX_PARAMS, obj_set_params),
+    { 0, NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* Algorithm tables.                                                   */
 
 #define ALG_PROPS "provider=azihsm,fips=yes"
 
@@ -668,6 +831,29 @@ static const OSSL_ALGORITHM signatures[] = {
       "azihsm RSA PKCS#1 v1.5 and PSS" },
     { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", ALG_PROPS, rsa_pss_signature_functions,
       "azihsm RSA-PSS" },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM asym_ciphers[] = {
+    { "RSA:rsaEncryption:1.2.840.113549.1.1.1", ALG_PROPS, rsa_asym_cipher_functions,
+      "azihsm RSA OAEP and PKCS#1 v1.5 encryption" },
+    { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", ALG_PROPS, rsa_pss_asym_cipher_functions,
+      "refuses RSA-PSS keys (they cannot encrypt)" },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM keyexchs[] = {
+    { "ECDH", ALG_PROPS, ecdh_keyexch_functions, "azihsm ECDH into a masked key file" },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM kdfs[] = {
+    { "HKDF", ALG_PROPS, hkdf_kdf_functions, "azihsm HKDF into a masked AES or HMAC key" },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM macs[] = {
+    { "HMAC", ALG_PROPS, hmac_mac_functions, "azihsm HMAC with a masked HMAC key" },
     { NULL, NULL, NULL, NULL }
 };
 
@@ -720,6 +906,10 @@ static const OSSL_ALGORITHM *provider_query(void *provctx, int operation_id, int
     case OSSL_OP_SIGNATURE: return signatures;
     case OSSL_OP_STORE: return stores;
     case OSSL_OP_ENCODER: return encoders;
+    case OSSL_OP_ASYM_CIPHER: return asym_ciphers;
+    case OSSL_OP_KEYEXCH: return keyexchs;
+    case OSSL_OP_KDF: return kdfs;
+    case OSSL_OP_MAC: return macs;
     default: return NULL;
     }
 }

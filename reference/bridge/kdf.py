@@ -1,0 +1,92 @@
+"""KDF ``HKDF``: extract-and-expand from a masked IKM into a masked AES or HMAC key.
+
+The IKM is a masked key file (``azihsm.ikm_file``; an ECDH secret or an earlier HKDF
+output) or the masked bytes themselves (``key``). The derived key's size is
+``derived_key_bits``, never the caller's length: the caller's buffer only receives the
+masked blob when ``output_file`` is not set. The device validates digest, key type and
+sizes, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import params
+from .errors import BridgeError, BridgeReason
+from .keymgmt import read_key_file, write_private_file
+from .runtime import Instance, ProviderObject
+
+SIZE_MAX = (1 << 64) - 1
+DEFAULTS = {"digest": "sha256", "ikm_file": None, "ikm": None, "output_file": None,
+            "key_type": "aes", "bits": 256, "salt": b"", "info": b""}
+MISSING_IKM = ("HKDF needs input keying material: add -kdfopt azihsm.ikm_file:PATH "
+               "(a masked ECDH shared secret or HKDF output)")
+
+
+class HkdfContext(ProviderObject):
+    kind = "HKDF context"
+
+    def __init__(self, instance: Instance):
+        super().__init__(instance)
+        self.reset()
+
+    def reset(self) -> None:
+        self.__dict__.update(DEFAULTS)
+
+    def set_params(self, request) -> None:
+        values = params.read(request)
+        if "digest" in values:
+            from reference.device import digest
+
+            self.digest = digest.canonical(str(values["digest"]))
+        for name, field in (("azihsm.ikm_file", "ikm_file"), ("output_file", "output_file")):
+            if name in values:
+                if not values[name]:
+                    raise BridgeError(BridgeReason.INVALID_PARAMETER, f"{name} needs a file path")
+                setattr(self, field, values[name])
+        if "key" in values:
+            self.ikm = values["key"] or None
+        if "derived_key_type" in values:
+            self.key_type = str(values["derived_key_type"]).lower()
+        if "derived_key_bits" in values:
+            self.bits = values["derived_key_bits"]
+        for name in ("salt", "info"):
+            if name in values:
+                setattr(self, name, values[name] or b"")
+
+    def get_params(self, request) -> None:
+        # Like OpenSSL's HKDF in extract-and-expand mode: any output length is accepted
+        # (the masked blob decides what is needed; see derive()).
+        params.write(request, {"size": SIZE_MAX})
+
+    def _ikm(self) -> bytes:
+        if self.ikm is not None and self.ikm_file is not None:
+            raise BridgeError(BridgeReason.INVALID_PARAMETER,
+                              "give the IKM once: either azihsm.ikm_file or key, not both")
+        if self.ikm is not None:
+            return self.ikm
+        if self.ikm_file is None:
+            raise BridgeError(BridgeReason.MISSING_KEY, MISSING_IKM)
+        return read_key_file(self.ikm_file, "azihsm.ikm_file")
+
+    def derive(self) -> bytes:
+        """Derive; writes ``output_file`` when set. Returns the masked blob."""
+        from reference.device import HsmError
+
+        ikm = self._ikm()
+        try:
+            blob = self.session.hkdf(ikm, digest=self.digest, salt=self.salt, info=self.info,
+                                     key_type=self.key_type, bits=self.bits)
+        except HsmError as exc:
+            where = f" {self.ikm_file}" if self.ikm_file else ""
+            if exc.reason.name.startswith("BLOB_"):
+                raise BridgeError(exc.reason, f"cannot use the IKM{where}: {exc}") from None
+            raise
+        if self.output_file is not None:
+            write_private_file(os.fspath(self.output_file), blob)
+        return blob
+
+    def dup(self) -> "HkdfContext":
+        copy = HkdfContext(self.instance)
+        copy.__dict__.update(self.__dict__)
+        return copy

@@ -1,0 +1,128 @@
+"""MAC ``HMAC``: with a masked HMAC key (the spec), or with raw key bytes (libssl).
+
+Two ways in, told apart by how the key arrives:
+
+* the ``key`` *parameter* (``openssl mac -macopt key:PATH``) is the path of a masked HMAC
+  key file, an HKDF output with ``derived_key_type:hmac``. The digest must be the one the
+  key is bound to, in both directions; without ``digest`` the key's own digest is used.
+  HMAC-SHA1 does not exist for such keys.
+* key *bytes* handed to ``EVP_MAC_init`` are raw key material, as OpenSSL defines that
+  argument. libssl does this for the TLS 1.3 Finished MAC and the TLS 1.2 record MAC, and
+  ``dgst -hmac`` through the HMAC signature. With ``-propquery ?provider=azihsm`` (or
+  ``default_properties``) those land here; they are computed host-side with
+  pyca/cryptography (a caller-held key gains nothing from the device), so TLS keeps working
+  instead of failing on a "path" that is really a key.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import params
+from .errors import BridgeError, BridgeReason
+from .keymgmt import read_key_file
+from .runtime import Instance, ProviderObject
+
+DIGEST_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
+BLOCK_SIZES = {"sha1": 64, "sha256": 64, "sha384": 128, "sha512": 128}
+NO_KEY = ("HMAC needs a masked HMAC key: add -macopt key:PATH (an HKDF output with "
+          "derived_key_type:hmac)")
+
+
+class HmacContext(ProviderObject):
+    kind = "HMAC context"
+
+    def __init__(self, instance: Instance):
+        super().__init__(instance)
+        self.digest: str | None = None
+        self.key_path: str | None = None
+        self.stream = None
+        self.stream_digest: str | None = None
+
+    def set_params(self, request) -> None:
+        values = params.read(request)
+        if "digest" in values:
+            from reference.device import digest
+
+            self.digest = digest.canonical(str(values["digest"]))
+        if "key" in values:
+            self.key_path = _key_path(values["key"])
+
+    def init(self, raw_key: bytes | None, request) -> None:
+        self.set_params(request)
+        if raw_key:
+            self._start_raw(raw_key)
+        elif self.key_path is not None:
+            self._start_masked(self.key_path)
+        elif self.stream is None:
+            raise BridgeError(BridgeReason.MISSING_KEY, NO_KEY)
+        else:   # init again with no key: restart with the same key (OpenSSL allows this)
+            self.stream = self._restart()
+
+    def _start_masked(self, path: str) -> None:
+        from reference.device import HsmError
+
+        if self.digest == "sha1":
+            raise BridgeError(BridgeReason.INVALID_PARAMETER,
+                              "HMAC-SHA1 is not supported for masked HMAC keys: use SHA256, "
+                              "SHA384 or SHA512 (the digest the key was derived with)")
+        blob = read_key_file(path, "HMAC key file")
+        try:
+            device_key = self.session.unmask(blob, expect="hmac")
+            stream = self.session.hmac(device_key, self.digest or device_key.hmac_digest)
+        except HsmError as exc:
+            raise BridgeError(exc.reason, f"HMAC key {path}: {exc}") from None
+        self._restart = lambda: self.session.hmac(device_key, stream.digest)
+        self.stream, self.stream_digest = stream, stream.digest
+
+    def _start_raw(self, raw_key: bytes) -> None:
+        from cryptography.hazmat.primitives import hashes, hmac
+
+        name = self.digest or "sha256"
+        if name not in DIGEST_SIZES:
+            raise BridgeError(BridgeReason.INVALID_PARAMETER,
+                              f"HMAC digest {name.upper()} is not supported: use SHA1, SHA256, "
+                              "SHA384 or SHA512")
+        algorithm = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
+                     "sha512": hashes.SHA512}[name]
+        self._restart = lambda: hmac.HMAC(raw_key, algorithm())
+        self.stream, self.stream_digest = self._restart(), name
+
+    def _stream(self):
+        if self.stream is None:
+            raise BridgeError(BridgeReason.MISSING_KEY, NO_KEY)
+        return self.stream
+
+    def update(self, data: bytes) -> None:
+        self._stream().update(data)
+
+    def final(self) -> bytes:
+        tag = self._stream().finalize()
+        self.stream = None
+        return tag
+
+    def _current_digest(self) -> str:
+        return self.stream_digest or self.digest or "sha256"
+
+    def size(self) -> int:
+        return DIGEST_SIZES.get(self._current_digest(), 0)
+
+    def get_params(self, request) -> None:
+        name = self._current_digest()
+        params.write(request, {"size": DIGEST_SIZES.get(name), "block-size": BLOCK_SIZES.get(name)})
+
+    def dup(self) -> "HmacContext":
+        copy = HmacContext(self.instance)
+        copy.__dict__.update(self.__dict__)
+        copy.stream = self.stream.copy() if self.stream is not None else None
+        return copy
+
+
+def _key_path(raw: bytes | str) -> str:
+    """The key parameter as a file path; bytes that cannot be a path are refused."""
+    text = raw if isinstance(raw, str) else os.fsdecode(raw)
+    if not text or not text.isprintable():
+        raise BridgeError(BridgeReason.INVALID_PARAMETER,
+                          "the HMAC key parameter must be the path of a masked HMAC key file "
+                          "(-macopt key:PATH), not raw key bytes")
+    return text
