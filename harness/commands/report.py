@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
+from harness.errors import UsageError
 from harness.fileutil import write_atomic
 from harness.report import markdown
 from harness.report.outputs import select, write_outputs
@@ -34,10 +35,12 @@ def run(args: argparse.Namespace) -> int:
     database = results_path(args)
     with ResultsStore(database, create=False) as store:
         if args.list:
-            for run in store.runs():
-                print(f"{run.id}  {run.status:<11} {run.column:<40} {run.started_at}  level {run.level}")
+            for recorded in store.runs():
+                print(f"{recorded.id}  {recorded.status:<11} {recorded.column:<40} {recorded.started_at}  level {recorded.level}")
             return 0
         results, diffs = select(store, args.runs)
+    if not results:
+        raise UsageError(f"results database {database} has no runs yet; run 'azihsm-conformance run' first")
     clauses = load_catalogue(args)
     outputs = write_outputs(results, diffs, clauses, args.out or database.parent)
     if args.markdown == "-":

@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from harness.cli import main
+from harness.store import ResultsStore
 from harness_helpers import fake_script, write_fake_suite
 
 pytestmark = pytest.mark.openssl
@@ -131,6 +132,12 @@ def test_suite_that_does_not_import(tmp_path, capsys, profile_file, catalogue_fi
     code = main(["run", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--suite", str(suite), "--out", str(out), "-n", "0"])
     err = capsys.readouterr().err
     assert code == 2 and "could not be collected (errors above)" in err and "recorded as aborted" in err
+
+
+def test_report_on_an_empty_database(tmp_path, capsys):
+    ResultsStore(tmp_path / "r.sqlite").close()
+    assert main(["report", "--results", str(tmp_path / "r.sqlite")]) == 2
+    assert "has no runs yet; run 'azihsm-conformance run' first" in capsys.readouterr().err
 
 
 def test_corrupt_database_is_refused_and_kept(tmp_path, capsys, profile_file, catalogue_file):
