@@ -143,6 +143,7 @@ def measure_commands(bench: Workbench, repeat: int) -> list[dict]:
 
 def run_suite(level: str, workers: str, backend: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-{level}-") as out:
+        (Path(out) / "work").mkdir()  # pytest's base temp directory lives there
         command = [str(Path(sys.executable).with_name("azihsm-conformance")), "run", "--backend", backend,
                    "--level", level, "-n", workers, "--out", out, *(["--"] + extra if extra else [])]
         started = time.monotonic()
@@ -164,12 +165,17 @@ def _count_cases(data) -> dict:
     cases = [case for run in runs for case in run.get("cases", [])]
     per_module: dict[str, int] = {}
     per_outcome: dict[str, int] = {}
+    not_passing = []
     for case in cases:
-        module = str(case.get("case_id", case.get("id", ""))).split("::")[0]
+        case_id = str(case.get("case_id", case.get("id", "")))
+        module = case_id.split("::")[0]
         per_module[module] = per_module.get(module, 0) + 1
         outcome = str(case.get("outcome", ""))
         per_outcome[outcome] = per_outcome.get(outcome, 0) + 1
-    return {"total": len(cases), "per_module": dict(sorted(per_module.items())), "per_outcome": per_outcome}
+        if outcome not in ("passed", "skipped"):
+            not_passing.append(f"{case_id} [{case.get('clause_id', '')} {case.get('clause_level', '')}] {outcome}")
+    return {"total": len(cases), "per_module": dict(sorted(per_module.items())), "per_outcome": per_outcome,
+            "not_passing": not_passing}
 
 
 def markdown(report: dict) -> str:
@@ -185,6 +191,8 @@ def markdown(report: dict) -> str:
                   f"exit code {run['exit_code']}; outcomes {cases.get('per_outcome', {})}"]
         for module, count in cases.get("per_module", {}).items():
             lines.append(f"- {module}: {count}")
+        if cases.get("not_passing"):
+            lines += ["", "Not passing:"] + [f"- {entry}" for entry in cases["not_passing"]]
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from conformance import commands, oracle
 from conformance.keys import CURVES
 from conformance.matrix import Named, grid, single
+from conformance.vectors import wycheproof_params
 
 HKDF_DIGESTS = ("sha256", "sha384", "sha512")
 SALT = bytes(range(13))
@@ -194,3 +195,26 @@ def test_full_chain(openssl, workdir, keys, software_keys, data, curve, digest):
     expected_secret = peer.exchange(ec.ECDH(), key.public)
     expected = oracle.software_chain(expected_secret, digest, data.read_bytes(), salt=SALT, info=INFO)
     oracle.assert_tag(tag, expected, f"ECDH {curve} -> HKDF-{digest} -> HMAC-{digest}")
+
+
+# ----------------------------------------------------------------- Wycheproof salt/info edge cases
+
+
+def pytest_generate_tests(metafunc):
+    if "hkdf_vector" in metafunc.fixturenames:
+        # Wycheproof's HKDF vectors are raw-key vectors (they check the software oracle, see
+        # tests/conformance); their salt and info edge cases are replayed on an ECDH secret
+        replayable = lambda case: bool(case.test["salt"] or case.test["info"])  # noqa: E731
+        metafunc.parametrize("hkdf_vector", wycheproof_params(metafunc.config, "hkdf", valid=4, invalid=0, accept=replayable))
+
+
+@pytest.mark.clause("HKDF-DERIVE")
+def test_hkdf_wycheproof_salt_and_info(openssl, workdir, keys, data, hkdf_vector):
+    case = hkdf_vector
+    digest = case.file.split("_")[1]  # hkdf_sha384_test -> sha384
+    secret = keys.shared_secret("P-256")
+    secret.copy_to(workdir, "secret.bin")
+    salt, info = case.hex("salt"), case.hex("info")
+    tag = commands.hmac_chain_tag(openssl, "./secret.bin", digest, data, salt=salt or None, info=info or None)
+    expected = oracle.software_chain(secret.value, digest, data.read_bytes(), salt=salt, info=info)
+    oracle.assert_tag(tag, expected, f"HKDF-{digest} with the salt ({len(salt)} bytes) and info ({len(info)} bytes) of {case.id}")

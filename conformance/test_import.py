@@ -32,9 +32,9 @@ def test_import_rsa(openssl, workdir, software_keys, bits, form, usage):
 
 
 @pytest.mark.clause("IMPORT-RSA-PSS")
-@pytest.mark.parametrize("bits, form", grid(bits=RSA_SIZES, form=("pkcs1", "pkcs8")))
-def test_import_rsa_pss(openssl, workdir, software_keys, bits, form):
-    import_and_compare(openssl, workdir, software_keys.rsa(bits), form, "RSA-PSS", "digitalSignature", bits=bits)
+@pytest.mark.parametrize("bits, form, usage", grid(bits=RSA_SIZES, form=("pkcs1", "pkcs8"), usage=RSA_USAGES))
+def test_import_rsa_pss(openssl, workdir, software_keys, bits, form, usage):
+    import_and_compare(openssl, workdir, software_keys.rsa(bits), form, "RSA-PSS", usage, bits=bits)
 
 
 @pytest.mark.clause("IMPORT-PARAM-MISMATCH")

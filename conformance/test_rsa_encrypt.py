@@ -186,7 +186,8 @@ def _oaep_kind(case) -> str:
 def pytest_generate_tests(metafunc):
     config = metafunc.config
     selections = {
-        "oaep_vector": ("rsa_oaep", dict(valid=5, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "supported"),
+        "oaep_vector": ("rsa_oaep", dict(valid=5, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "supported" and not c.test["label"]),
+        "oaep_label_vector": ("rsa_oaep", dict(valid=3, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "supported" and c.test["label"]),
         "oaep_invalid_vector": ("rsa_oaep", dict(valid=0, invalid=6), lambda c: _key_size_ok(c) and _oaep_kind(c) == "supported"),
         "oaep_sha1_vector": ("rsa_oaep", dict(valid=3, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "sha1"),
         "oaep_mgf1_vector": ("rsa_oaep", dict(valid=3, invalid=0), lambda c: _key_size_ok(c) and _oaep_kind(c) == "mgf1_mismatch"),
@@ -214,6 +215,13 @@ def test_oaep_wycheproof_decrypt(openssl, workdir, keys, oaep_vector):
     case = oaep_vector
     plaintext = rsa_crypt(openssl, "decrypt", vector_key(keys, case).uri(workdir), case.hex("ct"), **oaep_options(case))
     assert plaintext == case.hex("msg"), f"tc {case.tc_id}: decrypted to {plaintext.hex()[:40]}, expected {case.test['msg'][:40]}"
+
+
+@pytest.mark.clause("ENC-RSA-OAEP-LABEL")
+def test_oaep_wycheproof_labelled_decrypt(openssl, workdir, keys, oaep_label_vector):
+    case = oaep_label_vector
+    plaintext = rsa_crypt(openssl, "decrypt", vector_key(keys, case).uri(workdir), case.hex("ct"), **oaep_options(case))
+    assert plaintext == case.hex("msg"), f"tc {case.tc_id} (label {case.test['label'][:16]}...): decrypted to other bytes"
 
 
 @pytest.mark.clause("ENC-RSA-WYCHEPROOF")
