@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from bridge_helpers import PROV, OpenSSL, RsaKey
 
+FIXED_KEYS = Path(__file__).resolve().parents[2] / "fixtures" / "keys"
+
 
 @pytest.fixture(scope="session")
 def provider_dir() -> Path:
@@ -79,3 +81,43 @@ def rsa_key(session_openssl) -> RsaKey:
     return RsaKey(private, der, blobs["RSA"], blobs["RSA-PSS"])
 
 
+@pytest.fixture(scope="session")
+def enc_key(session_openssl):
+    """bits -> (absolute path of a masked keyEncipherment RSA key, the pyca private key),
+    imported from the fixed test keys in fixtures/keys/."""
+    from cryptography.hazmat.primitives import serialization
+
+    made: dict[int, tuple[Path, object]] = {}
+
+    def get(bits: int = 2048):
+        if bits not in made:
+            der = FIXED_KEYS / f"rsa-{bits}.pkcs8.der"
+            name = f"rsa_{bits}_enc.bin"
+            session_openssl("genpkey", PROV, "-algorithm", "RSA",
+                            "-pkeyopt", f"rsa_keygen_bits:{bits}",
+                            "-pkeyopt", f"azihsm.input_key:{der}",
+                            "-pkeyopt", "azihsm.key_usage:keyEncipherment",
+                            "-pkeyopt", f"azihsm.masked_key:./{name}",
+                            "-outform", "DER", "-out", "/dev/null")
+            private = serialization.load_der_private_key(
+                der.read_bytes(), None, unsafe_skip_rsa_key_validation=True)
+            made[bits] = (session_openssl.cwd / name, private)
+        return made[bits]
+    return get
+
+
+@pytest.fixture(scope="session")
+def ecdh_key(session_openssl):
+    """curve -> absolute path of a masked keyAgreement EC key made by genpkey."""
+    made: dict[str, Path] = {}
+
+    def get(curve: str) -> Path:
+        if curve not in made:
+            name = f"ecdh_{curve.replace('-', '').lower()}.bin"
+            session_openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"group:{curve}",
+                            "-pkeyopt", "azihsm.key_usage:keyAgreement",
+                            "-pkeyopt", f"azihsm.masked_key:./{name}",
+                            "-outform", "DER", "-out", "/dev/null")
+            made[curve] = session_openssl.cwd / name
+        return made[curve]
+    return get
