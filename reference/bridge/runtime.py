@@ -92,15 +92,16 @@ class ProviderObject:
 
 _instances: dict[int, Instance] = {}
 _objects: dict[int, ProviderObject] = {}
+# No lock around the tables: next() on a count and single dict operations are atomic
+# under the GIL, and a Python lock held by another thread at fork() would stay locked
+# forever in the child (a pre-forking server's workers would hang on their first call).
 _numbers = itertools.count(1)
-_lock = _thread.allocate_lock()
 _current = _thread._local()     # the instance the running call belongs to (per thread)
 
 
 def start_instance(cprov) -> Instance:
-    with _lock:
-        instance = Instance(cprov, next(_numbers))
-        _instances[instance.id] = instance
+    instance = Instance(cprov, next(_numbers))
+    _instances[instance.id] = instance
     _current.instance = instance
     try:
         from . import errors
@@ -129,9 +130,8 @@ def instance(ident: int) -> Instance:
 
 def new_handle(obj: ProviderObject):
     """Register ``obj`` and return the ``void *`` OpenSSL will hold."""
-    with _lock:
-        number = next(_numbers)
-        _objects[number] = obj
+    number = next(_numbers)
+    _objects[number] = obj
     obj.instance.handles.add(number)
     return ffi.cast("void *", number)
 
