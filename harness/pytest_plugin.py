@@ -59,6 +59,7 @@ class HarnessState:
 
 
 _STATE = pytest.StashKey[HarnessState]()
+_RESOLVED_KEY = "azihsm_resolved"
 _COMMANDS = pytest.StashKey[list]()
 
 
@@ -106,9 +107,15 @@ def _informational(config: pytest.Config) -> bool:
 
 def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
     opt = config.option
-    install = resolve_openssl(opt.openssl)
+    # xdist workers take the controller's resolved binary and provider directory, so one
+    # run uses one build even if the reference's sources change while it runs
+    resolved = getattr(config, "workerinput", {}).get(_RESOLVED_KEY, {})
+    install = resolve_openssl(resolved.get("openssl") or opt.openssl)
     backend = resolve_backend(
-        opt.backend, provider_path=opt.provider_path, provider_module=opt.provider_module, openssl_conf=opt.openssl_conf
+        opt.backend,
+        provider_path=resolved.get("provider_path") or opt.provider_path,
+        provider_module=opt.provider_module,
+        openssl_conf=opt.openssl_conf,
     )
     backend.check()
     # the catalogue is optional until the suite ships one; a --clauses file must exist
@@ -134,6 +141,15 @@ def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
             state.store = st.ResultsStore(opt.results)
             state.run_id = state.store.begin_run(_run_record(config, state))
     return state
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """pytest-xdist: hand each worker what the controller resolved."""
+    state = node.config.stash.get(_STATE, None)
+    if state is not None:
+        directory = state.backend.provider_directory()
+        node.workerinput[_RESOLVED_KEY] = {"openssl": str(state.install.path), "provider_path": str(directory) if directory else ""}
 
 
 def _run_record(config: pytest.Config, state: HarnessState) -> st.RunRecord:

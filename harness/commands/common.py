@@ -37,13 +37,14 @@ def resolve_target(args: argparse.Namespace) -> tuple[OpenSSLInstall, BackendPro
     return install, backend
 
 
-def target_flags(args: argparse.Namespace) -> list[str]:
-    """The target options again, as flags for the pytest plugin."""
+def target_flags(args: argparse.Namespace, **resolved) -> list[str]:
+    """The target options again, as flags for the pytest plugin; RESOLVED values (e.g.
+    openssl=Path) replace what the user typed."""
     flags = []
     for name in ("backend", "provider_path", "provider_module", "openssl_conf", "openssl"):
-        value = getattr(args, name)
+        value = resolved.get(name) or getattr(args, name)
         if value:
-            flags += [f"--{name.replace('_', '-')}", value]
+            flags += [f"--{name.replace('_', '-')}", str(value)]
     return flags
 
 

@@ -86,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         "-c", str(PYTEST_SETTINGS), "--rootdir", str(suite.parent),
         "-p", "harness.pytest_plugin",
         *_workers(args.workers),
-        *target_flags(args),
+        # what was resolved here, so pytest runs exactly the binary and build checked above
+        *target_flags(args, backend=backend.source, openssl=install.path, provider_path=backend.provider_directory()),
         "--level", args.level,
         "--results", str(database),
         "--run-id", run_id,
