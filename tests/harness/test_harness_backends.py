@@ -145,3 +145,19 @@ def test_duplicate_clause_ids(tmp_path):
 def test_project_catalogue_loads():
     clauses = load_clauses()
     assert clauses and all(clause.text for clause in clauses.values())
+
+
+@pytest.mark.skipif(not DEFAULT_PATH.is_file(), reason="the project has no clause catalogue yet")
+@pytest.mark.parametrize("name", available_backends())
+def test_builtin_profile_deviations_name_catalogue_clauses(name):
+    profile = resolve_backend(name, provider_path="/unused") if name == "external" else resolve_backend(name)
+    unknown = set(profile.deviations) - set(load_clauses())
+    assert not unknown, f"{name}.toml lists deviations of clauses missing from the catalogue"
+
+
+def test_upstream_mock_profile_loads_from_modulesdir_or_a_path(tmp_path):
+    profile = resolve_backend("azihsm-sdk-mock")
+    assert profile.provider_flags() == ["-propquery", "?provider=azihsm", "-provider", "default", "-provider", "azihsm_provider"]
+    assert not profile.fresh_device_dir and len(profile.deviations) == 12
+    (tmp_path / "azihsm_provider.so").write_bytes(b"")
+    assert resolve_backend("azihsm-sdk-mock", provider_path=str(tmp_path)).provider_flags()[:2] == ["-provider-path", str(tmp_path)]
