@@ -27,7 +27,7 @@ def _run(build, *args, cwd):
     return subprocess.run([str(build.binary), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=60)
 
 
-@pytest.mark.parametrize("series", ["3.5"], ids=["openssl-3.5"])
+@pytest.mark.parametrize("series", ["3.5", "3.6", "4.0"], ids=["openssl-3.5", "openssl-3.6", "openssl-4.0"])
 def test_pinned_build_runs_on_its_own_libraries(series, tmp_path):
     binary = ensure_openssl(series)
     build = find_build(VersionRequest.parse(series))
