@@ -219,12 +219,12 @@ def _provision_from_debian(request: VersionRequest, jobs: int, root: Path, unpac
             return Build(upstream, root / upstream)
         remove_leftovers(root, upstream)
         apt = PrivateApt(cache_dir() / "apt", private_sources_list(system_debian_sources()))
-        tarball = fetch_debian_tarball(apt, upstream, debian_version, cache_dir() / "downloads")
+        tarball, debian_version = fetch_debian_tarball(apt, upstream, debian_version, cache_dir() / "downloads")
         tree = unpack_tarball(tarball, unpack_dir)
         found = read_source_version(tree)
         if found != upstream:
             raise UsageError(f"{tarball.name} unpacks to OpenSSL {found}, not {upstream}; delete it and retry")
-        origin = {"source": f"debian:openssl={debian_version or 'newest ' + upstream}", "tarball": tarball.name}
+        origin = {"source": f"debian:openssl={debian_version}", "tarball": tarball.name}
         build = Build(upstream, build_and_install(tree, upstream, root, origin, jobs))
         tarball.unlink(missing_ok=True)  # kept only to retry a failed build without downloading
         return build

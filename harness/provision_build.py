@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import fcntl
 import json
 import os
 import re
@@ -24,11 +23,11 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import UsageError
 from harness.fileutil import write_atomic
+from harness.provision_files import file_lock
 
 BUILD_MARKER = "azihsm-build.json"
 _VERSION_LINE = re.compile(r"^OpenSSL (\d+\.\d+\.\d+)(\S*)")
@@ -85,21 +84,9 @@ def read_marker(prefix: Path) -> dict:
         return {}
 
 
-@contextlib.contextmanager
-def version_lock(root: Path, version: str) -> Iterator[None]:
+def version_lock(root: Path, version: str) -> contextlib.AbstractContextManager[None]:
     """Hold the per-version build lock; a second caller waits here, then reuses the build."""
-    lock_dir = root / ".locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / f"{version}.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(f"provision: another process is building OpenSSL {version}; waiting for it", file=sys.stderr)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(root / ".locks" / f"{version}.lock", f"another process is building OpenSSL {version}; waiting for it")
 
 
 def remove_leftovers(root: Path, version: str) -> None:

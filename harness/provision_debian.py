@@ -26,7 +26,7 @@ from pathlib import Path
 
 from harness.errors import UsageError
 from harness.fileutil import write_atomic
-from harness.provision_files import sha256_of
+from harness.provision_files import file_lock, sha256_of
 
 SYSTEM_APT_DIR = Path("/etc/apt")
 # suites added to the system's own: where OpenSSL 3.5 (trixie), 3.6 (sid) and 4.0
@@ -305,13 +305,19 @@ def is_debian_like() -> bool:
     return shutil.which("apt-get") is not None and SYSTEM_APT_DIR.is_dir()
 
 
-def fetch_debian_tarball(apt: PrivateApt, upstream: str, debian_version: str | None, downloads: Path) -> Path:
+def fetch_debian_tarball(apt: PrivateApt, upstream: str, debian_version: str | None, downloads: Path) -> tuple[Path, str]:
     """Download (once) and verify the upstream tarball of OpenSSL UPSTREAM from Debian.
 
     DEBIAN_VERSION pins the exact source upload; without it the newest upload of UPSTREAM
     in the index is used. A version missing from the index fails fast with the list of
-    versions that are there.
+    versions that are there. Returns the tarball and the Debian version it came from.
     """
+    # builds of different versions may run at once; apt's state is shared between them
+    with file_lock(apt.root / "lock", "another process is using the private apt index; waiting for it"):
+        return _fetch_debian_tarball(apt, upstream, debian_version, downloads)
+
+
+def _fetch_debian_tarball(apt: PrivateApt, upstream: str, debian_version: str | None, downloads: Path) -> tuple[Path, str]:
     apt.ensure_index()
     versions = apt.source_versions()
     wanted = debian_version or _newest_upload(versions, upstream)
@@ -333,11 +339,10 @@ def fetch_debian_tarball(apt: PrivateApt, upstream: str, debian_version: str | N
     remote = orig[0]
     downloads.mkdir(parents=True, exist_ok=True)
     target = downloads / remote.name
-    if target.exists() and sha256_of(target) == remote.sha256:
-        return target
-    print(f"provision: downloading {remote.name} ({remote.size // 1_000_000} MB) from Debian {wanted}", file=sys.stderr)
-    apt.download(remote, target)
-    return target
+    if not (target.exists() and sha256_of(target) == remote.sha256):
+        print(f"provision: downloading {remote.name} ({remote.size // 1_000_000} MB) from Debian {wanted}", file=sys.stderr)
+        apt.download(remote, target)
+    return target, wanted
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -10,12 +12,32 @@ import tarfile
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import UsageError
 
 DOWNLOAD_TIMEOUT_SECONDS = 120
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar")
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, waiting_message: str) -> Iterator[None]:
+    """Hold an exclusive flock on PATH; print WAITING_MESSAGE if someone else holds it first.
+
+    The kernel drops the lock when its holder dies, so a killed process never blocks others.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"provision: {waiting_message}", file=sys.stderr)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def sha256_of(path: Path) -> str:

@@ -116,8 +116,8 @@ def _apt(cache):
 
 def test_fetches_and_verifies_the_pinned_upload(cache, fake_archive, tarball_357):
     fake_archive.add_upload("3.5.7-1~deb13u2", tarball_357)
-    got = fetch_debian_tarball(_apt(cache), "3.5.7", "3.5.7-1~deb13u2", cache / "downloads")
-    assert got == cache / "downloads" / "openssl_3.5.7.orig.tar.gz"
+    got, debian_version = fetch_debian_tarball(_apt(cache), "3.5.7", "3.5.7-1~deb13u2", cache / "downloads")
+    assert (got, debian_version) == (cache / "downloads" / "openssl_3.5.7.orig.tar.gz", "3.5.7-1~deb13u2")
     assert sha256_hex(got) == sha256_hex(tarball_357)
     assert fake_archive.update_calls() == 1
     # the second fetch reuses both the index and the download
@@ -129,7 +129,9 @@ def test_tarball_only_upload_is_enough(cache, fake_archive, tarball_357):
     """The mirror may drop the .dsc (as for 3.0.22); the tarball is checked against the index."""
     fake_archive.add_upload("3.5.7-1~deb13u2", tarball_357)
     assert not any(p.name.endswith(".dsc") for p in fake_archive.pool.iterdir())
-    assert fetch_debian_tarball(_apt(cache), "3.5.7", None, cache / "downloads").is_file()
+    fake_archive.add_upload("3.5.7-1", tarball_357)
+    got, debian_version = fetch_debian_tarball(_apt(cache), "3.5.7", None, cache / "downloads")
+    assert got.is_file() and debian_version == "3.5.7-1"  # the newest upload of 3.5.7
 
 
 def test_superseded_pin_fails_fast_listing_what_is_there(cache, fake_archive, tarball_357):
