@@ -291,9 +291,11 @@ def _cmd_available(args: argparse.Namespace) -> int:
     if not is_debian_like():
         raise UsageError("no apt on this machine; provision with --source TARBALL|DIRECTORY|URL instead")
     apt = PrivateApt(cache_dir() / "apt", private_sources_list(system_debian_sources()))
-    apt.ensure_index(refresh=True)
+    with apt.lock():
+        apt.ensure_index(refresh=True)
+        versions = apt.source_versions()
     pinned = set(DEBIAN_PINS.values())
-    for debian_version in sorted(apt.source_versions(), key=lambda v: version_key(upstream_of(v))):
+    for debian_version in sorted(versions, key=lambda v: version_key(upstream_of(v))):
         note = "  (pinned)" if debian_version in pinned else ""
         print(f"  {upstream_of(debian_version):<10} Debian {debian_version}{note}")
     print("Newer uploads may be listed before the mirror serves their files; pinned ones were checked.", file=sys.stderr)

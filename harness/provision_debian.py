@@ -194,6 +194,10 @@ class PrivateApt:
             opts["APT::Sandbox::User"] = "root"
         return [arg for key, value in opts.items() for arg in ("-o", f"{key}={value}")]
 
+    def lock(self):
+        """Builds of different versions may run at once; apt's state is shared between them."""
+        return file_lock(self.root / "lock", "another process is using the private apt index; waiting for it")
+
     def prepare(self) -> None:
         for sub in (self.lists / "partial", self.root / "cache" / "archives" / "partial"):
             sub.mkdir(parents=True, exist_ok=True)
@@ -312,8 +316,7 @@ def fetch_debian_tarball(apt: PrivateApt, upstream: str, debian_version: str | N
     in the index is used. A version missing from the index fails fast with the list of
     versions that are there. Returns the tarball and the Debian version it came from.
     """
-    # builds of different versions may run at once; apt's state is shared between them
-    with file_lock(apt.root / "lock", "another process is using the private apt index; waiting for it"):
+    with apt.lock():
         return _fetch_debian_tarball(apt, upstream, debian_version, downloads)
 
 

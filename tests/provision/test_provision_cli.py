@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.cli import main
+from provision_fakes import make_source_tree, make_tarball
 
 
 def test_provision_prints_the_binary_then_list_and_remove(cache, source_tree, capsys):
@@ -42,3 +43,13 @@ def test_bad_input_is_one_line_and_exit_2(cache, capsys, argv, message):
     err = capsys.readouterr().err
     assert err.startswith("azihsm-conformance: error: ") and message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_available_lists_index_versions_and_marks_pins(cache, tmp_path, fake_archive, capsys):
+    tarball = make_tarball(make_source_tree(tmp_path / "up", "3.5.7"), tmp_path)
+    for debian_version in ("4.0.3-1", "3.5.7-1~deb13u2", "3.5.9-1~deb13u1"):
+        fake_archive.add_upload(debian_version, tarball)
+    assert main(["openssl", "available"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["3.5.7", "3.5.9", "4.0.3"]
+    assert lines[0].endswith("(pinned)") and not lines[1].endswith("(pinned)")
