@@ -20,8 +20,19 @@ def storeutl(openssl, uri, ok=True):
     return openssl("storeutl", PROV, uri, ok=ok)
 
 
-def test_storeutl_documented(openssl, p384):
-    result = storeutl(openssl, f"azihsm://{p384};type=ec")
+@pytest.mark.parametrize("example", ["relative-ec", "absolute-rsa", "rsa-pss"])
+def test_storeutl_documented(openssl, ec_key, rsa_key, example):
+    """The spec's three URI examples, each checked with `openssl storeutl ${PROV} <uri>`."""
+    if example == "relative-ec":
+        shutil.copy(ec_key("P-384"), openssl.cwd / "masked_key_p384.bin")
+        uri = "azihsm://./masked_key_p384.bin;type=ec"
+    elif example == "absolute-rsa":
+        shutil.copy(rsa_key.blob, openssl.cwd / "server_key.bin")
+        uri = f"azihsm://{openssl.cwd / 'server_key.bin'};type=rsa"
+    else:
+        shutil.copy(rsa_key.pss_blob, openssl.cwd / "rsa_pss_key.bin")
+        uri = "azihsm://./rsa_pss_key.bin;type=rsa-pss"
+    result = storeutl(openssl, uri)
     assert "0: Pkey" in result.text
     assert "Total found: 1" in result.text
     assert "PRIVATE KEY" not in result.text
