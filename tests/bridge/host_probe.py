@@ -86,10 +86,37 @@ def main(provider_dir: str) -> int:
     small = digest_fn(crypto.OSSL_PROVIDER_get0_provider_ctx(provider), b"hello", 5, out,
                       ctypes.byref(length), 16)
     print("oneshot-small-buffer:", "ok" if not small else "FAILED")
+    print("library contexts:", "ok" if several_library_contexts(crypto, provider_dir) else "FAILED")
     if len(sys.argv) > 2:
         describe_key(crypto, sys.argv[2].encode())
     sys.stdout.flush()
     return 0
+
+
+def several_library_contexts(crypto, provider_dir: str) -> bool:
+    """One provider instance (with its own device session) per library context; each
+    works, and freeing a context tears its instance down."""
+    crypto.OSSL_LIB_CTX_new.restype = ctypes.c_void_p
+    crypto.OSSL_LIB_CTX_free.argtypes = [ctypes.c_void_p]
+    crypto.OSSL_PROVIDER_set_default_search_path.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+    crypto.EVP_Digest.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_char_p,
+                                  ctypes.POINTER(ctypes.c_uint), ctypes.c_void_p, ctypes.c_void_p]
+    ok = True
+    for _ in range(3):
+        libctx = crypto.OSSL_LIB_CTX_new()
+        crypto.OSSL_PROVIDER_set_default_search_path(libctx, provider_dir.encode())
+        loaded = crypto.OSSL_PROVIDER_load(libctx, b"azihsm_provider")
+        md = crypto.EVP_MD_fetch(libctx, b"SHA1", b"provider=azihsm")
+        out, size = ctypes.create_string_buffer(64), ctypes.c_uint(0)
+        ok = ok and bool(loaded) and bool(md) and bool(
+            crypto.EVP_Digest(b"xyz", 3, out, ctypes.byref(size), md, None)) \
+            and out.raw[:size.value] == hashlib.sha1(b"xyz").digest()
+        crypto.EVP_MD_free.argtypes = [ctypes.c_void_p]
+        crypto.EVP_MD_free(md)
+        crypto.OSSL_PROVIDER_unload.argtypes = [ctypes.c_void_p]
+        crypto.OSSL_PROVIDER_unload(loaded)
+        crypto.OSSL_LIB_CTX_free(libctx)
+    return ok
 
 
 def load_key(crypto, uri: bytes):
