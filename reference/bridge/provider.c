@@ -50,10 +50,14 @@ typedef struct bridge_prov {
 /* ------------------------------------------------------------------ */
 /* Helpers called from Python (declared in build.py's cdef).           */
 
-static void bridge_vput_error(bridge_prov *p, int reason, const char *fmt, ...)
+/* Raise a provider error: a new queue entry, where it came from, the formatted data. */
+static void raise_error(bridge_prov *p, int reason, const char *func, const char *fmt, ...)
 {
     va_list ap;
 
+    p->new_error(p->handle);
+    if (p->set_error_debug != NULL)
+        p->set_error_debug(p->handle, "azihsm-bridge", 0, func);
     va_start(ap, fmt);
     p->vset_error(p->handle, (uint32_t)reason, fmt, ap);
     va_end(ap);
@@ -65,10 +69,7 @@ void bridge_put_error(void *cprov, int reason, const char *func, const char *mes
 
     if (p == NULL || p->new_error == NULL || p->vset_error == NULL)
         return;
-    p->new_error(p->handle);
-    if (p->set_error_debug != NULL)
-        p->set_error_debug(p->handle, "azihsm-bridge", 0, func);
-    bridge_vput_error(p, reason, "%s", message);
+    raise_error(p, reason, func, "%s", message);
 }
 
 int bridge_bio_write(void *cprov, void *cbio, const unsigned char *data, size_t len)
@@ -231,8 +232,8 @@ static int start_python(bridge_prov *p)
     /* OpenSSL dlopens providers RTLD_LOCAL; extension modules (_cffi_backend,
      * pyca's _rust) need libpython's symbols in the global scope. */
     if (dlopen(BRIDGE_LIBPYTHON, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL) == NULL) {
-        bridge_vput_error(p, BRIDGE_R_PYTHON_START,
-                          "cannot re-open %s globally: %s", BRIDGE_LIBPYTHON, dlerror());
+        raise_error(p, BRIDGE_R_PYTHON_START, "OSSL_provider_init",
+                    "cannot re-open %s globally: %s", BRIDGE_LIBPYTHON, dlerror());
         return 0;
     }
 
@@ -250,18 +251,18 @@ static int start_python(bridge_prov *p)
             || (extra != NULL && !append_paths(&config, extra, ':'))
             || !append_paths(&config, BRIDGE_PYTHON_PATHS, '\n')) {
         PyConfig_Clear(&config);
-        bridge_vput_error(p, BRIDGE_R_PYTHON_START,
-                          "cannot configure the embedded Python (home %s)", BRIDGE_PYTHON_HOME);
+        raise_error(p, BRIDGE_R_PYTHON_START, "OSSL_provider_init",
+                    "cannot configure the embedded Python (home %s)", BRIDGE_PYTHON_HOME);
         return 0;
     }
     status = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(status)) {
-        bridge_vput_error(p, BRIDGE_R_PYTHON_START,
-                          "cannot start the embedded Python (home %s): %s; "
-                          "rebuild the module with `azihsm-conformance provider-path`",
-                          BRIDGE_PYTHON_HOME,
-                          status.err_msg != NULL ? status.err_msg : "unknown error");
+        raise_error(p, BRIDGE_R_PYTHON_START, "OSSL_provider_init",
+                    "cannot start the embedded Python (home %s): %s; "
+                    "rebuild the module with `azihsm-conformance provider-path`",
+                    BRIDGE_PYTHON_HOME,
+                    status.err_msg != NULL ? status.err_msg : "unknown error");
         return 0;
     }
     /* Release the GIL: cffi takes it per call from whichever thread calls. */
@@ -1001,8 +1002,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 0;
     }
     if (!bridge_enter()) {
-        bridge_vput_error(p, BRIDGE_R_REENTRY,
-                          "azihsm provider initialised from inside itself too deeply");
+        raise_error(p, BRIDGE_R_REENTRY, "OSSL_provider_init",
+                    "azihsm provider initialised from inside itself too deeply");
         free(p);
         return 0;
     }

@@ -153,3 +153,20 @@ def test_fork_while_another_thread_uses_the_provider(provider_dir, device_dir, t
                           timeout=120, env=dict(os.environ, AZIHSM_DEVICE_DIR=str(device_dir)))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == "forks ok: 100/100"
+
+
+# -- start-up failures end as "unable to load provider", never as exit() or a traceback ----
+
+
+@pytest.mark.parametrize("broken, fragment", [
+    ("encodings", "cannot start the embedded Python"),
+    ("reference", "cannot import the reference bridge"),
+], ids=["interpreter", "bridge-import"])
+def test_broken_python_environment_fails_load_cleanly(openssl, tmp_path, broken, fragment):
+    package = tmp_path / "shadow" / broken
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text('raise ImportError("deliberately broken")\n')
+    result = openssl("dgst", "-sha256", PROV, "/dev/null", ok=False,
+                     env={"AZIHSM_BRIDGE_PYTHONPATH": str(tmp_path / "shadow")})
+    assert "unable to load provider azihsm_provider" in result.stderr
+    assert fragment in result.stderr
