@@ -136,14 +136,15 @@ def new_handle(obj: ProviderObject):
     return ffi.cast("void *", number)
 
 
-def _number(handle) -> int:
+def handle_number(handle) -> int:
+    """The integer behind a handle (what the store passes as a key reference)."""
     return handle if isinstance(handle, int) else int(ffi.cast("uintptr_t", handle))
 
 
 def lookup(handle, expected: type | None = None, *, owner: bool = True) -> ProviderObject:
     """The object behind ``handle``. With ``owner`` (the call's main object), errors of
     this call are reported through that object's provider instance."""
-    obj = _objects.get(_number(handle))
+    obj = _objects.get(handle_number(handle))
     if obj is None:
         raise BridgeError(BridgeReason.INTERNAL_ERROR, "unknown or freed provider object")
     if expected is not None and not isinstance(obj, expected):
@@ -155,7 +156,7 @@ def lookup(handle, expected: type | None = None, *, owner: bool = True) -> Provi
 
 
 def release(handle) -> None:
-    number = _number(handle)
+    number = handle_number(handle)
     obj = _objects.pop(number, None)
     if obj is not None:
         obj.instance.handles.discard(number)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from . import params
 from .errors import BridgeError, BridgeReason
 from .keymgmt import KeyData, read_key_file
-from .runtime import Instance, ProviderObject, lib, new_handle, release
+from .runtime import Instance, ProviderObject, handle_number, lib, new_handle, release
 
 PREFIX = "azihsm://"
 TYPES = {"ec": "EC", "rsa": "RSA", "rsa-pss": "RSA-PSS"}   # URI type -> OpenSSL key type
@@ -67,13 +67,14 @@ class StoreContext(ProviderObject):
             self.eof = True
             return False
         try:
-            return self._load(callback, cbarg)
+            ok = self._load(callback, cbarg)
         except BaseException:
             self.failed = True
             raise
+        self.eof, self.failed = ok, not ok
+        return ok
 
     def _load(self, callback, cbarg) -> bool:
-        self.eof = True
         if self.expect not in (0, lib.OSSL_STORE_INFO_PKEY, lib.OSSL_STORE_INFO_PUBKEY):
             return True          # asked for certificates or CRLs: there are none here
         from reference.device import HsmError
@@ -81,22 +82,15 @@ class StoreContext(ProviderObject):
         try:
             key = self.session.unmask(self.blob, expect=self.key_type)
         except HsmError as exc:
-            self.eof = False
             raise BridgeError(exc.reason, f"cannot load masked key {self.path}: {exc}") from None
         staged = KeyData(self.instance, TYPES[self.key_type], key,
                          public_only=self.expect == lib.OSSL_STORE_INFO_PUBKEY)
         handle = new_handle(staged)
         try:
-            reference = int(self.instance_handle(handle)).to_bytes(8, "little")
+            reference = handle_number(handle).to_bytes(8, "little")
             built = params.Built([("type", int(lib.OSSL_OBJECT_PKEY)),
                                   ("data-type", staged.alg),
                                   ("reference", reference)])
             return bool(callback(built.array, cbarg))
         finally:
             release(handle)
-
-    @staticmethod
-    def instance_handle(handle) -> int:
-        from .runtime import ffi
-
-        return int(ffi.cast("uintptr_t", handle))
