@@ -38,6 +38,8 @@ class HmacContext(ProviderObject):
         self.key_path: str | None = None
         self.stream = None
         self.stream_digest: str | None = None
+        self._new_key_path: str | None = None   # a key parameter not yet started
+        self._restart = None                    # a fresh stream with the current key
 
     def set_params(self, request) -> None:
         values = params.read(request)
@@ -46,18 +48,19 @@ class HmacContext(ProviderObject):
 
             self.digest = digest.canonical(str(values["digest"]))
         if "key" in values:
-            self.key_path = _key_path(values["key"])
+            self.key_path = self._new_key_path = _key_path(values["key"])
 
     def init(self, raw_key: bytes | None, request) -> None:
         self.set_params(request)
         if raw_key:
             self._start_raw(raw_key)
-        elif self.key_path is not None:
-            self._start_masked(self.key_path)
-        elif self.stream is None:
-            raise BridgeError(BridgeReason.MISSING_KEY, NO_KEY)
-        else:   # init again with no key: restart with the same key (OpenSSL allows this)
+        elif self._new_key_path is not None:
+            self._start_masked(self._new_key_path)
+            self._new_key_path = None
+        elif self._restart is not None:   # init without a key: the same key again
             self.stream = self._restart()
+        else:
+            raise BridgeError(BridgeReason.MISSING_KEY, NO_KEY)
 
     def _start_masked(self, path: str) -> None:
         from reference.device import HsmError

@@ -134,6 +134,15 @@ def test_refused_parameters(openssl, secret, options, message):
     assert not (openssl.cwd / "out.bin").exists()
 
 
+def test_ikm_as_key_bytes(openssl, secret):
+    blob_hex = secret.read_bytes().hex()
+    _kdf(openssl, f"hexkey:{blob_hex}", "output_file:aes.bin")
+    assert _key(openssl, openssl.cwd / "aes.bin", "aes").bits == 256
+    failed = _kdf(openssl, f"hexkey:{blob_hex}", "azihsm.ikm_file:./shared_secret.bin",
+                  "output_file:twice.bin", ok=False)
+    assert "either azihsm.ikm_file or key, not both" in failed.stderr
+
+
 def test_missing_ikm(openssl):
     failed = _kdf(openssl, "output_file:out.bin", ok=False)
     assert "HKDF needs input keying material" in failed.stderr
