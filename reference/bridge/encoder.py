@@ -18,7 +18,7 @@ from .runtime import lib
 
 
 def encode(form: str, keydata: KeyData, selection: int) -> bytes:
-    key = keydata.require_key()
+    keydata.require_key()
     if form == "text":
         return text(keydata).encode()
     if not selection & (lib.OSSL_KEYMGMT_SELECT_PUBLIC_KEY | lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY):

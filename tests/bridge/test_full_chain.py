@@ -18,7 +18,8 @@ def test_spec_full_chain_ecdh_to_hkdf(openssl):
     openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-384",
             "-pkeyopt", "azihsm.key_usage:keyAgreement",
             "-pkeyopt", "azihsm.masked_key:./ecdh_key.bin", "-outform", "DER", "-out", "/dev/null")
-    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", "peer.pem")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384",
+            "-out", "peer.pem")
     openssl("pkey", "-in", "peer.pem", "-pubout", "-out", "peer_pub.pem")
     openssl("pkeyutl", "-derive", PROV, "-inkey", "azihsm://./ecdh_key.bin;type=ec",
             "-peerkey", "peer_pub.pem", "-pkeyopt", "output_file:shared_secret.bin")
