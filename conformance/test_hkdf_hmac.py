@@ -126,29 +126,32 @@ def message_of(workdir, size: str):
     return path
 
 
+def spelt(digest: str, spelling: str) -> str:
+    """sha384 as SHA384 ('upper'), SHA2-384 ('sha2_dash') or sha384 ('lower')."""
+    bits = digest[3:]
+    return {"upper": f"SHA{bits}", "sha2_dash": f"SHA2-{bits}", "lower": f"sha{bits}"}[spelling]
+
+
 @pytest.mark.clause("HMAC-MAC")
 @pytest.mark.parametrize(
-    "digest, size, flag", grid(digest=HKDF_DIGESTS, size=("empty", "short", "block_128", "1MiB"), flag=("digest_option", "macopt_digest"))
+    "digest, size, spelling, flag",
+    grid(digest=HKDF_DIGESTS, size=("empty", "short", "block_128", "1MiB"), spelling=("upper", "sha2_dash", "lower"),
+         flag=("digest_option", "macopt_digest")),
 )
-def test_hmac(openssl, workdir, keys, digest, size, flag):
+def test_hmac(openssl, workdir, keys, digest, size, spelling, flag):
     key = keys.derived_key(digest, "hmac")
     key.copy_to(workdir, "hmac.bin")
     data = message_of(workdir, size)
-    tag = commands.hmac(openssl, "./hmac.bin", digest.upper(), data, digest_flag="-digest" if flag == "digest_option" else "-macopt")
+    tag = commands.hmac(openssl, "./hmac.bin", spelt(digest, spelling), data,
+                        digest_flag="-digest" if flag == "digest_option" else "-macopt")
     oracle.assert_tag(tag, oracle.hmac(key.value, digest, data.read_bytes()), f"HMAC-{digest}")
-
-
-SPELLINGS = {
-    "sha256": ("SHA256", "SHA2-256", "SHA-256", "sha256"),
-    "sha384": ("SHA384", "SHA2-384", "SHA-384", "sha384"),
-    "sha512": ("SHA512", "SHA2-512", "SHA-512", "sha512"),
-}
 
 
 @pytest.mark.clause("HMAC-DIGEST-SPELLINGS")
 @pytest.mark.parametrize(
     "digest, spelling",
-    [pytest.param(d, s, id=f"{d}-{s}", marks=[pytest.mark.quick] if s in ("SHA-384", "sha512") else []) for d, names in SPELLINGS.items() for s in names],
+    [pytest.param(d, s, id=f"{d}-{s}", marks=[pytest.mark.quick] if s in ("SHA-384", "sha-512") else [])
+     for d in HKDF_DIGESTS for s in (f"SHA-{d[3:]}", f"sha-{d[3:]}")],
 )
 def test_hmac_digest_spellings(openssl, workdir, keys, data, digest, spelling):
     key = keys.derived_key(digest, "hmac")
@@ -157,13 +160,28 @@ def test_hmac_digest_spellings(openssl, workdir, keys, data, digest, spelling):
     oracle.assert_tag(tag, oracle.hmac(key.value, digest, data.read_bytes()), f"HMAC-{digest} requested as {spelling}")
 
 
+def _digest_bits(name: str) -> int:
+    return 160 if name == "SHA1" else int(name[3:])
+
+
 @pytest.mark.clause("HMAC-DIGEST-MISMATCH")
 @pytest.mark.parametrize(
     "key_digest, requested",
-    grid(key_digest=HKDF_DIGESTS, requested=("SHA1", "SHA256", "SHA384", "SHA512"),
-         exclude=lambda key_digest, requested: requested.lower() == key_digest),
+    grid(key_digest=HKDF_DIGESTS, requested=("SHA1", "SHA256", "SHA384"),
+         exclude=lambda key_digest, requested: _digest_bits(requested) >= int(key_digest[3:])),
 )
-def test_hmac_digest_mismatch_refused(openssl, workdir, keys, data, key_digest, requested):
+def test_hmac_shorter_digest_refused(openssl, workdir, keys, data, key_digest, requested):
+    keys.derived_key(key_digest, "hmac").copy_to(workdir, "hmac.bin")
+    commands.hmac(openssl, "./hmac.bin", requested, data, expect_fail=True)
+
+
+@pytest.mark.clause("HMAC-DIGEST-LONGER-REFUSED")
+@pytest.mark.parametrize(
+    "key_digest, requested",
+    grid(key_digest=HKDF_DIGESTS, requested=("SHA384", "SHA512"),
+         exclude=lambda key_digest, requested: _digest_bits(requested) <= int(key_digest[3:])),
+)
+def test_hmac_longer_digest_refused(openssl, workdir, keys, data, key_digest, requested):
     keys.derived_key(key_digest, "hmac").copy_to(workdir, "hmac.bin")
     commands.hmac(openssl, "./hmac.bin", requested, data, expect_fail=True)
 

@@ -60,12 +60,7 @@ def test_rsa_pss_key_signs_pss(openssl, workdir, keys, data, bits, digest):
     oracle.verify_rsa_pss(key.public, signature, data.read_bytes(), digest, oracle.digest_size(digest), digest)
 
 
-@pytest.mark.clause("SIGN-RSA-PSS-SIGOPTS")
-@pytest.mark.parametrize(
-    "bits, digest, salt, mgf1, mode",
-    grid(bits=RSA_SIZES, digest=DIGESTS, salt=SALTS, mgf1=("mgf1_same", "mgf1_other"), mode=("stream", "oneshot")),
-)
-def test_rsa_pss_sigopts(openssl, workdir, keys, data, bits, digest, salt, mgf1, mode):
+def check_pss_options(openssl, workdir, keys, data, bits, digest, salt, mgf1, mode):
     key = keys.imported_rsa(bits)  # a plain type=rsa key: PSS only because it is asked for
     mgf1_digest = digest if mgf1 == "mgf1_same" else other_digest(digest)
     options = {"rsa_padding_mode": "pss", "rsa_pss_saltlen": str(salt), "rsa_mgf1_md": mgf1_digest}
@@ -73,6 +68,21 @@ def test_rsa_pss_sigopts(openssl, workdir, keys, data, bits, digest, salt, mgf1,
     message = oracle.digest(digest, data.read_bytes()) if mode == "oneshot" else data.read_bytes()
     salt_length = oracle.pss_salt_length(salt, bits, digest)
     oracle.verify_rsa_pss(key.public, signature, message, digest, salt_length, mgf1_digest, prehashed=mode == "oneshot")
+
+
+PSS_OPTIONS = dict(bits=RSA_SIZES, digest=DIGESTS, salt=SALTS, mgf1=("mgf1_same", "mgf1_other"))
+
+
+@pytest.mark.clause("SIGN-RSA-PSS-SIGOPTS")
+@pytest.mark.parametrize("bits, digest, salt, mgf1", grid(**PSS_OPTIONS))
+def test_rsa_pss_sigopts_stream(openssl, workdir, keys, data, bits, digest, salt, mgf1):
+    check_pss_options(openssl, workdir, keys, data, bits, digest, salt, mgf1, "stream")
+
+
+@pytest.mark.clause("SIGN-RSA-PSS-PKEYOPTS")
+@pytest.mark.parametrize("bits, digest, salt, mgf1", grid(**PSS_OPTIONS))
+def test_rsa_pss_pkeyopts_oneshot(openssl, workdir, keys, data, bits, digest, salt, mgf1):
+    check_pss_options(openssl, workdir, keys, data, bits, digest, salt, mgf1, "oneshot")
 
 
 @pytest.mark.clause("SIGN-RSA-PSS-ONESHOT")
