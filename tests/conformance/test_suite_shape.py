@@ -78,3 +78,12 @@ def test_absent_wycheproof_families_are_reported_not_dropped(tmp_path):
     for case in absent:
         assert case["skip"] and str(empty) in case["skip"][0], f"{case['nodeid']} does not say where it looked"
         assert "--wycheproof-root" in case["skip"][0]
+
+
+def test_backend_deviations_name_catalogue_clauses():
+    """A deviation is reported per clause: a profile naming an unknown clause reports nothing."""
+    from harness.backends import PROFILE_DIR, load_profile
+
+    for path in sorted(PROFILE_DIR.glob("*.toml")):
+        unknown = sorted(set(load_profile(path).deviations) - set(CLAUSES))
+        assert not unknown, f"{path.name} lists deviations of unknown clauses: {', '.join(unknown)}"
