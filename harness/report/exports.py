@@ -58,6 +58,11 @@ def to_junit(results: list[RunResults]) -> str:
             ET.SubElement(properties, "property", name=name, value=str(getattr(run, name) or ""))
         for case in result.cases:
             element = ET.SubElement(suite, "testcase", classname=case.clause_id, name=case.case_id, time=f"{case.duration:.3f}")
+            case_properties = ET.SubElement(element, "properties")
+            ET.SubElement(case_properties, "property", name="clause_level", value=case.clause_level)
+            ET.SubElement(case_properties, "property", name="outcome", value=case.outcome)
+            for key, value in sorted(case.params.items()):
+                ET.SubElement(case_properties, "property", name=f"param.{key}", value=str(value))
             commands = "\n".join(f"$ {c.command_line}  # {c.outcome}, exit {c.returncode}" for c in case.commands)
             if case.category == "fail":
                 failure = ET.SubElement(element, "failure", type=case.outcome, message=case.message.splitlines()[0] if case.message else case.outcome)

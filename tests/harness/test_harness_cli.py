@@ -74,6 +74,8 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     assert [run["run"]["id"] for run in document["runs"]] == [ids[1]]
     junit = ET.parse(out / "junit.xml").getroot()
     assert junit.find("testsuite").get("tests") == "11"
+    sha256 = junit.find("testsuite/testcase[@name='test_fake_suite.py::test_sha256[sha256-abc]']")
+    assert {p.get("name"): p.get("value") for p in sha256.find("properties")}["param.id"] == "sha256-abc"
 
 
 def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):

@@ -127,6 +127,8 @@ def test_junit_export(store):
     assert crashed.get("classname") == "DGST-SHA256"
     failure = crashed.find("failure")
     assert failure.get("type") == "crash" and "openssl dgst -sha256" in failure.text
+    case_properties = {p.get("name"): p.get("value") for p in crashed.find("properties")}
+    assert case_properties == {"clause_level": "MUST", "outcome": "crash"}
     properties = {p.get("name"): p.get("value") for p in suites[0].find("properties")}
     assert properties["provider_name"] == "azihsm" and properties["backend"] == "reference"
 

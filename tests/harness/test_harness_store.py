@@ -74,6 +74,29 @@ def test_killed_run_stays_incomplete_and_earlier_runs_survive(tmp_path):
         assert len(store.cases("killed-run")) == 1
 
 
+def test_two_runs_write_one_database_at_once(tmp_path):
+    path = tmp_path / "r.sqlite"
+    ResultsStore(path).close()
+    children = []
+    for backend in ("reference", "vendor"):
+        pid = os.fork()
+        if pid == 0:  # each child records a whole run, interleaved with the other
+            try:
+                store = ResultsStore(path)
+                run_id = store.begin_run(RunRecord(backend=backend, openssl_version="3.0.19", id=f"run-{backend}"))
+                for n in range(40):
+                    store.record_case(run_id, _case(f"t::case{n}"))
+                store.finish_run(run_id, COMPLETE, 0)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        children.append(pid)
+    assert [os.waitpid(pid, 0)[1] for pid in children] == [0, 0]
+    with ResultsStore(path, create=False) as store:
+        assert {run.id: run.status for run in store.runs()} == {"run-reference": COMPLETE, "run-vendor": COMPLETE}
+        assert len(store.cases("run-reference")) == len(store.cases("run-vendor")) == 40
+
+
 def test_run_references(tmp_path):
     with ResultsStore(tmp_path / "r.sqlite") as store:
         ids = [store.begin_run(RunRecord(backend="b", openssl_version="3.0.19", id=f"run-{n}")) for n in range(3)]
