@@ -9,7 +9,7 @@ from pathlib import Path
 from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
 from harness.fileutil import write_atomic
 from harness.report import html, markdown
-from harness.report.model import diff_runs, load_run
+from harness.report.model import RunResults, diff_runs, load_run
 from harness.store import ResultsStore
 
 
@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
         "compare",
         help="show newly failing and newly passing cases between two runs",
         description="Compares two runs case by case (by stable case id) and prints the difference as "
-        "Markdown. RUN is a run id, a unique id prefix, 'latest' or 'latest~N'.",
+        "Markdown. RUN is a run id, a unique id prefix, 'latest' or 'latest~N' in --results, or "
+        "FILE.sqlite[:RUN] for a run in another results database (its latest by default).",
     )
     parser.add_argument("run_a", metavar="RUN_A")
     parser.add_argument("run_b", metavar="RUN_B")
@@ -29,10 +30,22 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def load(ref: str, default_database: Path) -> RunResults:
+    """RUN is looked up in --results; FILE.sqlite or FILE.sqlite:RUN names a run in another
+    database (e.g. a CI artifact), its latest run by default."""
+    database, _, run_ref = ref.rpartition(":")
+    if not database and Path(ref).is_file():
+        database, run_ref = ref, "latest"
+    if database and (Path(database).is_file() or database.endswith((".sqlite", ".db"))):
+        with ResultsStore(database, create=False) as store:  # a missing file is a clear error here
+            return load_run(store, run_ref or "latest")
+    with ResultsStore(default_database, create=False) as store:
+        return load_run(store, ref)
+
+
 def run(args: argparse.Namespace) -> int:
-    with ResultsStore(results_path(args), create=False) as store:
-        a = load_run(store, args.run_a)
-        b = load_run(store, args.run_b)
+    a = load(args.run_a, results_path(args))
+    b = load(args.run_b, results_path(args))
     diff = diff_runs(a, b)
     sys.stdout.write(markdown.render_diff(diff))
     if args.html:

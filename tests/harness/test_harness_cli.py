@@ -66,6 +66,12 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     assert "**Newly failing** (2)" in backward.stdout
     assert "newly-failing" in (tmp_path / "diff.html").read_text()
 
+    # the same comparison with each run in a database of its own (e.g. two CI artifacts)
+    elsewhere = tmp_path / "artifact.sqlite"
+    shutil.copy(out / "results.sqlite", elsewhere)
+    across = cli("compare", f"{elsewhere}:{ids[0]}", f"{out / 'results.sqlite'}", "--check")
+    assert across.returncode == 0 and "**Newly passing** (1)" in across.stdout
+
     summary = cli("report", "--results", out / "results.sqlite", "--clauses", catalogue_file, "--markdown", "-")
     assert summary.returncode == 0 and summary.stdout.startswith("# azihsm conformance")
     assert f"### Changes from `{ids[0]}` to `{ids[1]}`" in summary.stdout
@@ -104,8 +110,12 @@ def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):
         (["run", "--backend", "external"], "backend external needs --provider-path DIR"),
         (["report", "--results", "/no/such/results.sqlite"], "no results database at /no/such/results.sqlite"),
         (["compare", "a", "b", "--results", "/no/such/results.sqlite"], "no results database at"),
+        (["compare", "/no/such/ci.sqlite:latest", "b"], "no results database at /no/such/ci.sqlite"),
     ],
-    ids=["unknown-backend", "missing-provider-dir", "external-without-path", "report-without-database", "compare-without-database"],
+    ids=[
+        "unknown-backend", "missing-provider-dir", "external-without-path", "report-without-database",
+        "compare-without-database", "compare-missing-artifact",
+    ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, problem):
     assert main(args) == 2
