@@ -85,7 +85,7 @@ def test_ec_generate_bad_curve_fails_without_file(openssl, curve):
 @pytest.mark.parametrize("option, fragment", [
     ("azihsm.session:maybe", "azihsm.session must be"),
     ("azihsm.key_usage:signing", "unknown azihsm.key_usage"),
-])
+], ids=["session-maybe", "usage-signing"])
 def test_ec_generate_bad_option_values(openssl, option, fragment):
     result = genpkey(openssl, "group:P-256", option, "azihsm.masked_key:./bad.bin", ok=False)
     assert fragment in result.stderr

@@ -40,10 +40,13 @@ def test_list_providers_shows_identity(openssl):
 # -- Digest -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("option, algorithm", [
-    ("-sha1", "sha1"), ("-sha256", "sha256"), ("-sha384", "sha384"), ("-sha512", "sha512"),
-    ("-SHA2-256", "sha256"), ("-SHA-384", "sha384"), ("-SHA2-512", "sha512"), ("-SHA-1", "sha1"),
-])
+DIGEST_OPTIONS = [("-sha1", "sha1"), ("-sha256", "sha256"), ("-sha384", "sha384"),
+                  ("-sha512", "sha512"), ("-SHA2-256", "sha256"), ("-SHA-384", "sha384"),
+                  ("-SHA2-512", "sha512"), ("-SHA-1", "sha1")]
+
+
+@pytest.mark.parametrize("option, algorithm", DIGEST_OPTIONS,
+                         ids=[option.lstrip("-") for option, _ in DIGEST_OPTIONS])
 def test_digest_documented(openssl, data, option, algorithm):
     """`openssl dgst -sha256 ${PROV} data.bin`, with the provider made mandatory so the
     answer cannot come from the default provider."""

@@ -16,7 +16,7 @@ def data(openssl):
     (openssl.cwd / "data.bin").write_bytes(b"robustness\n" * 10)
 
 
-@pytest.mark.parametrize("size", [1, 16, 300, 5000])
+@pytest.mark.parametrize("size", [1, 16, 300, 5000], ids=lambda n: f"{n}-bytes")
 def test_random_bytes_as_masked_key(openssl, size):
     (openssl.cwd / "junk.bin").write_bytes(os.urandom(size))
     result = openssl("storeutl", PROV, "azihsm://./junk.bin;type=ec", ok=False)
@@ -56,7 +56,8 @@ def test_unsupported_digest_for_signing(openssl, ec_key, data):
     assert "unsupported digest" in result.stderr
 
 
-@pytest.mark.parametrize("saltlen", ["100000", "-7", "lots"])
+@pytest.mark.parametrize("saltlen", ["100000", "-7", "lots"],
+                         ids=["too-long", "negative", "not-a-number"])
 def test_bad_pss_salt_lengths(openssl, rsa_key, data, saltlen):
     uri = f"azihsm://{copy_into(rsa_key.blob, openssl.cwd)};type=rsa"
     result = openssl("dgst", "-sha256", PROV, "-sigopt", "rsa_padding_mode:pss",

@@ -226,7 +226,7 @@ def test_req_x509_rsa_pkcs1(openssl, rsa_key):
 @pytest.mark.parametrize("keytype, sigopts, salt", [
     ("rsa-pss", [], 32),
     ("rsa", ["-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:max"], 222),
-])
+], ids=["rsa-pss-key-default", "rsa-key-sigopt-pss-max"])
 def test_req_x509_rsa_pss_algorithm_id_matches(openssl, rsa_key, keytype, sigopts, salt):
     blob = rsa_key.pss_blob if keytype == "rsa-pss" else rsa_key.blob
     uri = f"azihsm://{copy_into(blob, openssl.cwd)};type={keytype}"

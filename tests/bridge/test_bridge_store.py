@@ -50,7 +50,9 @@ def test_uri_paths(openssl, ec_key, form):
 
 
 @pytest.mark.parametrize("attributes", ["type=EC", "TYPE=ec", "label=x;type=ec",
-                                        "type=ec;unknown=1", ";;type=ec", "type=rsa;type=ec"])
+                                        "type=ec;unknown=1", ";;type=ec", "type=rsa;type=ec"],
+                         ids=["value-case", "name-case", "unknown-before", "unknown-after",
+                              "empty-segments", "last-type-wins"])
 def test_uri_attributes(openssl, p384, attributes):
     assert "Total found: 1" in storeutl(openssl, f"azihsm://{p384};{attributes}").text
 
@@ -61,7 +63,7 @@ def test_uri_attributes(openssl, p384, attributes):
     ("{key};type=dsa", "unknown type"),
     (";type=ec", "names no file"),
     ("./missing.bin;type=ec", "missing.bin"),
-])
+], ids=["no-type", "no-type-other-attribute", "unknown-type", "empty-path", "missing-file"])
 def test_uri_errors(openssl, p384, uri_tail, fragment):
     result = storeutl(openssl, "azihsm://" + uri_tail.format(key=p384), ok=False)
     assert fragment in result.stderr
