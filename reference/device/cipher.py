@@ -82,9 +82,29 @@ def decrypt(private_key, params: CipherParams, ciphertext: bytes) -> bytes:
             f"exactly {size}",
         )
     try:
+        if params.padding == "pkcs1":
+            return _pkcs1_v15_unpad(private_key, ciphertext)
         return private_key.decrypt(ciphertext, params.pyca_padding())
     except ValueError:
         raise OperationError(
             Reason.DECRYPT_FAILED,
             "decryption failed: wrong key, padding, digest or label, or damaged ciphertext",
         ) from None
+
+
+def _pkcs1_v15_unpad(private_key, ciphertext: bytes) -> bytes:
+    """RSAES-PKCS1-v1_5 decryption that refuses bad padding (RFC 8017 7.2.2).
+
+    The pyca wheel's OpenSSL answers bad padding with a synthetic message ("implicit
+    rejection"); an HSM reports the error, so the device unpads itself."""
+    numbers = private_key.private_numbers()
+    n = numbers.public_numbers.n
+    k = (n.bit_length() + 7) // 8
+    c = int.from_bytes(ciphertext, "big")
+    if c >= n:
+        raise ValueError("ciphertext out of range")
+    em = pow(c, numbers.d, n).to_bytes(k, "big")
+    separator = em.find(b"\x00", 2)
+    if em[0] != 0 or em[1] != 2 or separator < 10:
+        raise ValueError("bad PKCS#1 v1.5 padding")
+    return em[separator + 1:]

@@ -222,6 +222,31 @@ def test_pkcs1_encryption_round_trips_both_ways(sess, decrypter):
     assert sess.decrypt(key, ct2, padding="pkcs1") == b"legacy"
 
 
+def _raw_rsa_encrypt(soft, em: bytes) -> bytes:
+    """Encrypt an arbitrary encoded message, so the test controls the padding bytes."""
+    pub = soft.public_key().public_numbers()
+    return pow(int.from_bytes(em, "big"), pub.e, pub.n).to_bytes(256, "big")
+
+
+@pytest.mark.parametrize("em", [
+    b"\x00\x01" + b"\xff" * 8 + b"\x00" + b"m" * 245,       # block type 1 (signature padding)
+    b"\x00\x02" + b"\x11" * 7 + b"\x00" + b"m" * 246,        # padding string shorter than 8
+    b"\x00\x02" + b"\x11" * 254,                          # no zero separator
+    b"\x01\x02" + b"\x11" * 8 + b"\x00" + b"m" * 245,        # leading byte not zero
+], ids=["block-type-1", "short-padding", "no-separator", "leading-byte"])
+def test_pkcs1_decryption_refuses_bad_padding(sess, decrypter, em):
+    key, soft = decrypter
+    with pytest.raises(HsmError) as info:
+        sess.decrypt(key, _raw_rsa_encrypt(soft, em), padding="pkcs1")
+    assert info.value.reason is Reason.DECRYPT_FAILED
+
+
+def test_pkcs1_decryption_accepts_minimal_padding(sess, decrypter):
+    key, soft = decrypter
+    em = b"\x00\x02" + b"\x11" * 8 + b"\x00" + b"m" * 245
+    assert sess.decrypt(key, _raw_rsa_encrypt(soft, em), padding="pkcs1") == b"m" * 245
+
+
 def test_oaep_sha1_is_refused_with_a_message_saying_so(sess, decrypter):
     key, _soft = decrypter
     with pytest.raises(HsmError) as info:
