@@ -12,8 +12,14 @@ STAMP  := $(VENV)/.installed
 conformance: system-deps $(STAMP)
 	$(BIN)/azihsm-conformance run --backend reference --level full
 
+# The project's own tests, then the conformance suite's quick level against a non-system
+# OpenSSL (built once into ~/.cache/azihsm-conformance, reused afterwards).
+CI_OPENSSL ?= 3.5
+
 test: system-deps $(STAMP)
-	$(BIN)/python -m pytest -n auto tests
+	$(BIN)/python -m pytest -n auto -m "not slow" tests
+	$(BIN)/azihsm-conformance openssl provision $(CI_OPENSSL)
+	$(BIN)/azihsm-conformance run --openssl $(CI_OPENSSL) --level quick --out azihsm-results/ci-ossl$(subst .,,$(CI_OPENSSL))
 
 venv: $(STAMP)
 
