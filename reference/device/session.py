@@ -44,18 +44,64 @@ class _Material:
 
 
 def _spki(public_key) -> bytes:
-    from cryptography.hazmat.primitives import serialization
+    # The enums live in pyca's light _serialization module (the asymmetric modules import it
+    # anyway); the public `serialization` package also loads the SSH code, ~30 ms per process.
+    try:
+        from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+    except ImportError:  # pragma: no cover - a pyca release that moved them
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+    return public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
 
-    return public_key.public_bytes(serialization.Encoding.DER,
-                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+
+# Private keys travel inside masked blobs as their numbers (not PKCS#8), so that loading a
+# key needs only pyca's asymmetric modules: every signing `openssl` process loads one.
+_EC_PAYLOAD, _RSA_PAYLOAD = b"E", b"R"
 
 
-def _pkcs8(private_key) -> bytes:
-    from cryptography.hazmat.primitives import serialization
+def _pack_ints(tag: bytes, *values: int) -> bytes:
+    out = [tag]
+    for value in values:
+        raw = value.to_bytes((value.bit_length() + 7) // 8 or 1, "big")
+        out.append(len(raw).to_bytes(2, "big") + raw)
+    return b"".join(out)
 
-    return private_key.private_bytes(serialization.Encoding.DER,
-                                     serialization.PrivateFormat.PKCS8,
-                                     serialization.NoEncryption())
+
+def _unpack_ints(payload: bytes, count: int) -> list[int]:
+    values, offset = [], 1
+    for _ in range(count):
+        size = int.from_bytes(payload[offset:offset + 2], "big")
+        values.append(int.from_bytes(payload[offset + 2:offset + 2 + size], "big"))
+        offset += 2 + size
+    if offset != len(payload):
+        raise ValueError("key payload has trailing bytes")
+    return values
+
+
+def _private_payload(private) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if isinstance(private, ec.EllipticCurvePrivateKey):
+        return _pack_ints(_EC_PAYLOAD, private.private_numbers().private_value)
+    n = private.private_numbers()
+    return _pack_ints(_RSA_PAYLOAD, n.p, n.q, n.d, n.dmp1, n.dmq1, n.iqmp,
+                      n.public_numbers.e, n.public_numbers.n)
+
+
+def _private_from_payload(payload: bytes, curve_bits: int):
+    """The pyca private key of a blob payload (authenticated: no consistency re-check)."""
+    if payload[:1] == _EC_PAYLOAD:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        curve = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1}[curve_bits]
+        (private_value,) = _unpack_ints(payload, 1)
+        return ec.derive_private_key(private_value, curve())
+    if payload[:1] == _RSA_PAYLOAD:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        p, q, d, dmp1, dmq1, iqmp, e, n = _unpack_ints(payload, 8)
+        numbers = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n))
+        return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+    raise ValueError("unknown key payload")
 
 
 def _as_bool(value, name: str) -> bool:
@@ -254,7 +300,8 @@ class Session:
         if not key.has_private:
             raise UsageError(Reason.NO_PRIVATE_KEY,
                              f"cannot mask a public-only {key.label}: nothing secret to mask")
-        payload = material.secret if material.secret is not None else _pkcs8(material.private)
+        payload = (material.secret if material.secret is not None
+                   else _private_payload(material.private))
         header = blob.BlobHeader(
             kind=key.kind, usage=key.usage, bits=key.bits, hmac_digest=key.hmac_digest,
             device_id=self.device.device_id,
@@ -299,11 +346,7 @@ class Session:
                 f"{describe(header.kind, header.bits, hmac_digest=header.hmac_digest)}",
             )
         if header.kind in ("ec", "rsa") and header.usage != "unwrap":
-            from cryptography.hazmat.primitives import serialization
-
-            # the blob is authenticated: skip the RSA consistency check done at import
-            private = serialization.load_der_private_key(
-                payload, password=None, unsafe_skip_rsa_key_validation=True)
+            private = _private_from_payload(payload, header.bits)
             flavour = wanted[1] if wanted else ("EC" if header.kind == "ec" else "RSA")
             return self._adopt_private(private, flavour, header.usage, header.session_key)
         if header.kind in ("secret", "aes", "hmac"):

@@ -47,3 +47,25 @@ def _project_root() -> str:
     from pathlib import Path
 
     return str(Path(__file__).resolve().parents[2])
+
+
+_SIGNING_PROCESS = """
+import sys
+import reference.device as device
+dev = device.Device.open(sys.argv[1])
+with dev.open_session() as sess:
+    blobs = [sess.mask(sess.generate_ec("P-256"))]
+with dev.open_session() as sess:  # what a signing openssl process does: unmask, then sign
+    for masked in blobs:
+        key = sess.unmask(masked, expect="ec")
+        sess.sign(key, b"m", device.SignScheme("ecdsa"))
+print("serialization" in sys.modules.get("cryptography.hazmat.primitives").__dict__)
+"""
+
+
+def test_loading_a_masked_key_does_not_import_pyca_serialization(device):
+    """pyca's serialization package (with its SSH code) costs ~30 ms per openssl process."""
+    proc = subprocess.run([sys.executable, "-I", "-c", _SIGNING_PROCESS, str(device.path)],
+                          capture_output=True, text=True, cwd=_project_root(), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "False"
