@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.hazmat.primitives import serialization
+
 from conformance import oracle
 from harness.pytest_plugin import PROV
 
@@ -59,8 +61,6 @@ def verify(openssl, uri: str, data: Path, signature: bytes, digest: str, mode: s
 
 def write_peer(directory: Path, public_key, form: str, name: str = "peer") -> str:
     """A peer public key file in FORM ('pem' or 'der'); returns its name."""
-    from cryptography.hazmat.primitives import serialization
-
     encoding = serialization.Encoding.PEM if form == "pem" else serialization.Encoding.DER
     path = directory / f"{name}.{form}"
     path.write_bytes(public_key.public_bytes(encoding, serialization.PublicFormat.SubjectPublicKeyInfo))

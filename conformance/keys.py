@@ -21,7 +21,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conformance import oracle
+from conformance import commands, oracle
 from fixtures import ROOT as FIXTURES_ROOT
 from harness.pytest_plugin import PROV
 
@@ -100,7 +100,7 @@ class SoftwareKeys:
         self._keys: dict[tuple, object] = {}
 
     def rsa(self, bits: int, index: int = 0) -> rsa.RSAPrivateKey:
-        key = (("rsa", bits, index))
+        key = ("rsa", bits, index)
         if key not in self._keys:
             fixed = FIXTURES_ROOT / "keys" / f"rsa-{bits}.pkcs8.der"
             if index == 0 and fixed.is_file():
@@ -183,8 +183,6 @@ class KeyMaker:
 
     def shared_secret(self, curve: str = "P-256") -> "MaskedSecret":
         """An ECDH masked secret (imported keyAgreement key, pyca peer) and its true value."""
-        from conformance import commands
-
         name = f"ecdh-{curve}-secret"
         if name not in self.ring.secrets:
             key = self.imported_ec(curve, "keyAgreement")
@@ -198,8 +196,6 @@ class KeyMaker:
 
     def derived_key(self, digest: str, key_type: str = "hmac", bits: int | None = None, curve: str = "P-256") -> "MaskedSecret":
         """An HKDF-derived masked key (no salt, no info) from shared_secret(CURVE), and its true value."""
-        from conformance import commands
-
         bits = bits or oracle.digest_size(digest) * 8
         name = f"hkdf-{curve}-{digest}-{key_type}-{bits}"
         if name not in self.ring.secrets:

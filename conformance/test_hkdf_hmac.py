@@ -57,12 +57,14 @@ def test_hkdf_derive(openssl, workdir, keys, data, digest, key_type, salt, info)
     ],
 )
 def test_hkdf_key_bits(openssl, workdir, keys, key_type, digest, bits, allowed):
-    keys.shared_secret("P-256").copy_to(workdir, "secret.bin")
+    secret = keys.shared_secret("P-256")
+    secret.copy_to(workdir, "secret.bin")
     commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), key_type=key_type, bits=bits, output_file="./derived.bin",
                   expect_fail=not allowed)
     derived = workdir / "derived.bin"
     if allowed:
         assert derived.is_file() and derived.stat().st_size, f"{key_type} {bits} bits: kdf exited 0 but wrote no masked key"
+        assert oracle.hkdf(secret.value, digest, bits // 8) not in derived.read_bytes(), "the masked key holds the key in clear"
     else:
         assert no_key_written(derived), f"{key_type} {bits} bits was refused but a masked key was written"
 
