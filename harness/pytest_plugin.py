@@ -112,7 +112,7 @@ def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
     resolved = getattr(config, "workerinput", {}).get(_RESOLVED_KEY, {})
     install = resolve_openssl(resolved.get("openssl") or opt.openssl)
     backend = resolve_backend(
-        opt.backend,
+        resolved.get("backend") or opt.backend,
         provider_path=resolved.get("provider_path") or opt.provider_path,
         provider_module=opt.provider_module,
         openssl_conf=opt.openssl_conf,
@@ -149,7 +149,13 @@ def pytest_configure_node(node) -> None:
     state = node.config.stash.get(_STATE, None)
     if state is not None:
         directory = state.backend.provider_directory()
-        node.workerinput[_RESOLVED_KEY] = {"openssl": str(state.install.path), "provider_path": str(directory) if directory else ""}
+        # the profile file too: a worker given only a provider directory would take it for
+        # an external backend (and lose the reference's per-worker device directory)
+        node.workerinput[_RESOLVED_KEY] = {
+            "openssl": str(state.install.path),
+            "backend": state.backend.source,
+            "provider_path": str(directory) if directory else "",
+        }
 
 
 def _run_record(config: pytest.Config, state: HarnessState) -> st.RunRecord:

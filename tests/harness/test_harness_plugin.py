@@ -107,6 +107,24 @@ def test_results_are_recorded_under_xdist(pytester, suite):
     assert len(device_dirs) == 2 and all("popen-gw" in d for d in device_dirs)
 
 
+def test_xdist_workers_keep_the_default_reference_backend(pytester, catalogue_file):
+    """Without --backend the controller picks the reference; its workers must too (not an
+    'external' backend built from the provider directory they are handed)."""
+    pytester.makepyfile(test_backend="""
+        import pytest
+        from harness.pytest_plugin import PROV
+
+        @pytest.mark.clause("DGST-SHA256")
+        @pytest.mark.parametrize("n", [1, 2, 3, 4])
+        def test_backend_is_reference(openssl, backend, n):
+            assert backend.name == "reference"
+            openssl("dgst", "-sha256", PROV, "-r", input=b"abc")
+        """)
+    result = pytester.runpytest_subprocess("-p", "harness.pytest_plugin", "--clauses", str(catalogue_file),
+                                           "--results", "r.sqlite", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+
+
 def test_cases_are_stored_as_they_finish_and_interruption_is_recorded(pytester, profile_file, catalogue_file):
     pytester.makepyfile(
         test_x="""
