@@ -63,9 +63,10 @@ def test_generate_ec_unsupported_curve_refused(openssl, workdir, group):
 
 
 @pytest.mark.clause("KEYGEN-EC-DEFAULT-GROUP")
-def test_generate_ec_without_group(openssl, workdir):
+def test_generate_ec_without_group(openssl, workdir, observe):
     openssl(*genpkey_args("EC", masked_key="./k.bin"))
     public = oracle.load_public(export_public_der(openssl, "azihsm://./k.bin;type=ec"))
+    observe(f"without a group genpkey makes an {oracle.describe_public(public).removesuffix(' public key')} key")
     # recorded behaviour: the reference decided on P-256 (reference-behavior.md, "Defaults")
     assert oracle.describe_public(public) == "EC P-256 public key", f"without a group the backend made an {oracle.describe_public(public)}"
 

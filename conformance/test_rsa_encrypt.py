@@ -150,11 +150,12 @@ def test_invalid_ciphertext_refused(openssl, workdir, keys, padding, problem):
     assert PLAINTEXT not in output, "a refused decryption still wrote the plaintext"
 
 
-def record_pkcs1_invalid_padding(openssl, uri: str, ciphertext: bytes, expected_plaintext: bytes | None = None) -> None:
+def record_pkcs1_invalid_padding(openssl, observe, uri: str, ciphertext: bytes, expected_plaintext: bytes | None = None) -> None:
     """Passes when the backend refuses (what the real HSM does); otherwise fails with a
     message that records what it returned instead (an INFO clause never fails the run)."""
     try:
         rsa_crypt(openssl, "decrypt", uri, ciphertext, padding="pkcs1", expect_fail=True)
+        observe("invalid PKCS#1 v1.5 padding is refused with an error")
         return
     except pytest.fail.Exception:
         output = (openssl.cwd / "crypt.out").read_bytes() if (openssl.cwd / "crypt.out").exists() else b""
@@ -166,12 +167,12 @@ def record_pkcs1_invalid_padding(openssl, uri: str, ciphertext: bytes, expected_
 
 @pytest.mark.clause("ENC-RSA-PKCS1-INVALID-PADDING")
 @pytest.mark.parametrize("problem", single(["corrupted", "other_key"]))
-def test_pkcs1_invalid_padding(openssl, workdir, keys, problem):
-    record_pkcs1_invalid_padding(openssl, enc_key(keys, 2048).uri(workdir), _bad_ciphertext(keys, "pkcs1", problem), PLAINTEXT)
+def test_pkcs1_invalid_padding(openssl, workdir, keys, observe, problem):
+    record_pkcs1_invalid_padding(openssl, observe, enc_key(keys, 2048).uri(workdir), _bad_ciphertext(keys, "pkcs1", problem), PLAINTEXT)
 
 
 @pytest.mark.clause("ENC-RSA-DEFAULT-PADDING")
-def test_default_padding(openssl, workdir, keys):
+def test_default_padding(openssl, workdir, keys, observe):
     """Records the padding used without rsa_padding_mode (reference: OAEP with SHA-256, as upstream)."""
     key = enc_key(keys, 2048)
     ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, padding=None)
@@ -185,6 +186,7 @@ def test_default_padding(openssl, workdir, keys):
             used.append(name)
         except AssertionError:
             pass
+    observe(f"without rsa_padding_mode the backend uses {' or '.join(used) or 'an unrecognised padding'}")
     assert used == ["OAEP-SHA256"], f"without rsa_padding_mode the backend used {used[0] if used else 'an unrecognised padding'}"
 
 
@@ -259,8 +261,8 @@ def test_oaep_wycheproof_invalid_refused(openssl, workdir, keys, oaep_invalid_ve
 
 
 @pytest.mark.clause("ENC-RSA-PKCS1-INVALID-PADDING")
-def test_pkcs1_wycheproof_invalid_padding(openssl, workdir, keys, pkcs1_invalid_vector):
-    record_pkcs1_invalid_padding(openssl, vector_key(keys, pkcs1_invalid_vector).uri(workdir), pkcs1_invalid_vector.hex("ct"))
+def test_pkcs1_wycheproof_invalid_padding(openssl, workdir, keys, observe, pkcs1_invalid_vector):
+    record_pkcs1_invalid_padding(openssl, observe, vector_key(keys, pkcs1_invalid_vector).uri(workdir), pkcs1_invalid_vector.hex("ct"))
 
 
 def assert_vector_refused(openssl, workdir, keys, case) -> None:

@@ -144,6 +144,15 @@ def connect(openssl, port: int, tls: str, *, group: str | None = None, expect_fa
     return openssl(*argv, input=b"GET / HTTP/1.0\r\n\r\n", expect_fail=expect_fail, timeout=HANDSHAKE_TIMEOUT)
 
 
+def failure_reason(stderr: str) -> str:
+    """The reason of the last OpenSSL error line (…:error:CODE:LIBRARY:FUNCTION:REASON:…)."""
+    for line in reversed(stderr.splitlines()):
+        fields = line.split(":")
+        if len(fields) > 5 and fields[1] == "error":
+            return fields[5]
+    return ""
+
+
 def protocol_of(client_stdout: bytes) -> str:
     for line in client_stdout.decode(errors="replace").splitlines():
         if line.startswith("New, TLSv"):
@@ -177,7 +186,7 @@ def test_handshake_with_hsm_key(openssl, workdir, keys, name, tls):
     pytest.param("ec-P-256", id="ec-P-256", marks=pytest.mark.quick),
     pytest.param("rsa-2048", id="rsa-2048"),
 ])
-def test_handshake_with_documented_propquery(openssl, workdir, keys, name, tls, group):
+def test_handshake_with_documented_propquery(openssl, workdir, keys, observe, name, tls, group):
     """Records whether the ephemeral key exchange completes when the server uses the
     documented ``-propquery "?provider=azihsm"``; either way it must end cleanly (the
     fixture fails a hang, a crash signal or a traceback)."""
@@ -187,3 +196,7 @@ def test_handshake_with_documented_propquery(openssl, workdir, keys, name, tls, 
         client = connect(openssl, server.port, tls, group=group, expect_fail=None)
     if client.returncode == 0:
         assert b"Verify return code: 0 (ok)" in client.stdout, "a completed handshake did not verify the chain"
+        observe(f"{name} key, {tls}, client group {group}: completes")
+    else:
+        observe(f"{name} key, {tls}, client group {group}: refused cleanly "
+                f"({failure_reason(server.result.stderr) or 'handshake failure'})")

@@ -32,6 +32,7 @@ LEVELS = ("quick", "full")
 DEFAULT_RESULTS = Path("azihsm-results") / st.DEFAULT_FILENAME
 CASE_PROPERTY = "azihsm.case"
 COMMANDS_PROPERTY = "azihsm.commands"
+OBSERVED_PROPERTY = "azihsm.observed"
 STDERR_EXCERPT = 2000
 
 
@@ -305,6 +306,17 @@ def openssl_version(request: pytest.FixtureRequest) -> tuple[int, int, int]:
 
 
 @pytest.fixture
+def observe(request: pytest.FixtureRequest):
+    """``observe(text)`` records what the backend did in this case (one short sentence).
+    INFO clauses use it, so the report says what each backend does, not only "pass"."""
+
+    def record(text: str) -> None:
+        request.node.user_properties.append((OBSERVED_PROPERTY, str(text)))
+
+    return record
+
+
+@pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     directory = tmp_path / "work"
     directory.mkdir()
@@ -435,16 +447,20 @@ def stable_case_id(path: Path, nodeid: str) -> str:
 
 def case_from_reports(reports: list[pytest.TestReport]) -> st.CaseRecord | None:
     """One stored case from the setup/call/teardown reports of one test."""
-    info, commands = {}, []
+    info, commands, observed = {}, [], []
     for report in reports:
         for name, value in report.user_properties:
             if name == CASE_PROPERTY:
                 info = value
             elif name == COMMANDS_PROPERTY:
                 commands = value
+            elif name == OBSERVED_PROPERTY and value not in observed:
+                observed.append(value)
     if not info:
         return None  # not a conformance case (no clause): nothing to record
     outcome, message = _outcome(reports, info)
+    if outcome == st.PASSED and observed:
+        message = "; ".join(observed)
     abnormal = [c for c in commands if c["outcome"] in (st.TIMEOUT, st.CRASH, st.TRACEBACK)]
     if abnormal and st.CATEGORY[outcome] == "fail":
         outcome = abnormal[-1]["outcome"]

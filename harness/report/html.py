@@ -6,7 +6,7 @@ from __future__ import annotations
 from html import escape
 
 from harness.clauses import Clause
-from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix
+from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix, info_observations, observation_text
 from harness.store import CATEGORIES
 
 _CSS = """
@@ -88,6 +88,19 @@ def _matrix(results: list[RunResults], clauses: dict[str, Clause]) -> str:
     )
 
 
+def _observations(results: list[RunResults], clauses: dict[str, Clause]) -> str:
+    rows = info_observations(results, clauses)
+    if not rows:
+        return "<p>No INFO clause was run.</p>"
+    head = "<tr><th>clause</th>" + "".join(f"<th>{_e(r.run.column)}</th>" for r in results) + "</tr>"
+    body = "".join(
+        f"<tr title='{_e(row.text)}'><td><code>{_e(row.clause_id)}</code></td>"
+        + "".join(f"<td>{_e(observation_text(cell))}</td>" for cell in row.cells) + "</tr>"
+        for row in rows
+    )
+    return f"<table id=observations><thead>{head}</thead><tbody>{body}</tbody></table>"
+
+
 def _case_details(case, column: str) -> str:
     commands = "\n".join(f"$ {c.command_line}\n# {c.outcome}, exit {c.returncode}, {c.duration:.3f}s" for c in case.commands)
     parts = [f"<summary><code>{_e(case.case_id)}</code> <span class='outcome-{_e(case.category)}'>{_e(case.outcome)}</span> <span class=muted>{_e(column)}</span></summary>"]
@@ -154,6 +167,7 @@ def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: 
 <h1>{_e(title)}</h1>
 <h2>Runs</h2>{_runs_table(results)}
 <h2>Clauses × backend / OpenSSL</h2>{_matrix(results, clauses)}
+<h2>What each backend does (INFO clauses)</h2>{_observations(results, clauses)}
 <h2>Failing cases and deviations</h2>{_drilldown(results, clauses)}
 <h2 id=changes>Changes between runs</h2>{diff_html}
 <script>{_JS}</script>

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.clauses import Clause
-from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix
+from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix, info_observations, observation_text
 
 _FAILURES_SHOWN = 50
 
@@ -34,6 +34,17 @@ def matrix_table(results: list[RunResults], clauses: dict[str, Clause]) -> list[
         mark = "❌ " if row.failing else ""
         lines.append(f"| {mark}`{row.clause_id}` | {row.level or '?'} | " + " | ".join(cell_text(c) for c in row.cells) + " |")
     return lines
+
+
+def observations_table(results: list[RunResults], clauses: dict[str, Clause]) -> list[str]:
+    rows = info_observations(results, clauses)
+    if not rows:
+        return []
+    lines = ["## What each backend does (INFO clauses)", "",
+             "| clause | " + " | ".join(_cell(r.run.column) for r in results) + " |",
+             "|---|" + "---|" * len(results)]
+    lines += [f"| `{row.clause_id}` | " + " | ".join(_cell(observation_text(c)) for c in row.cells) + " |" for row in rows]
+    return lines + [""]
 
 
 def failures(result: RunResults) -> list[str]:
@@ -81,6 +92,7 @@ def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: 
     lines += ["", "## Clauses", ""]
     lines += matrix_table(results, clauses)
     lines.append("")
+    lines += observations_table(results, clauses)
     for result in results:
         lines += failures(result)
     if diffs:

@@ -83,6 +83,38 @@ def clause_matrix(results: list[RunResults], clauses: dict[str, Clause]) -> list
     return rows
 
 
+@dataclass
+class Observation:
+    """What each run's cases of one INFO clause did: message -> number of cases."""
+
+    clause_id: str
+    text: str
+    cells: list[Counter]
+
+
+def info_observations(results: list[RunResults], clauses: dict[str, Clause]) -> list[Observation]:
+    """INFO clauses record a behaviour: per run, the distinct behaviours its cases saw (a
+    passing case's observation, or a failing case's "recorded: ..." message)."""
+    rows = []
+    for clause_id, clause in clauses.items():
+        if clause.level != "INFO":
+            continue
+        cells = [
+            Counter(case.message.splitlines()[0] if case.message else case.outcome
+                    for case in result.cases if case.clause_id == clause_id)
+            for result in results
+        ]
+        if any(cells):
+            rows.append(Observation(clause_id, clause.text, cells))
+    return rows
+
+
+def observation_text(cell: Counter) -> str:
+    if not cell:
+        return "–"
+    return "; ".join(text if count == 1 else f"{text} (×{count})" for text, count in cell.most_common())
+
+
 def cell_text(cell: Counter) -> str:
     parts = [f"{cell[name]} {name}" for name in CATEGORIES if cell[name]]
     return ", ".join(parts) if parts else "–"

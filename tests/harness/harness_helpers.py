@@ -120,9 +120,10 @@ def test_info_clause_failure(openssl):
 
 
 @pytest.mark.clause("DGST-INFO-ONLY")
-def test_info_clause_records_either_outcome(openssl):
+def test_info_clause_records_either_outcome(openssl, observe):
     result = openssl("dgst", "-sha1", PROV, "absent.bin", expect_fail=None)
     assert result.returncode == 1 and result.errors
+    observe("dgst of a missing file fails")
 
 
 @pytest.mark.clause("DGST-OLD-OPENSSL")

@@ -56,6 +56,7 @@ def test_every_outcome_is_recorded(pytester, suite):
     assert cases["test_fake_suite.py::test_unknown_digest_deviation"].message.startswith("known deviation of backend default-provider")
     assert cases["test_fake_suite.py::test_tls_needs_capability"].message == "backend lacks tls"
     assert "applies to OpenSSL <3.0" in cases["test_fake_suite.py::test_clause_outside_version_range"].message
+    assert cases["test_fake_suite.py::test_info_clause_records_either_outcome"].message == "dgst of a missing file fails"
 
 
 def test_failure_report_shows_the_replayable_command(pytester, suite):

@@ -151,3 +151,21 @@ def test_outputs_are_written_whole(store, tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert all(path.stat().st_mode & 0o777 == 0o666 & ~mask for path in written.values())
+
+
+def test_info_clauses_show_what_each_backend_does(tmp_path, catalogue_file):
+    with ResultsStore(tmp_path / "info.sqlite") as store:
+        for run_id, backend, observed in (("run-a", "reference", "TLS 1.3 completes"),
+                                           ("run-b", "vendor-mock", "refused cleanly (no shared cipher)")):
+            store.begin_run(RunRecord(backend=backend, openssl_version="3.0.19", id=run_id))
+            for n in range(2):
+                store.record_case(run_id, CaseRecord(case_id=f"test_t.py::test_tls[{n}]", clause_id="TLS-HANDSHAKE",
+                                                     clause_level="INFO", outcome="passed", message=observed))
+            store.finish_run(run_id, COMPLETE, 0)
+        results, diffs = select(store, None)
+        clauses = load_clauses(catalogue_file)
+        text = markdown.render_report(results, clauses, diffs)
+        page = html.render_report(results, clauses, diffs)
+    assert "## What each backend does (INFO clauses)" in text
+    assert "| `TLS-HANDSHAKE` | TLS 1.3 completes (×2) | refused cleanly (no shared cipher) (×2) |" in text
+    assert "<table id=observations>" in page and "<td>TLS 1.3 completes (×2)</td>" in page
