@@ -96,6 +96,15 @@ def _library_env(binary: Path) -> dict[str, str]:
     return {}
 
 
+def _provisioned_env(binary: Path) -> dict[str, str]:
+    """A build made by `azihsm-conformance openssl provision` runs with its own openssl.cnf
+    and modules, whatever OPENSSL_CONF / OPENSSL_MODULES the caller's shell has."""
+    from harness.provision_build import build_environment, is_complete
+
+    prefix = binary.parent.parent
+    return build_environment(prefix) if is_complete(prefix) else {}
+
+
 def _run_version(binary: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(
@@ -144,6 +153,7 @@ def probe(binary: Path) -> OpenSSLInstall:
             "pass --openssl with an OpenSSL 3 binary or a version like 3.5"
         )
     dirs = {m.group(1): m.group(2) for m in map(_DIR_LINE.match, lines) if m}
+    env.update(_provisioned_env(binary))
     return OpenSSLInstall(
         path=binary,
         version=version,
