@@ -32,11 +32,20 @@ def load_run(store: ResultsStore, ref: str) -> RunResults:
 
 
 def latest_per_column(store: ResultsStore) -> list[RunRecord]:
-    """The newest run of every (backend, OpenSSL version) pair, in first-seen order."""
+    """The newest run of every (backend, OpenSSL version) pair: backends in first-seen
+    order, each backend's OpenSSL versions in version order (3.0.19 before 3.5.7)."""
     latest: dict[str, RunRecord] = {}
     for run in store.runs():
         latest[run.column] = run
-    return list(latest.values())
+    backends = list(dict.fromkeys(run.backend for run in latest.values()))
+    return sorted(latest.values(), key=lambda run: (backends.index(run.backend), _version_key(run.openssl_version)))
+
+
+def _version_key(text: str) -> tuple:
+    parts = []
+    for piece in text.replace("-", ".").split("."):
+        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
+    return tuple(parts)
 
 
 def previous_run(store: ResultsStore, run: RunRecord) -> RunRecord | None:

@@ -11,7 +11,7 @@ import pytest
 from harness.clauses import load_clauses
 from harness.report import html, markdown
 from harness.report.exports import to_json, to_junit
-from harness.report.model import clause_matrix, diff_runs, load_run
+from harness.report.model import clause_matrix, diff_runs, latest_per_column, load_run
 from harness.report.outputs import OUTPUT_FILES, select, write_outputs
 from harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
 
@@ -169,3 +169,11 @@ def test_info_clauses_show_what_each_backend_does(tmp_path, catalogue_file):
     assert "## What each backend does (INFO clauses)" in text
     assert "| `TLS-HANDSHAKE` | TLS 1.3 completes (×2) | refused cleanly (no shared cipher) (×2) |" in text
     assert "<table id=observations>" in page and "<td>TLS 1.3 completes (×2)</td>" in page
+
+
+def test_columns_are_ordered_by_openssl_version(tmp_path):
+    with ResultsStore(tmp_path / "v.sqlite") as store:
+        for run_id, version in (("r1", "4.0.2"), ("r2", "3.0.19"), ("r3", "3.10.1"), ("r4", "3.5.7")):
+            store.begin_run(RunRecord(backend="reference", openssl_version=version, id=run_id))
+            store.finish_run(run_id, COMPLETE, 0)
+        assert [run.openssl_version for run in latest_per_column(store)] == ["3.0.19", "3.5.7", "3.10.1", "4.0.2"]
