@@ -197,6 +197,8 @@ def py_key_load(alg, reference, size):
 def py_key_has(handle, selection):
     from .keymgmt import KeyData
 
+    if runtime.handle_number(handle) == 0:
+        return 0  # libssl asks about a key it has not made yet: "no", without an error
     return int(runtime.lookup(handle, KeyData).has(selection))
 
 
