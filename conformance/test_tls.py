@@ -17,23 +17,11 @@ from pathlib import Path
 import pytest
 
 from conformance import oracle
+from fixtures import ROOT as FIXTURES_ROOT
 from harness.pytest_plugin import PROV
 
-# explicit extensions: `req -x509` defaults differ between OpenSSL versions (3.0: v1
-# certificate, 3.5: not a CA, 4.0: none) and the client uses this certificate as its CA
-CERT_CONFIG = """\
-[req]
-distinguished_name = dn
-x509_extensions = server_ext
-prompt = no
-[dn]
-CN = localhost
-[server_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, digitalSignature, keyCertSign
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-"""
+# explicit extensions (see the file): `req -x509` defaults differ between OpenSSL versions
+CERT_CONFIG = (FIXTURES_ROOT / "tls-server-cert.cnf").read_text()
 SERVER_KEYS = {
     "ec-P-256": ("ec", "P-256"),
     "ec-P-384": ("ec", "P-384"),

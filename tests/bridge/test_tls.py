@@ -19,22 +19,12 @@ import pexpect
 import pytest
 from bridge_helpers import OPENSSL, PROV, OpenSSL
 
+from fixtures import ROOT as FIXTURES_ROOT
+
 START_TIMEOUT = 30       # s_server start-up (builds nothing, but loads Python)
 HANDSHAKE_TIMEOUT = 20
 
-CERT_CONFIG = """\
-[req]
-distinguished_name = dn
-x509_extensions = server_ext
-prompt = no
-[dn]
-CN = localhost
-[server_ext]
-basicConstraints = critical, CA:TRUE
-keyUsage = critical, digitalSignature, keyCertSign
-extendedKeyUsage = serverAuth
-subjectAltName = DNS:localhost, IP:127.0.0.1
-"""
+CERT_CONFIG = (FIXTURES_ROOT / "tls-server-cert.cnf").read_text()
 
 
 @dataclass
