@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from harness.store import ABORTED, ResultsStore, new_run_id
 PYTEST_SETTINGS = Path(__file__).resolve().parent.parent / "pytest-run.toml"
 # pytest exit codes (pytest.ExitCode) the command translates
 PYTEST_INTERRUPTED, PYTEST_INTERNAL_ERROR, PYTEST_USAGE_ERROR, PYTEST_NO_TESTS = 2, 3, 4, 5
+DEFAULT_KEEP_WORK = 5
 
 
 def add_parser(subparsers) -> None:
@@ -36,9 +38,28 @@ def add_parser(subparsers) -> None:
     parser.add_argument("-n", "--workers", default="auto", help="parallel workers: a number, 'auto' (default), or 0 for none")
     parser.add_argument("--suite", metavar="DIR", type=Path, help="conformance suite directory (default: the installed conformance package)")
     parser.add_argument("--command-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"seconds before one openssl command counts as hung (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--keep-work", type=_positive, default=DEFAULT_KEEP_WORK, metavar="N",
+                        help="keep the working and device directories (what replay lines need) of the newest N "
+                             f"runs under OUT/work, this one included (default {DEFAULT_KEEP_WORK})")
     add_clauses_option(parser)
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of runs, at least 1")
+    return int(text)
+
+
+def prune_work(work: Path, keep: int, current: str) -> list[Path]:
+    """Delete the working directories of all but the newest KEEP runs (run ids sort by start
+    time) and return them; CURRENT, the run just made, always stays."""
+    runs = sorted((entry for entry in work.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
+    removed = [entry for entry in runs[:-keep] if entry.name != current]
+    for entry in removed:
+        shutil.rmtree(entry, ignore_errors=True)
+    return removed
 
 
 def suite_directory(explicit: Path | None) -> Path:
@@ -118,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         # run is the newest of its column); the exports hold this run only
         columns, _ = select(store, None)
     outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result])
+    pruned = prune_work(work, args.keep_work, run_id)
     counts = result.counts()
     print(
         f"azihsm-conformance: run {run_id}: {counts['pass']} pass, {counts['fail']} fail, "
@@ -126,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     for diff in diffs:
         print(f"  since {diff.a.id}: {len(diff.newly_failing)} newly failing, {len(diff.newly_passing)} newly passing")
     print(f"  results: {database}")
+    if pruned:
+        print(f"  removed the working directories of {len(pruned)} older run(s) from {work} (--keep-work {args.keep_work})")
     for name, path in outputs.items():
         print(f"  {name}: {path}")
     if code < 0:

@@ -181,3 +181,24 @@ def test_doctor_reports_each_check(tmp_path, profile_file):
     assert bad.returncode == 1
     assert "  FAIL  provider load: provider did not load" in bad.stdout and "replay: " in bad.stdout and "fix: " in bad.stdout
     assert "1 check(s) failed" in bad.stdout
+
+
+def test_old_working_directories_are_pruned(tmp_path):
+    from harness.commands.run import prune_work
+
+    work = tmp_path / "work"
+    ids = ["20261130T060000Z-aaaaaa", "20261130T061000Z-bbbbbb", "20261130T062000Z-cccccc", "20261130T063000Z-dddddd"]
+    for run_id in ids:
+        (work / run_id / "case").mkdir(parents=True)
+    removed = prune_work(work, 2, current=ids[-1])
+    assert [p.name for p in removed] == ids[:2]
+    assert sorted(p.name for p in work.iterdir()) == ids[2:]
+    assert prune_work(work, 1, current=ids[-1])[0].name == ids[2]  # the current run always stays
+    assert [p.name for p in work.iterdir()] == [ids[-1]]
+
+
+def test_keep_work_must_be_a_positive_count(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--keep-work", "0"])
+    assert exit_info.value.code == 2
+    assert "is not a whole number of runs, at least 1" in capsys.readouterr().err
