@@ -16,6 +16,9 @@ import sys
 
 OSSL_OP_DIGEST = 1
 OSSL_FUNC_DIGEST_DIGEST = 5
+OSSL_OP_KEYMGMT = 10
+OSSL_FUNC_KEYMGMT_HAS = 21
+OSSL_KEYMGMT_SELECT_ALL = 0x87  # private | public | domain parameters | other parameters
 
 
 class Dispatch(ctypes.Structure):
@@ -61,20 +64,7 @@ def main(provider_dir: str) -> int:
     print("dupctx:", "ok" if ok and out.raw[:size.value] == expected else "FAILED")
 
     # the one-shot digest function, called straight from the provider's dispatch table
-    no_cache = ctypes.c_int(0)
-    table = ctypes.cast(crypto.OSSL_PROVIDER_query_operation(provider, OSSL_OP_DIGEST,
-                                                             ctypes.byref(no_cache)),
-                        ctypes.POINTER(Algorithm))
-    oneshot = None
-    i = 0
-    while table[i].names:
-        if b"SHA2-256" in table[i].names.split(b":"):
-            j = 0
-            while table[i].implementation[j].function_id:
-                if table[i].implementation[j].function_id == OSSL_FUNC_DIGEST_DIGEST:
-                    oneshot = table[i].implementation[j].function
-                j += 1
-        i += 1
+    oneshot = dispatched(crypto, provider, OSSL_OP_DIGEST, b"SHA2-256", OSSL_FUNC_DIGEST_DIGEST)
     digest_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.c_size_t,
                                  ctypes.c_char_p, ctypes.POINTER(ctypes.c_size_t),
                                  ctypes.c_size_t)(oneshot)
@@ -87,10 +77,34 @@ def main(provider_dir: str) -> int:
                       ctypes.byref(length), 16)
     print("oneshot-small-buffer:", "ok" if not small else "FAILED")
     print("library contexts:", "ok" if several_library_contexts(crypto, provider_dir) else "FAILED")
+    # keymgmt has() on no key at all (libssl 3.5 asks): "no", with nothing on the error queue
+    has_fn = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int)(
+        dispatched(crypto, provider, OSSL_OP_KEYMGMT, b"EC", OSSL_FUNC_KEYMGMT_HAS))
+    crypto.ERR_clear_error()
+    crypto.ERR_peek_error.restype = ctypes.c_ulong
+    answer = has_fn(None, OSSL_KEYMGMT_SELECT_ALL)
+    print("has-null-key:", "ok" if answer == 0 and crypto.ERR_peek_error() == 0 else "FAILED")
     if len(sys.argv) > 2:
         describe_key(crypto, sys.argv[2].encode())
     sys.stdout.flush()
     return 0
+
+
+def dispatched(crypto, provider, operation: int, name: bytes, function_id: int) -> int:
+    """The address of FUNCTION_ID in the provider's implementation of NAME for OPERATION."""
+    no_cache = ctypes.c_int(0)
+    table = ctypes.cast(crypto.OSSL_PROVIDER_query_operation(provider, operation, ctypes.byref(no_cache)),
+                        ctypes.POINTER(Algorithm))
+    i = 0
+    while table[i].names:
+        if name in table[i].names.split(b":"):
+            j = 0
+            while table[i].implementation[j].function_id:
+                if table[i].implementation[j].function_id == function_id:
+                    return table[i].implementation[j].function
+                j += 1
+        i += 1
+    raise LookupError(f"no function {function_id} for {name!r} in operation {operation}")
 
 
 def several_library_contexts(crypto, provider_dir: str) -> bool:

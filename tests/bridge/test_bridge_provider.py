@@ -72,8 +72,9 @@ def test_digest_oneshot_and_dupctx_in_python_host(provider_dir, device_dir):
                           capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr        # also: no crash at interpreter exit
     assert "Traceback" not in proc.stderr
-    assert proc.stdout.split("\n")[:5] == ["load: ok", "dupctx: ok", "oneshot: ok",
-                                          "oneshot-small-buffer: ok", "library contexts: ok"]
+    assert proc.stdout.split("\n")[:6] == ["load: ok", "dupctx: ok", "oneshot: ok",
+                                          "oneshot-small-buffer: ok", "library contexts: ok",
+                                          "has-null-key: ok"]
 
 
 def test_key_params_seen_by_openssl(provider_dir, device_dir, ec_key):
