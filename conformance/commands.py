@@ -16,8 +16,11 @@ from conformance import oracle
 from harness.pytest_plugin import PROV
 
 
-def _options(flag: str, options: dict[str, str] | None) -> list[str]:
-    return [arg for name, value in (options or {}).items() for arg in (flag, f"{name}:{value}")]
+def options_args(flag: str, options: dict[str, object] | None) -> list[str]:
+    """``FLAG name:value`` pairs (e.g. ``-pkeyopt group:P-384``); options whose value is None
+    are left out, so callers can pass every optional setting as it is."""
+    return [arg for name, value in (options or {}).items() if value is not None
+            for arg in (flag, f"{name}:{value}")]
 
 
 def _prehash(data: Path, digest: str) -> Path:
@@ -32,10 +35,10 @@ def sign(openssl, uri: str, data: Path, digest: str, mode: str, options: dict[st
     """mode 'stream': ``dgst -shaN -sign`` with OPTIONS as -sigopt; 'oneshot': ``pkeyutl -sign``
     over DATA's digest with OPTIONS as -pkeyopt (plus ``digest:shaN`` when DIGEST_OPTION)."""
     if mode == "stream":
-        openssl("dgst", f"-{digest}", PROV, *_options("-sigopt", options), "-sign", uri, "-out", out, data, expect_fail=expect_fail)
+        openssl("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-sign", uri, "-out", out, data, expect_fail=expect_fail)
     else:
         options = {**(options or {}), **({"digest": digest} if digest_option else {})}
-        openssl("pkeyutl", "-sign", PROV, "-inkey", uri, *_options("-pkeyopt", options), "-in", _prehash(data, digest),
+        openssl("pkeyutl", "-sign", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", _prehash(data, digest),
                 "-out", out, expect_fail=expect_fail)
     produced = openssl.cwd / out
     return produced.read_bytes() if produced.exists() else b""
@@ -46,12 +49,12 @@ def verify(openssl, uri: str, data: Path, signature: bytes, digest: str, mode: s
     """``dgst -verify`` or ``pkeyutl -verify``; a pass must also print the success text."""
     (openssl.cwd / "check.sig").write_bytes(signature)
     if mode == "stream":
-        result = openssl("dgst", f"-{digest}", PROV, *_options("-sigopt", options), "-verify", uri,
+        result = openssl("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-verify", uri,
                          "-signature", "check.sig", data, expect_fail=expect_fail)
         success = b"Verified OK"
     else:
         options = {**(options or {}), **({"digest": digest} if digest_option else {})}
-        result = openssl("pkeyutl", "-verify", PROV, "-inkey", uri, *_options("-pkeyopt", options),
+        result = openssl("pkeyutl", "-verify", PROV, "-inkey", uri, *options_args("-pkeyopt", options),
                          "-in", _prehash(data, digest), "-sigfile", "check.sig", expect_fail=expect_fail)
         success = b"Signature Verified Successfully"
     if not expect_fail:
@@ -84,17 +87,15 @@ def hkdf(openssl, ikm_file: str, *, digest: str = "SHA256", key_type: str | None
          output_file: str | None = "derived.bin", salt: bytes | None = None, info: bytes | None = None,
          keylen: int = 4096, out: str = "/dev/null", expect_fail: bool = False):
     """``kdf -keylen N -kdfopt digest:D -kdfopt azihsm.ikm_file:F ... -binary -out OUT HKDF``."""
-    args = ["kdf", PROV, "-keylen", str(keylen), "-kdfopt", f"digest:{digest}", "-kdfopt", f"azihsm.ikm_file:{ikm_file}"]
-    if output_file:
-        args += ["-kdfopt", f"output_file:{output_file}"]
-    if key_type:
-        args += ["-kdfopt", f"derived_key_type:{key_type}"]
-    if bits is not None:
-        args += ["-kdfopt", f"derived_key_bits:{bits}"]
-    if salt:
-        args += ["-kdfopt", f"hexsalt:{salt.hex()}"]
-    if info:
-        args += ["-kdfopt", f"hexinfo:{info.hex()}"]
+    args = ["kdf", PROV, "-keylen", str(keylen), *options_args("-kdfopt", {
+        "digest": digest,
+        "azihsm.ikm_file": ikm_file,
+        "output_file": output_file or None,
+        "derived_key_type": key_type or None,
+        "derived_key_bits": bits,
+        "hexsalt": salt.hex() if salt else None,
+        "hexinfo": info.hex() if info else None,
+    })]
     return openssl(*args, "-binary", "-out", out, "HKDF", expect_fail=expect_fail)
 
 
@@ -122,7 +123,7 @@ def rsa_crypt(openssl, operation: str, uri: str, data: bytes, *, padding: str | 
         options["rsa_oaep_label"] = label.hex()
     output = openssl.cwd / "crypt.out"
     output.unlink(missing_ok=True)
-    openssl("pkeyutl", f"-{operation}", PROV, "-inkey", uri, *_options("-pkeyopt", options), "-in", "crypt.in",
+    openssl("pkeyutl", f"-{operation}", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", "crypt.in",
             "-out", "crypt.out", expect_fail=expect_fail)
     return output.read_bytes() if output.exists() else b""
 

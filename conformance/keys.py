@@ -38,20 +38,16 @@ def genpkey_args(algorithm: str, *, masked_key: str | None, group: str | None = 
                  usage: str | None = None, session: str | None = None, input_key: str | None = None,
                  group_option: str = "group") -> list:
     """The spec's genpkey command line (generation, or import with INPUT_KEY)."""
-    args: list = ["genpkey", PROV, "-algorithm", algorithm]
-    if group:
-        args += ["-pkeyopt", f"{group_option}:{group}"]
-    if bits:
-        args += ["-pkeyopt", f"rsa_keygen_bits:{bits}"]
-    if input_key:
-        args += ["-pkeyopt", f"azihsm.input_key:{input_key}"]
-    if usage:
-        args += ["-pkeyopt", f"azihsm.key_usage:{usage}"]
-    if session is not None:
-        args += ["-pkeyopt", f"azihsm.session:{session}"]
-    if masked_key:
-        args += ["-pkeyopt", f"azihsm.masked_key:{masked_key}"]
-    return args + ["-outform", "DER", "-out", "/dev/null"]
+    options = {
+        group_option: group or None,
+        "rsa_keygen_bits": bits or None,
+        "azihsm.input_key": input_key or None,
+        "azihsm.key_usage": usage or None,
+        "azihsm.session": session,
+        "azihsm.masked_key": masked_key or None,
+    }
+    return ["genpkey", PROV, "-algorithm", algorithm, *commands.options_args("-pkeyopt", options),
+            "-outform", "DER", "-out", "/dev/null"]
 
 
 def export_public_der(openssl, uri: str, out: str = "pub.der") -> bytes:
