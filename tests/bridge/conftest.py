@@ -44,20 +44,25 @@ def session_openssl(provider_dir, device_dir, tmp_path_factory) -> OpenSSL:
     return OpenSSL(provider_dir, tmp_path_factory.mktemp("keys"), device_dir)
 
 
-@pytest.fixture(scope="session")
-def ec_key(session_openssl):
-    """curve -> absolute path of a masked digitalSignature EC key made by genpkey."""
+def _ec_key_maker(openssl: OpenSSL, usage: str, prefix: str):
+    """curve -> absolute path of a masked EC key of USAGE (``PREFIX_p384.bin``), made once."""
     made: dict[str, Path] = {}
 
     def get(curve: str) -> Path:
         if curve not in made:
-            name = f"ec_{curve.replace('-', '').lower()}.bin"
-            session_openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"group:{curve}",
-                            "-pkeyopt", f"azihsm.masked_key:./{name}", "-outform", "DER",
-                            "-out", "/dev/null")
-            made[curve] = session_openssl.cwd / name
+            name = f"{prefix}_{curve.replace('-', '').lower()}.bin"
+            openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"group:{curve}",
+                    "-pkeyopt", f"azihsm.key_usage:{usage}", "-pkeyopt", f"azihsm.masked_key:./{name}",
+                    "-outform", "DER", "-out", "/dev/null")
+            made[curve] = openssl.cwd / name
         return made[curve]
     return get
+
+
+@pytest.fixture(scope="session")
+def ec_key(session_openssl):
+    """curve -> absolute path of a masked digitalSignature EC key made by genpkey."""
+    return _ec_key_maker(session_openssl, "digitalSignature", "ec")
 
 
 @pytest.fixture(scope="session")
@@ -109,15 +114,4 @@ def enc_key(session_openssl):
 @pytest.fixture(scope="session")
 def ecdh_key(session_openssl):
     """curve -> absolute path of a masked keyAgreement EC key made by genpkey."""
-    made: dict[str, Path] = {}
-
-    def get(curve: str) -> Path:
-        if curve not in made:
-            name = f"ecdh_{curve.replace('-', '').lower()}.bin"
-            session_openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"group:{curve}",
-                            "-pkeyopt", "azihsm.key_usage:keyAgreement",
-                            "-pkeyopt", f"azihsm.masked_key:./{name}",
-                            "-outform", "DER", "-out", "/dev/null")
-            made[curve] = session_openssl.cwd / name
-        return made[curve]
-    return get
+    return _ec_key_maker(session_openssl, "keyAgreement", "ecdh")
