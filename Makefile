@@ -29,7 +29,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[vectors]'
+	$(BIN)/python -m pip install --quiet -e '.[vectors,pkcs11]'
 	touch $(STAMP)
 
 clean:

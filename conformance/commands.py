@@ -1,9 +1,10 @@
 """The spec's command lines, written once for every module that needs them.
 
-Each helper runs one documented ``openssl`` command through the case's ``openssl``
-fixture (so its command line, exit code and stderr are in the case's report) and
-returns what the command produced. ``expect_fail=True`` is passed through: the command
-must then exit non-zero.
+``*_args`` build a documented command line (with ``PROV`` where the provider flags go), so
+a refusal case can hand the faulty and the control form to ``openssl.refuses``; the plain
+helpers run one through the case's ``openssl`` fixture and return what it produced.
+``prove=True`` also runs the command's isolated twin: the case's proof that the provider
+under test performed it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 
 from conformance import oracle
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
+
+SUCCESS = {"stream": b"Verified OK", "oneshot": b"Signature Verified Successfully"}
 
 
 def options_args(flag: str, options: dict[str, object] | None) -> list[str]:
@@ -23,43 +26,59 @@ def options_args(flag: str, options: dict[str, object] | None) -> list[str]:
             for arg in (flag, f"{name}:{value}")]
 
 
-def _prehash(data: Path, digest: str) -> Path:
+def prehash(data: Path, digest: str) -> Path:
     """DATA's digest (computed by hashlib) in a file beside it: the one-shot input."""
     hashed = data.with_suffix(f".{digest}")
     hashed.write_bytes(oracle.digest(digest, data.read_bytes()))
     return hashed
 
 
-def sign(openssl, uri: str, data: Path, digest: str, mode: str, options: dict[str, str] | None = None, *,
-         digest_option: bool = False, out: str = "sig.bin", expect_fail: bool = False) -> bytes:
+def sign_args(uri: str, data: Path, digest: str, mode: str, options: dict[str, str] | None = None, *,
+              digest_option: bool = False, out: str = "sig.bin") -> tuple:
     """mode 'stream': ``dgst -shaN -sign`` with OPTIONS as -sigopt; 'oneshot': ``pkeyutl -sign``
     over DATA's digest with OPTIONS as -pkeyopt (plus ``digest:shaN`` when DIGEST_OPTION)."""
     if mode == "stream":
-        openssl("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-sign", uri, "-out", out, data, expect_fail=expect_fail)
-    else:
-        options = {**(options or {}), **({"digest": digest} if digest_option else {})}
-        openssl("pkeyutl", "-sign", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", _prehash(data, digest),
-                "-out", out, expect_fail=expect_fail)
-    produced = openssl.cwd / out
-    return produced.read_bytes() if produced.exists() else b""
+        return ("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-sign", uri, "-out", out, data)
+    options = {**(options or {}), **({"digest": digest} if digest_option else {})}
+    return ("pkeyutl", "-sign", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", prehash(data, digest), "-out", out)
+
+
+def sign(openssl, uri: str, data: Path, digest: str, mode: str, options: dict[str, str] | None = None, *,
+         digest_option: bool = False, out: str = "sig.bin", prove: bool = False, prerequisite: bool = False) -> bytes:
+    openssl(*sign_args(uri, data, digest, mode, options, digest_option=digest_option, out=out), prove=prove,
+            prerequisite=prerequisite)
+    return (openssl.cwd / out).read_bytes()
+
+
+def verify_args(uri: str, data: Path, signature_file: str, digest: str, mode: str, options: dict[str, str] | None = None, *,
+                digest_option: bool = False) -> tuple:
+    """``dgst -verify`` or ``pkeyutl -verify`` of SIGNATURE_FILE (in the case's directory)."""
+    if mode == "stream":
+        return ("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-verify", uri, "-signature", signature_file, data)
+    options = {**(options or {}), **({"digest": digest} if digest_option else {})}
+    return ("pkeyutl", "-verify", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", prehash(data, digest),
+            "-sigfile", signature_file)
 
 
 def verify(openssl, uri: str, data: Path, signature: bytes, digest: str, mode: str, options: dict[str, str] | None = None, *,
-           digest_option: bool = False, expect_fail: bool = False):
-    """``dgst -verify`` or ``pkeyutl -verify``; a pass must also print the success text."""
-    (openssl.cwd / "check.sig").write_bytes(signature)
-    if mode == "stream":
-        result = openssl("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-verify", uri,
-                         "-signature", "check.sig", data, expect_fail=expect_fail)
-        success = b"Verified OK"
-    else:
-        options = {**(options or {}), **({"digest": digest} if digest_option else {})}
-        result = openssl("pkeyutl", "-verify", PROV, "-inkey", uri, *options_args("-pkeyopt", options),
-                         "-in", _prehash(data, digest), "-sigfile", "check.sig", expect_fail=expect_fail)
-        success = b"Signature Verified Successfully"
-    if not expect_fail:
-        assert success in result.stdout, f"verification exited 0 without printing {success.decode()!r}"
+           digest_option: bool = False, prove: bool = True, name: str = "check.sig"):
+    """Verify SIGNATURE; a pass must also print the success text. Proven by default."""
+    (openssl.cwd / name).write_bytes(signature)
+    result = openssl(*verify_args(uri, data, name, digest, mode, options, digest_option=digest_option), prove=prove)
+    assert SUCCESS[mode] in result.stdout, f"verification exited 0 without printing {SUCCESS[mode].decode()!r}"
     return result
+
+
+def verify_refused(openssl, uri: str, data: Path, good: bytes, bad: bytes, digest: str, mode: str,
+                   options: dict[str, str] | None = None, *, digest_option: bool = False, control_uri: str | None = None,
+                   control_data: Path | None = None, because: str = "verification"):
+    """The provider must refuse BAD (a signature, or a key/data change the caller made) while
+    GOOD, the control, verifies: both checked in one case."""
+    (openssl.cwd / "good.sig").write_bytes(good)
+    (openssl.cwd / "bad.sig").write_bytes(bad)
+    control = verify_args(control_uri or uri, control_data or data, "good.sig", digest, mode, options, digest_option=digest_option)
+    faulty = verify_args(uri, data, "bad.sig", digest, mode, options, digest_option=digest_option)
+    return openssl.refuses(*faulty, control=control, because=because)
 
 
 def write_peer(directory: Path, public_key, form: str, name: str = "peer") -> str:
@@ -70,9 +89,9 @@ def write_peer(directory: Path, public_key, form: str, name: str = "peer") -> st
     return path.name
 
 
-def derive(openssl, uri: str, peer: str, *, output_file: str | None = "secret.bin", peer_form: str | None = None,
-           out: str | None = None, expect_fail: bool = False):
-    """ECDH: ``pkeyutl -derive -inkey URI -peerkey PEER -pkeyopt output_file:F``."""
+def derive_args(uri: str, peer: str, *, output_file: str | None = "secret.bin", peer_form: str | None = None,
+                out: str | None = None) -> tuple:
+    """ECDH: ``pkeyutl -derive -inkey URI -peerkey PEER [-pkeyopt output_file:F] [-out OUT]``."""
     args = ["pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", peer]
     if peer_form:
         args += ["-peerform", peer_form]
@@ -80,14 +99,28 @@ def derive(openssl, uri: str, peer: str, *, output_file: str | None = "secret.bi
         args += ["-pkeyopt", f"output_file:{output_file}"]
     if out:
         args += ["-out", out]
-    return openssl(*args, expect_fail=expect_fail)
+    return tuple(args)
 
 
-def hkdf(openssl, ikm_file: str, *, digest: str = "SHA256", key_type: str | None = "hmac", bits: int | None = 256,
-         output_file: str | None = "derived.bin", salt: bytes | None = None, info: bytes | None = None,
-         keylen: int = 4096, out: str = "/dev/null", expect_fail: bool = False):
+def derive_as_backend_does(backend, uri: str, peer: str, name: str, *, peer_form: str | None = None) -> tuple:
+    """ECDH as the backend does it: a masked secret to output_file NAME.bin (capability
+    ecdh-masked), or the raw secret to -out NAME.bin (ecdh-raw)."""
+    if backend.has_capability("ecdh-masked"):
+        return derive_args(uri, peer, output_file=f"{name}.bin", peer_form=peer_form)
+    return derive_args(uri, peer, output_file=None, out=f"{name}.bin", peer_form=peer_form)
+
+
+def derive(openssl, uri: str, peer: str, *, output_file: str | None = "secret.bin", peer_form: str | None = None,
+           out: str | None = None, expect_fail: bool | None = False, prove: bool = False):
+    return openssl(*derive_args(uri, peer, output_file=output_file, peer_form=peer_form, out=out), expect_fail=expect_fail,
+                   prove=prove)
+
+
+def hkdf_args(ikm_file: str, *, digest: str = "SHA256", key_type: str | None = "hmac", bits: int | None = 256,
+              output_file: str | None = "derived.bin", salt: bytes | None = None, info: bytes | None = None,
+              keylen: int = 4096, out: str = "/dev/null") -> tuple:
     """``kdf -keylen N -kdfopt digest:D -kdfopt azihsm.ikm_file:F ... -binary -out OUT HKDF``."""
-    args = ["kdf", PROV, "-keylen", str(keylen), *options_args("-kdfopt", {
+    return ("kdf", PROV, "-keylen", str(keylen), *options_args("-kdfopt", {
         "digest": digest,
         "azihsm.ikm_file": ikm_file,
         "output_file": output_file or None,
@@ -95,47 +128,50 @@ def hkdf(openssl, ikm_file: str, *, digest: str = "SHA256", key_type: str | None
         "derived_key_bits": bits,
         "hexsalt": salt.hex() if salt else None,
         "hexinfo": info.hex() if info else None,
-    })]
-    return openssl(*args, "-binary", "-out", out, "HKDF", expect_fail=expect_fail)
+    }), "-binary", "-out", out, "HKDF")
 
 
-def hmac(openssl, key_file: str, digest: str, data: Path, *, digest_flag: str = "-digest", expect_fail: bool = False) -> bytes:
-    """``mac -digest D -macopt key:<masked key file> -in DATA -binary -out tag.bin HMAC``; returns the tag."""
+def hkdf(openssl, ikm_file: str, *, prove: bool = False, expect_fail: bool | None = False, **options):
+    return openssl(*hkdf_args(ikm_file, **options), prove=prove, expect_fail=expect_fail)
+
+
+def hmac_args(key_file: str, digest: str, data: Path, *, digest_flag: str = "-digest", out: str = "tag.bin") -> tuple:
+    """``mac -digest D -macopt key:<masked key file> -in DATA -binary -out OUT HMAC``."""
     digest_args = ["-digest", digest] if digest_flag == "-digest" else ["-macopt", f"digest:{digest}"]
-    openssl("mac", PROV, *digest_args, "-macopt", f"key:{key_file}", "-in", data, "-binary", "-out", "tag.bin", "HMAC",
-            expect_fail=expect_fail)
-    tag = openssl.cwd / "tag.bin"
-    return tag.read_bytes() if tag.exists() else b""
+    return ("mac", PROV, *digest_args, "-macopt", f"key:{key_file}", "-in", data, "-binary", "-out", out, "HMAC")
 
 
-def rsa_crypt(openssl, operation: str, uri: str, data: bytes, *, padding: str | None = "oaep", digest: str | None = None,
-              mgf1: str | None = None, label: bytes | None = None, expect_fail: bool = False) -> bytes:
-    """``pkeyutl -encrypt|-decrypt`` with the spec's -pkeyopt names; returns the output bytes."""
+def hmac(openssl, key_file: str, digest: str, data: Path, *, digest_flag: str = "-digest", prove: bool = False) -> bytes:
+    """The HMAC tag of DATA under the masked key KEY_FILE."""
+    openssl(*hmac_args(key_file, digest, data, digest_flag=digest_flag), prove=prove)
+    return (openssl.cwd / "tag.bin").read_bytes()
+
+
+def crypt_args(operation: str, uri: str, *, padding: str | None = "oaep", digest: str | None = None, mgf1: str | None = None,
+               label: bytes | None = None, infile: str = "crypt.in", outfile: str = "crypt.out") -> tuple:
+    """``pkeyutl -encrypt|-decrypt`` with the spec's -pkeyopt names."""
+    options = {"rsa_padding_mode": padding, "rsa_oaep_md": digest, "rsa_mgf1_md": mgf1,
+               "rsa_oaep_label": label.hex() if label is not None else None}
+    return ("pkeyutl", f"-{operation}", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", infile, "-out", outfile)
+
+
+def rsa_crypt(openssl, operation: str, uri: str, data: bytes, *, prove: bool = False, **options) -> bytes:
+    """Encrypt or decrypt DATA; returns the output bytes."""
     (openssl.cwd / "crypt.in").write_bytes(data)
-    options = {}
-    if padding:
-        options["rsa_padding_mode"] = padding
-    if digest:
-        options["rsa_oaep_md"] = digest
-    if mgf1:
-        options["rsa_mgf1_md"] = mgf1
-    if label is not None:
-        options["rsa_oaep_label"] = label.hex()
     output = openssl.cwd / "crypt.out"
     output.unlink(missing_ok=True)
-    openssl("pkeyutl", f"-{operation}", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", "crypt.in",
-            "-out", "crypt.out", expect_fail=expect_fail)
-    return output.read_bytes() if output.exists() else b""
+    openssl(*crypt_args(operation, uri, **options), prove=prove)
+    return output.read_bytes()
 
 
 def hmac_chain_tag(openssl, secret_file: str, digest: str, data: Path, *, salt: bytes | None = None,
-                   info: bytes | None = None) -> bytes:
+                   info: bytes | None = None, prove: bool = False) -> bytes:
     """The tag of DATA under an HMAC key derived by HKDF from the masked SECRET_FILE.
 
     This is how the suite reads a masked secret it can never see: it compares this tag
-    with ``oracle.software_chain`` over the value the secret must have.
+    with ``oracle.software_chain`` over the value the secret must have. PROVE proves the HKDF.
     """
     hmac_key = f"{Path(secret_file).stem}.{digest}.hmac.bin"
     hkdf(openssl, secret_file, digest=digest.upper(), key_type="hmac", bits=oracle.digest_size(digest) * 8,
-         output_file=hmac_key, salt=salt, info=info)
+         output_file=hmac_key, salt=salt, info=info, prove=prove)
     return hmac(openssl, hmac_key, digest.upper(), data)

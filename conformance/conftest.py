@@ -1,8 +1,9 @@
 """Fixtures the conformance modules share: keys, data and the vector root.
 
-The harness plugin (harness/pytest_plugin.py) provides ``openssl``, ``workdir``,
-``backend``, ``openssl_version`` and the ``clause`` / ``needs`` / ``quick`` / ``slow``
-markers; this file adds what belongs to the suite itself.
+The harness plugin (harness/plugin/) provides ``openssl``, ``workdir``, ``backend``,
+``observe``, ``openssl_version`` and the ``clause`` / ``quick`` / ``slow`` markers; this file
+activates it (the plugin stays dormant in other pytest runs) and adds what belongs to the
+suite itself.
 """
 
 from __future__ import annotations
@@ -15,16 +16,22 @@ from conformance.vectors import absent_families, wycheproof_root
 from fixtures.loaders import DEFAULT_WYCHEPROOF_ROOT
 
 # registered before anything imports it, so pytest can rewrite its asserts
-pytest_plugins = ["harness.pytest_plugin"]
+pytest_plugins = ["azihsm"]  # the harness plugin (its pytest11 entry point)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("azihsm-vectors", "azihsm conformance vectors")
     group.addoption(
-        "--wycheproof-root",
+        "--azihsm-wycheproof-root",
         default=None,
         help=f"directory holding Wycheproof testvectors_v1 JSON files (default: $AZIHSM_WYCHEPROOF_ROOT, then {DEFAULT_WYCHEPROOF_ROOT})",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from harness.plugin.target import activate
+
+    activate(config)
 
 
 def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
@@ -33,7 +40,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
     missing = absent_families(wycheproof_root(config))
     if missing:
         terminalreporter.write_line(
-            f"azihsm: Wycheproof families absent under {wycheproof_root(config)} (their cases were reported as skipped): "
+            f"azihsm: Wycheproof families absent under {wycheproof_root(config)} (their cases were reported as inconclusive): "
             + ", ".join(missing),
             yellow=True,
         )
@@ -41,7 +48,7 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def software_keys():
-    from conformance.keys import SoftwareKeys  # imports the harness plugin: only once it is registered
+    from conformance.keys import SoftwareKeys
 
     return SoftwareKeys()
 
@@ -55,11 +62,11 @@ def _key_ring(tmp_path_factory: pytest.TempPathFactory, software_keys):
 
 
 @pytest.fixture
-def keys(openssl, _key_ring):
-    """Shared HSM keys and masked secrets (conformance.keys.KeyMaker), made on first use."""
+def keys(openssl, _key_ring, backend, backend_values):
+    """Shared backend keys and masked secrets (conformance.keys.KeyMaker), made on first use."""
     from conformance.keys import KeyMaker
 
-    return KeyMaker(openssl, _key_ring)
+    return KeyMaker(openssl, _key_ring, backend, backend_values)
 
 
 @pytest.fixture

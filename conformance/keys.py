@@ -1,15 +1,20 @@
-"""HSM keys shared between cases, and the command lines that make them.
+"""Backend keys shared between cases, made the way the backend profile says.
 
-Making a key costs one or two ``openssl`` processes, so each worker makes each kind of key
-once (generated EC keys per curve and usage, imported RSA keys per size, usage and
-algorithm...) and keeps its masked blob in a per-worker directory; a case gets a copy in
-its own working directory and addresses it with a spec-style URI (``azihsm://./k.bin;type=ec``).
-The commands run through the ``openssl`` fixture of the first case that needs the key, so
-a key that cannot be made fails that case with the full command line.
+How a key is made and named belongs to the backend (``keys`` in its profile, see
+``harness.backends.KeyRecipes``): the azihsm provider's masked blob files made by
+``genpkey -pkeyopt azihsm.*``, or objects in a PKCS#11 token made by an import tool. Each
+xdist worker makes each kind of key once and keeps it; a case addresses it with the
+profile's URI (for file keys, a relative URI to a copy in the case's own directory, as the
+spec writes them). The commands run through the ``openssl`` fixture of the first case that
+needs the key, as prerequisites: a key that cannot be made makes that case inconclusive,
+with the full command line.
 
-Software twins: imported keys come from pyca private keys kept here, so every check can
-use the true public half; generated keys have no twin and carry the public half the
-backend exports (``pkey -pubout -outform DER``), which their signatures then confirm.
+A key the profile does not declare (a curve, a size, a key type, generation at all) makes
+the case *not applicable*, with the reason.
+
+Software twins: imported keys come from pyca private keys kept here, so every check can use
+the true public half; generated keys have no twin and carry the public half the backend
+exports (``pkey -pubout -outform DER``), which their signatures then confirm.
 """
 
 from __future__ import annotations
@@ -23,15 +28,18 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from conformance import commands, oracle
 from fixtures import ROOT as FIXTURES_ROOT
-from harness.pytest_plugin import PROV
+from harness.backends import KeyRecipes, fill, key_id
+from harness.markers import PROV, NotApplicable
 
 CURVES = ("P-256", "P-384", "P-521")
 RSA_SIZES = (2048, 3072, 4096)
 DIGESTS = ("sha1", "sha256", "sha384", "sha512")
 EC_USAGES = ("digitalSignature", "keyAgreement")
 RSA_USAGES = ("digitalSignature", "keyEncipherment")
-# the URI type of each -algorithm
+# the URI type of each -algorithm, and back
 URI_TYPE = {"EC": "ec", "RSA": "rsa", "RSA-PSS": "rsa-pss"}
+ALGORITHM = {value: key for key, value in URI_TYPE.items()}
+CURVE_NAMES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
 
 
 def genpkey_args(algorithm: str, *, masked_key: str | None, group: str | None = None, bits: int | None = None,
@@ -50,19 +58,21 @@ def genpkey_args(algorithm: str, *, masked_key: str | None, group: str | None = 
             "-outform", "DER", "-out", "/dev/null"]
 
 
-def export_public_der(openssl, uri: str, out: str = "pub.der") -> bytes:
+def export_public_der(openssl, uri: str, out: str = "pub.der", *, prerequisite: bool = False, prove: bool = False) -> bytes:
     """The key's SubjectPublicKeyInfo as the backend exports it (DER works upstream too)."""
-    openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", "-out", out)
+    openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", "-out", out, prerequisite=prerequisite, prove=prove)
     return (openssl.cwd / out).read_bytes()
 
 
 @dataclass
 class HsmKey:
-    """A masked key made by the backend, with what the suite knows about it."""
+    """A key made by the backend, with what the suite knows about it."""
 
     name: str  # file-name friendly, e.g. "ec-P-384-keyAgreement-gen"
-    blob: Path  # the worker's master copy
-    type: str  # URI type: ec | rsa | rsa-pss
+    recipes: KeyRecipes = field(repr=False)
+    values: dict = field(repr=False)  # the profile's placeholder values
+    blob: Path | None  # the worker's master copy (file keys)
+    type: str  # ec | rsa | rsa-pss
     usage: str
     curve: str | None = None
     bits: int = 0
@@ -74,15 +84,25 @@ class HsmKey:
         return oracle.load_public(self.public_der)
 
     def copy_to(self, directory: Path, filename: str | None = None) -> Path:
+        """The key's file in DIRECTORY (masked-blob clauses only: other keys are not files)."""
+        if self.blob is None:
+            raise NotApplicable(f"the backend's keys are not files ({self.recipes.source}): nothing to copy or tamper with")
         target = Path(directory) / (filename or f"{self.name}.bin")
         if not target.exists():
             shutil.copyfile(self.blob, target)
         return target
 
     def uri(self, directory: Path, *, type: str | None = None, filename: str | None = None) -> str:
-        """A relative spec-style URI to a copy of the blob in DIRECTORY (the case's workdir)."""
-        path = self.copy_to(directory, filename)
-        return f"azihsm://./{path.name};type={type or self.type}"
+        """How a case names the key: for file keys a relative URI to a copy in DIRECTORY."""
+        path = f"./{self.copy_to(directory, filename).name}" if self.blob is not None else ""
+        return fill(self.recipes.uri, {**self.values, "path": path, "type": type or self.type, "name": self.name},
+                    f"key URI of {self.recipes.source}")
+
+    def absolute_uri(self) -> str:
+        """The key's URI wherever the command runs (the worker's master copy for file keys)."""
+        path = str(self.blob) if self.blob is not None else ""
+        return fill(self.recipes.uri, {**self.values, "path": path, "type": self.type, "name": self.name},
+                    f"key URI of {self.recipes.source}")
 
 
 class SoftwareKeys:
@@ -113,7 +133,7 @@ class SoftwareKeys:
 
 
 class KeyRing:
-    """The worker's masked keys (session scope): a directory and what is in it."""
+    """The worker's keys (session scope): a directory and what is in it."""
 
     def __init__(self, directory: Path, software: SoftwareKeys) -> None:
         self.directory = directory
@@ -125,54 +145,110 @@ class KeyRing:
 class KeyMaker:
     """The ``keys`` fixture: gets a shared key, making it with this case's ``openssl``."""
 
-    def __init__(self, openssl, ring: KeyRing) -> None:
+    def __init__(self, openssl, ring: KeyRing, backend, values: dict) -> None:
         self.openssl = openssl
         self.ring = ring
         self.software = ring.software
+        self.backend = backend
+        self.values = values
+        if backend.keys is None:
+            raise NotApplicable(f"backend {backend.name} declares no way to make keys (no 'keys' in its profile)")
+        self.recipes: KeyRecipes = backend.keys
+
+    # -- what the profile declares ---------------------------------------------------------
+
+    def _require(self, key_type: str, *, curve: str | None = None, bits: int | None = None, usage: str = "") -> None:
+        recipes, name = self.recipes, self.backend.name
+        if key_type not in recipes.types:
+            raise NotApplicable(f"backend {name} declares no {key_type} keys")
+        if curve is not None and curve not in recipes.curves:
+            raise NotApplicable(f"backend {name} declares no {curve} keys (it has {', '.join(recipes.curves)})")
+        if bits is not None and bits not in recipes.rsa_sizes:
+            raise NotApplicable(f"backend {name} declares no {bits}-bit RSA keys (it has {', '.join(map(str, recipes.rsa_sizes))})")
+        if usage and usage not in recipes.usage:
+            raise NotApplicable(f"backend {name} declares no keys with usage {usage}")
+
+    def _run(self, steps, values: dict) -> None:
+        where = f"key recipe of {self.recipes.source}"
+        for step in steps:
+            if step[0] == "openssl":
+                self.openssl(*[PROV if arg == "{PROV}" else fill(arg, values, where) for arg in step[1:]], prerequisite=True)
+            else:
+                self.openssl.tool([fill(arg, values, where) for arg in step])
+
+    def _values(self, name: str, key_type: str, usage: str, **extra) -> dict:
+        return {**self.values, "name": name, "id": key_id(name), "type": key_type, "algorithm": ALGORITHM[key_type],
+                "usage": self.recipes.usage.get(usage, usage), "blob": str(self.ring.directory / f"{name}.bin"),
+                "curve": "", "curve_name": "", "bits": "", "pkcs8": "", **extra}
 
     def _cached(self, name: str, make) -> HsmKey:
         if name not in self.ring.keys:
-            self.ring.keys[name] = make(self.ring.directory / f"{name}.bin")
+            self.ring.keys[name] = make()
         return self.ring.keys[name]
 
+    def _key(self, name: str, values: dict, **fields) -> HsmKey:
+        blob = Path(values["blob"]) if self.recipes.files else None
+        return HsmKey(name, self.recipes, self.values, blob, **fields)
+
+    # -- keys -------------------------------------------------------------------------------
+
+    def ec(self, curve: str, usage: str = "digitalSignature") -> HsmKey:
+        """An EC key of the backend: generated where the profile can generate, else imported."""
+        if self.recipes.can_generate("ec"):
+            return self.generated_ec(curve, usage)
+        return self.imported_ec(curve, usage)
+
     def generated_ec(self, curve: str, usage: str = "digitalSignature") -> HsmKey:
+        self._require("ec", curve=curve, usage=usage)
+        if not self.recipes.can_generate("ec"):
+            raise NotApplicable(f"backend {self.backend.name} declares no way to generate EC keys")
         name = f"ec-{curve}-{usage}-gen"
 
-        def make(blob: Path) -> HsmKey:
-            self.openssl(*genpkey_args("EC", group=curve, usage=usage, masked_key=str(blob)))
-            uri = f"azihsm://{blob};type=ec"
-            public = export_public_der(self.openssl, uri, f"{name}.pub.der")
-            oracle.assert_curve(public, curve)
-            return HsmKey(name, blob, "ec", usage, curve=curve, bits=int(curve[2:]), public_der=public)
+        def make() -> HsmKey:
+            values = self._values(name, "ec", usage, curve=curve, curve_name=CURVE_NAMES[curve])
+            self._run(self.recipes.generate["ec"], values)
+            key = self._key(name, values, type="ec", usage=usage, curve=curve, bits=int(curve[2:]))
+            key.public_der = export_public_der(self.openssl, key.absolute_uri(), f"{name}.pub.der", prerequisite=True)
+            oracle.assert_curve(key.public_der, curve)
+            return key
 
         return self._cached(name, make)
 
     def imported_ec(self, curve: str, usage: str = "digitalSignature", index: int = 0) -> HsmKey:
+        self._require("ec", curve=curve, usage=usage)
         return self.imported(f"ec-{curve}-{usage}-import{index}", self.software.ec(curve, index), "EC", usage)
 
     def imported_rsa(self, bits: int, usage: str = "digitalSignature", algorithm: str = "RSA", index: int = 0) -> HsmKey:
+        self._require(URI_TYPE[algorithm], bits=bits, usage=usage)
         return self.imported(f"{algorithm.lower()}-{bits}-{usage}-import{index}", self.software.rsa(bits, index), algorithm, usage)
 
     def imported(self, name: str, private, algorithm: str, usage: str = "digitalSignature") -> HsmKey:
         """Any pyca private key (e.g. a Wycheproof vector's), imported once under NAME."""
+        key_type = URI_TYPE[algorithm]
         if algorithm == "EC":
             curve = oracle.CURVE_BY_NAME[private.curve.name]
-            size, described = {"group": curve}, {"curve": curve, "bits": int(curve[2:])}
+            self._require(key_type, curve=curve, usage=usage)
+            size, described = {"curve": curve, "curve_name": CURVE_NAMES[curve]}, {"curve": curve, "bits": int(curve[2:])}
         else:
+            self._require(key_type, bits=private.key_size, usage=usage)
             size, described = {"bits": private.key_size}, {"bits": private.key_size}
+        if not self.recipes.can_import(key_type):
+            raise NotApplicable(f"backend {self.backend.name} declares no way to import {key_type} keys")
 
-        def make(blob: Path) -> HsmKey:
-            source = self.ring.directory / f"{name}.der"
+        def make() -> HsmKey:
+            source = self.ring.directory / f"{name}.p8.der"
             source.write_bytes(oracle.private_der(private, "pkcs8"))
-            self.openssl(*genpkey_args(algorithm, usage=usage, input_key=str(source), masked_key=str(blob), **size))
-            return HsmKey(name, blob, URI_TYPE[algorithm], usage, public_der=oracle.spki_der(private), private=private, **described)
+            values = self._values(name, key_type, usage, pkcs8=str(source), **size)
+            self._run(self.recipes.imports[key_type], values)
+            return self._key(name, values, type=key_type, usage=usage, public_der=oracle.spki_der(private), private=private,
+                             **described)
 
         return self._cached(name, make)
 
     def for_algorithm(self, kind: str, param, usage: str = "digitalSignature") -> HsmKey:
-        """kind 'ec' (param = curve, a generated key), 'rsa' / 'rsa-pss' (param = bits, imported)."""
+        """kind 'ec' (param = curve), 'rsa' / 'rsa-pss' (param = bits, imported)."""
         if kind == "ec":
-            return self.generated_ec(param, usage)
+            return self.ec(param, usage)
         return self.imported_rsa(param, usage, "RSA-PSS" if kind == "rsa-pss" else "RSA")
 
     # ------------------------------------------------------------- masked secrets
@@ -186,7 +262,8 @@ class KeyMaker:
             directory = self.ring.directory
             peer_file = commands.write_peer(directory, peer.public_key(), "pem", f"{name}-peer")
             blob = directory / f"{name}.bin"
-            commands.derive(self.openssl, f"azihsm://{key.blob};type=ec", str(directory / peer_file), output_file=str(blob))
+            self.openssl(*commands.derive_args(key.absolute_uri(), str(directory / peer_file), output_file=str(blob)),
+                         prerequisite=True)
             self.ring.secrets[name] = MaskedSecret(name, blob, oracle.ecdh_shared_secret(key.private, peer.public_key()))
         return self.ring.secrets[name]
 
@@ -197,7 +274,8 @@ class KeyMaker:
         if name not in self.ring.secrets:
             secret = self.shared_secret(curve)
             blob = self.ring.directory / f"{name}.bin"
-            commands.hkdf(self.openssl, str(secret.blob), digest=digest.upper(), key_type=key_type, bits=bits, output_file=str(blob))
+            self.openssl(*commands.hkdf_args(str(secret.blob), digest=digest.upper(), key_type=key_type, bits=bits,
+                                             output_file=str(blob)), prerequisite=True)
             value = oracle.hkdf(secret.value, digest, bits // 8)
             self.ring.secrets[name] = MaskedSecret(name, blob, value)
         return self.ring.secrets[name]

@@ -387,3 +387,17 @@ def assert_self_signed_certificate(pem_or_der: bytes, expected_key) -> None:
     except (InvalidSignature, ValueError, TypeError) as exc:
         algorithm = certificate.signature_algorithm_oid._name
         raise AssertionError(f"pyca rejects the certificate's self-signature ({algorithm}): {exc or type(exc).__name__}") from None
+
+
+def assert_csr_signed(pem_or_der: bytes, public) -> None:
+    """A certificate request for PUBLIC whose self-signature pyca accepts."""
+    from cryptography import x509
+
+    try:
+        loader = x509.load_pem_x509_csr if pem_or_der.lstrip().startswith(b"-----BEGIN") else x509.load_der_x509_csr
+        request = loader(pem_or_der)
+    except ValueError as exc:
+        raise AssertionError(f"the output is not a certificate request pyca can load: {exc}") from None
+    assert spki_der(request.public_key()) == spki_der(public), "the request carries another public key"
+    if not request.is_signature_valid:
+        raise AssertionError(f"pyca rejects the request's signature ({request.signature_algorithm_oid._name})")

@@ -8,7 +8,7 @@ from cryptography.x509.oid import SignatureAlgorithmOID
 from conformance import oracle
 from conformance.keys import CURVES, RSA_SIZES
 from conformance.matrix import grid
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
 
 KEY_KINDS = [("ec", curve) for curve in CURVES] + [(kind, bits) for kind in ("rsa", "rsa-pss") for bits in RSA_SIZES]
 
@@ -45,7 +45,7 @@ def key_params(*, quick: tuple = ()):
 def test_self_signed_certificate(openssl, workdir, keys, kind, param, digest):
     key = imported_key(keys, kind, param)
     openssl("req", "-new", "-x509", PROV, "-key", key.uri(workdir), "-subj", "/CN=azihsm conformance",
-            "-days", "30", f"-{digest}", "-out", "cert.pem")
+            "-days", "30", f"-{digest}", "-out", "cert.pem", prove=True)
     oracle.assert_self_signed_certificate((workdir / "cert.pem").read_bytes(), key.private)
 
 
@@ -54,7 +54,7 @@ def test_self_signed_certificate(openssl, workdir, keys, kind, param, digest):
 def test_rsa_pss_certificate_names_pss(openssl, workdir, keys, bits, digest):
     key = keys.imported_rsa(bits, algorithm="RSA-PSS")
     openssl("req", "-new", "-x509", PROV, "-key", key.uri(workdir), "-subj", "/CN=azihsm conformance",
-            "-days", "30", f"-{digest}", "-out", "cert.pem")
+            "-days", "30", f"-{digest}", "-out", "cert.pem", prove=True)
     certificate = oracle.load_certificate((workdir / "cert.pem").read_bytes())
     algorithm = certificate.signature_algorithm_oid
     assert algorithm == SignatureAlgorithmOID.RSASSA_PSS, (
@@ -67,7 +67,7 @@ def test_rsa_pss_certificate_names_pss(openssl, workdir, keys, bits, digest):
 @pytest.mark.parametrize("kind, param", key_params(quick=(("ec", "P-256"), ("rsa", 2048), ("rsa-pss", 3072))))
 def test_pubout_der(openssl, workdir, keys, kind, param):
     key = imported_key(keys, kind, param)
-    openssl("pkey", PROV, "-in", key.uri(workdir), "-pubout", "-outform", "DER", "-out", "pub.der")
+    openssl("pkey", PROV, "-in", key.uri(workdir), "-pubout", "-outform", "DER", "-out", "pub.der", prove=True)
     oracle.assert_public_key_equal((workdir / "pub.der").read_bytes(), key.private)
 
 
@@ -75,7 +75,7 @@ def test_pubout_der(openssl, workdir, keys, kind, param):
 @pytest.mark.parametrize("kind, param", key_params(quick=(("ec", "P-521"), ("rsa", 3072))))
 def test_pubout_pem(openssl, workdir, keys, kind, param):
     key = imported_key(keys, kind, param)
-    openssl("pkey", PROV, "-in", key.uri(workdir), "-pubout", "-out", "pub.pem")
+    openssl("pkey", PROV, "-in", key.uri(workdir), "-pubout", "-out", "pub.pem", prove=True)
     pem = (workdir / "pub.pem").read_bytes()
     assert pem.startswith(b"-----BEGIN PUBLIC KEY-----"), f"pkey -pubout wrote no PUBLIC KEY PEM block: {pem[:60]!r}"
     oracle.assert_public_key_equal(pem, key.private)
@@ -90,10 +90,10 @@ def test_pubout_pem(openssl, workdir, keys, kind, param):
 )
 def test_text_shows_real_usage(openssl, workdir, keys, kind, usage):
     if kind == "ec":
-        key = keys.generated_ec("P-256", usage)
+        key = keys.ec("P-256", usage)
     else:
         key = keys.imported_rsa(2048, usage, "RSA-PSS" if kind == "rsa-pss" else "RSA")
-    result = openssl("pkey", PROV, "-in", key.uri(workdir), "-text", "-noout")
+    result = openssl("pkey", PROV, "-in", key.uri(workdir), "-text", "-noout", prove=True)
     text = result.stdout.decode(errors="replace")
     assert usage in text, f"pkey -text of a {usage} key does not mention {usage}; it printed:\n{text.strip()[:600]}"
     others = {"digitalSignature", "keyAgreement", "keyEncipherment"} - {usage}

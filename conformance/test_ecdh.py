@@ -1,10 +1,12 @@
 """ECDH (spec: "ECDH Key Exchange"). The masked shared secret never leaves the HSM, so it is
 checked through the chain: HKDF(hmac) from it, HMAC over a message, compared with the
-same chain computed in software from the true ECDH secret."""
+same chain computed in software from the true ECDH secret. Backends that return the raw
+secret (capability ecdh-raw, e.g. a PKCS#11 token) are compared with pyca directly."""
 
 from __future__ import annotations
 
 import pytest
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -30,7 +32,8 @@ def test_ecdh_derive(openssl, workdir, keys, software_keys, data, curve, peer_fo
         key = keys.imported_ec(curve, "keyAgreement")
         expected = oracle.ecdh_shared_secret(key.private, peer.public_key())
     peer_file = commands.write_peer(workdir, peer.public_key(), peer_form)
-    commands.derive(openssl, key.uri(workdir), peer_file, peer_form="DER" if peer_form == "der" else None, out="derive.out")
+    commands.derive(openssl, key.uri(workdir), peer_file, peer_form="DER" if peer_form == "der" else None, out="derive.out",
+                    prove=True)
     secret = workdir / "secret.bin"
     assert secret.is_file() and secret.stat().st_size, "pkeyutl -derive exited 0 but wrote no masked secret to output_file"
     out = workdir / "derive.out"
@@ -44,12 +47,15 @@ def test_ecdh_derive(openssl, workdir, keys, software_keys, data, curve, peer_fo
     "curve, peer_curve",
     grid(curve=CURVES, peer_curve=CURVES, exclude=lambda curve, peer_curve: curve == peer_curve),
 )
-def test_ecdh_other_curve_refused(openssl, workdir, keys, software_keys, curve, peer_curve):
-    key = keys.imported_ec(curve, "keyAgreement")
-    peer_file = commands.write_peer(workdir, software_keys.ec(peer_curve, 1).public_key(), "pem")
-    commands.derive(openssl, key.uri(workdir), peer_file, expect_fail=True)
-    secret = workdir / "secret.bin"
-    assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a masked secret"
+def test_ecdh_other_curve_refused(openssl, workdir, keys, backend, software_keys, curve, peer_curve):
+    """The control derives with a peer on the key's own curve."""
+    uri = keys.imported_ec(curve, "keyAgreement").uri(workdir)
+    peer_file = commands.write_peer(workdir, software_keys.ec(peer_curve, 1).public_key(), "pem", "peer")
+    same_curve = commands.write_peer(workdir, software_keys.ec(curve, 1).public_key(), "pem", "same-curve-peer")
+    openssl.refuses(*commands.derive_as_backend_does(backend, uri, peer_file, "refused"),
+                    control=commands.derive_as_backend_does(backend, uri, same_curve, "control"), because="peer")
+    secret = workdir / "refused.bin"
+    assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a secret"
 
 
 @pytest.mark.clause("ECDH-NO-OUTPUT-FILE")
@@ -58,10 +64,15 @@ def test_ecdh_without_output_file(openssl, workdir, keys, software_keys, observe
     buffer fallback) or, as later upstream versions do, writes the blob to the caller's buffer."""
     key = keys.imported_ec("P-256", "keyAgreement")
     peer_file = commands.write_peer(workdir, software_keys.ec("P-256", 1).public_key(), "pem")
-    result = commands.derive(openssl, key.uri(workdir), peer_file, output_file=None, out="derive.out", expect_fail=None)
-    if result.returncode != 0:
+    control = commands.derive_args(key.uri(workdir), peer_file, output_file="control.bin")
+    try:
+        openssl.refuses(*commands.derive_args(key.uri(workdir), peer_file, output_file=None, out="derive.out"),
+                        control=control, because="parameter")
         observe("without output_file the derive fails (no buffer fallback)")
         return
+    except pytest.fail.Exception as exc:
+        if not str(exc).startswith("accepted"):
+            raise
     written = (workdir / "derive.out").stat().st_size if (workdir / "derive.out").exists() else 0
     pytest.fail(f"recorded: without output_file the derive succeeded and wrote {written} bytes to -out "
                 "(a buffer fallback the README rules out)", pytrace=False)
@@ -98,6 +109,22 @@ def _usable(case) -> bool:
     return _curve_of(case) in _SPKI_PREFIX
 
 
+def _reaches_provider(case) -> bool:
+    """An invalid peer that OpenSSL's own decoder already rejects (a point off the curve, a
+    bad encoding) never reaches a provider through the CLI: only peers a decoder accepts
+    (pyca's OpenSSL stands in for it) can show that the provider refuses them."""
+    encoding = case.group.get("encoding")
+    try:
+        if encoding == "pem":
+            serialization.load_pem_public_key(case.test["public"].encode())
+        else:
+            der = case.hex("public")
+            serialization.load_der_public_key(spki_from_point(_curve_of(case), der) if encoding == "ecpoint" else der)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
 def write_vector_peer(workdir, case) -> tuple[str, str | None]:
     """The vector's peer key as a file pkeyutl -peerkey reads; returns (name, -peerform)."""
     encoding = case.group.get("encoding")
@@ -119,11 +146,13 @@ def vector_private_key(case):
 
 
 def pytest_generate_tests(metafunc):
-    for name, counts in (("ecdh_vector", dict(valid=3, invalid=0)), ("ecdh_invalid_vector", dict(valid=0, invalid=5))):
+    selections = (("ecdh_vector", dict(valid=3, invalid=0), _usable),
+                  ("ecdh_invalid_vector", dict(valid=0, invalid=5), lambda case: _usable(case) and _reaches_provider(case)))
+    for name, counts, accept in selections:
         if name in metafunc.fixturenames:
             params = []
             for family in ("ecdh", "ecdh_ecpoint", "ecdh_pem"):
-                params += wycheproof_params(metafunc.config, family, accept=_usable, **counts)
+                params += wycheproof_params(metafunc.config, family, accept=accept, **counts)
             metafunc.parametrize(name, params)
 
 
@@ -133,15 +162,35 @@ def test_ecdh_wycheproof_valid(openssl, workdir, keys, data, ecdh_vector):
     private = vector_private_key(case)
     key = keys.imported(f"wycheproof-{case.file}-tc{case.tc_id}", private, "EC", "keyAgreement")
     peer, peer_form = write_vector_peer(workdir, case)
-    commands.derive(openssl, key.uri(workdir), peer, peer_form=peer_form)
+    commands.derive(openssl, key.uri(workdir), peer, peer_form=peer_form, prove=True)
     assert_secret(openssl, "secret.bin", case.hex("shared"), data, f"Wycheproof {case.file} tc {case.tc_id}")
 
 
 @pytest.mark.clause("ECDH-INVALID-PEER")
-def test_ecdh_wycheproof_invalid_peer_refused(openssl, workdir, keys, ecdh_invalid_vector):
+def test_ecdh_wycheproof_invalid_peer_refused(openssl, workdir, keys, backend, software_keys, ecdh_invalid_vector):
+    """The control derives with a valid peer on the same curve, in the same form."""
     case = ecdh_invalid_vector
-    key = keys.imported_ec(oracle.CURVE_BY_NAME[_curve_of(case)], "keyAgreement")
+    curve = oracle.CURVE_BY_NAME[_curve_of(case)]
+    uri = keys.imported_ec(curve, "keyAgreement").uri(workdir)
     peer, peer_form = write_vector_peer(workdir, case)
-    commands.derive(openssl, key.uri(workdir), peer, peer_form=peer_form, expect_fail=True)
-    secret = workdir / "secret.bin"
-    assert not (secret.exists() and secret.stat().st_size), f"tc {case.tc_id} ({case.comment}): a refused peer still produced a masked secret"
+    good = software_keys.ec(curve, 1).public_key()
+    good_peer = commands.write_peer(workdir, good, "pem" if peer_form is None else "der", "good-peer")
+    openssl.refuses(*commands.derive_as_backend_does(backend, uri, peer, "refused", peer_form=peer_form),
+                    control=commands.derive_as_backend_does(backend, uri, good_peer, "control", peer_form=peer_form),
+                    because="peer")
+    secret = workdir / "refused.bin"
+    assert not (secret.exists() and secret.stat().st_size), f"tc {case.tc_id} ({case.comment}): a refused peer still produced a secret"
+
+
+@pytest.mark.clause("ECDH-DERIVE-RAW")
+@pytest.mark.parametrize("curve, peer_form", grid(curve=CURVES, peer_form=("pem", "der")))
+def test_ecdh_derive_raw(openssl, workdir, keys, software_keys, curve, peer_form):
+    """Backends whose ECDH returns the shared secret: it equals pyca's, from the peer's side."""
+    key = keys.ec(curve, "keyAgreement")
+    peer = software_keys.ec(curve, 2)
+    peer_file = commands.write_peer(workdir, peer.public_key(), peer_form)
+    commands.derive(openssl, key.uri(workdir), peer_file, output_file=None, out="secret.raw",
+                    peer_form="DER" if peer_form == "der" else None, prove=True)
+    produced = (workdir / "secret.raw").read_bytes()
+    expected = peer.exchange(ec.ECDH(), key.public)
+    assert produced == expected, f"the ECDH {curve} secret differs from pyca's ({len(produced)} bytes, expected {len(expected)})"

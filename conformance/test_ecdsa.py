@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from conformance import oracle
-from conformance.commands import sign, verify
+from conformance.commands import sign, verify, verify_refused
 from conformance.keys import CURVES, DIGESTS
 from conformance.matrix import grid
-from conformance.vectors import check_verdict, wycheproof_params
-from harness.pytest_plugin import PROV
+from conformance.vectors import check_verdict, wycheproof_params, wycheproof_root
+from harness.markers import PROV
 
 MODES = ("stream", "oneshot")
 
@@ -21,19 +21,17 @@ def prehashed(mode: str) -> bool:
 @pytest.mark.clause("SIGN-ECDSA-STREAM")
 @pytest.mark.parametrize("curve, digest, uri_form", grid(curve=CURVES, digest=DIGESTS, uri_form=("uri_rel", "uri_abs")))
 def test_ecdsa_sign_stream(openssl, workdir, keys, data, curve, digest, uri_form):
-    key = keys.generated_ec(curve)
-    uri = key.uri(workdir)
-    if uri_form == "uri_abs":
-        uri = f"azihsm://{key.copy_to(workdir)};type=ec"
-    signature = sign(openssl, uri, data, digest, "stream")
+    key = keys.ec(curve)
+    uri = key.uri(workdir) if uri_form == "uri_rel" else key.absolute_uri()
+    signature = sign(openssl, uri, data, digest, "stream", prove=True)
     oracle.verify_ecdsa(key.public, signature, data.read_bytes(), digest)
 
 
 @pytest.mark.clause("SIGN-ECDSA-ONESHOT")
 @pytest.mark.parametrize("curve, digest", grid(curve=CURVES, digest=DIGESTS))
 def test_ecdsa_sign_oneshot(openssl, workdir, keys, data, curve, digest):
-    key = keys.generated_ec(curve)
-    signature = sign(openssl, key.uri(workdir), data, digest, "oneshot")
+    key = keys.ec(curve)
+    signature = sign(openssl, key.uri(workdir), data, digest, "oneshot", prove=True)
     oracle.verify_ecdsa(key.public, signature, oracle.digest(digest, data.read_bytes()), digest, prehashed=True)
 
 
@@ -43,8 +41,8 @@ def test_ecdsa_sign_oneshot(openssl, workdir, keys, data, curve, digest):
 )
 def test_ecdsa_verify(openssl, workdir, keys, data, curve, digest, mode, signer):
     if signer == "hsm_signed":
-        key = keys.generated_ec(curve)
-        signature = sign(openssl, key.uri(workdir), data, digest, mode)
+        key = keys.ec(curve)
+        signature = sign(openssl, key.uri(workdir), data, digest, mode, prerequisite=True)
     else:
         key = keys.imported_ec(curve)
         message = oracle.digest(digest, data.read_bytes()) if prehashed(mode) else data.read_bytes()
@@ -60,17 +58,20 @@ def tampered(signature: bytes) -> bytes:
 @pytest.mark.clause("VERIFY-ECDSA-REJECT")
 @pytest.mark.parametrize("curve, mode, tamper", grid(curve=CURVES, mode=MODES, tamper=("data", "signature", "wrong_key")))
 def test_ecdsa_verify_rejects(openssl, workdir, keys, data, curve, mode, tamper):
+    """The control verifies the untampered signature with the right key and data."""
     key = keys.imported_ec(curve)
     message = data.read_bytes()
     signed = oracle.digest("sha256", message) if prehashed(mode) else message
-    signature = oracle.ecdsa_sign(key.private, signed, "sha256", prehashed=prehashed(mode))
+    good = oracle.ecdsa_sign(key.private, signed, "sha256", prehashed=prehashed(mode))
+    uri, bad, checked = key.uri(workdir), good, data
     if tamper == "data":
-        data.write_bytes(message[:-1] + bytes([message[-1] ^ 0x80]))
+        checked = workdir / "tampered.bin"
+        checked.write_bytes(message[:-1] + bytes([message[-1] ^ 0x80]))
     elif tamper == "signature":
-        signature = tampered(signature)
+        bad = tampered(good)
     else:
-        key = keys.imported_ec(curve, index=1)
-    verify(openssl, key.uri(workdir), data, signature, "sha256", mode, expect_fail=True)
+        uri = keys.imported_ec(curve, index=1).uri(workdir)
+    verify_refused(openssl, uri, checked, good, bad, "sha256", mode, control_uri=key.uri(workdir), control_data=data)
 
 
 def pytest_generate_tests(metafunc):
@@ -78,11 +79,17 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("ecdsa_vector", wycheproof_params(metafunc.config, "ecdsa", valid=6, invalid=8))
 
 
+def ecdsa_vector_command(workdir):
+    def command_for(case, prefix: str) -> tuple:
+        digest = oracle.canonical_digest(case.group["sha"])
+        (workdir / f"{prefix}.pub.pem").write_text(case.group["publicKeyPem"])
+        (workdir / f"{prefix}.msg").write_bytes(case.hex("msg"))
+        (workdir / f"{prefix}.sig").write_bytes(case.hex("sig"))
+        return ("dgst", f"-{digest}", PROV, "-verify", f"{prefix}.pub.pem", "-signature", f"{prefix}.sig", f"{prefix}.msg")
+
+    return command_for
+
+
 @pytest.mark.clause("VERIFY-ECDSA-WYCHEPROOF")
-def test_ecdsa_wycheproof_verify(openssl, workdir, ecdsa_vector):
-    case = ecdsa_vector
-    digest = oracle.canonical_digest(case.group["sha"])
-    (workdir / "pub.pem").write_text(case.group["publicKeyPem"])
-    (workdir / "msg.bin").write_bytes(case.hex("msg"))
-    (workdir / "sig.bin").write_bytes(case.hex("sig"))
-    check_verdict(openssl, ["dgst", f"-{digest}", PROV, "-verify", "pub.pem", "-signature", "sig.bin", "msg.bin"], rejects=case.result == "invalid")
+def test_ecdsa_wycheproof_verify(openssl, workdir, request, ecdsa_vector):
+    check_verdict(openssl, ecdsa_vector, wycheproof_root(request.config), ecdsa_vector_command(workdir))

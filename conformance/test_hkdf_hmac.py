@@ -31,7 +31,7 @@ def test_hkdf_derive(openssl, workdir, keys, data, digest, key_type, salt, info)
     secret.copy_to(workdir, "secret.bin")
     bits = 256 if key_type == "aes" else oracle.digest_size(digest) * 8
     commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), key_type=key_type, bits=bits, output_file="./derived.bin",
-                  salt=salt, info=info)
+                  salt=salt, info=info, prove=True)
     derived = workdir / "derived.bin"
     assert derived.is_file() and derived.stat().st_size, "kdf HKDF exited 0 but wrote no masked key to output_file"
     expected_key = oracle.hkdf(secret.value, digest, bits // 8, salt or b"", info or b"")
@@ -59,8 +59,14 @@ def test_hkdf_derive(openssl, workdir, keys, data, digest, key_type, salt, info)
 def test_hkdf_key_bits(openssl, workdir, keys, key_type, digest, bits, allowed):
     secret = keys.shared_secret("P-256")
     secret.copy_to(workdir, "secret.bin")
-    commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), key_type=key_type, bits=bits, output_file="./derived.bin",
-                  expect_fail=not allowed)
+    options = dict(digest=digest.upper(), key_type=key_type)
+    if allowed:
+        commands.hkdf(openssl, "./secret.bin", bits=bits, output_file="./derived.bin", prove=True, **options)
+    else:  # the control asks for a size the key type allows
+        good = 256 if key_type == "aes" else oracle.digest_size(digest) * 8
+        openssl.refuses(*commands.hkdf_args("./secret.bin", bits=bits, output_file="./derived.bin", **options),
+                        control=commands.hkdf_args("./secret.bin", bits=good, output_file="./control.bin", **options),
+                        because="key-length")
     derived = workdir / "derived.bin"
     if allowed:
         assert derived.is_file() and derived.stat().st_size, f"{key_type} {bits} bits: kdf exited 0 but wrote no masked key"
@@ -78,7 +84,8 @@ def test_hkdf_into_caller_buffer(openssl, workdir, keys, data, digest):
     # the blob's length, measured (never pinned) from the same derivation written to a file
     commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), bits=bits, output_file="./sized.bin")
     blob_length = (workdir / "sized.bin").stat().st_size
-    commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), bits=bits, output_file=None, keylen=4096, out="buffer.bin")
+    commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), bits=bits, output_file=None, keylen=4096, out="buffer.bin",
+                  prove=True)
     buffer = (workdir / "buffer.bin").read_bytes()
     assert len(buffer) == 4096, f"kdf -keylen 4096 -binary wrote {len(buffer)} bytes"
     (workdir / "from-buffer.bin").write_bytes(buffer[:blob_length])
@@ -93,9 +100,11 @@ def test_hkdf_buffer_too_small(openssl, workdir, keys, size):
     keys.shared_secret("P-256").copy_to(workdir, "secret.bin")
     keylen = 16
     if size == "one_byte_short":
-        commands.hkdf(openssl, "./secret.bin", output_file="./sized.bin")
+        openssl(*commands.hkdf_args("./secret.bin", output_file="./sized.bin"), prerequisite=True)
         keylen = (workdir / "sized.bin").stat().st_size - 1
-    commands.hkdf(openssl, "./secret.bin", output_file=None, keylen=keylen, out="buffer.bin", expect_fail=True)
+    openssl.refuses(*commands.hkdf_args("./secret.bin", output_file=None, keylen=keylen, out="buffer.bin"),
+                    control=commands.hkdf_args("./secret.bin", output_file=None, keylen=4096, out="control.bin"),
+                    because="buffer")
 
 
 @pytest.mark.clause("HKDF-FROM-HKDF")
@@ -106,7 +115,7 @@ def test_hkdf_from_hkdf_output(openssl, workdir, keys, data, first, digest):
     else:
         intermediate = keys.derived_key("sha384", "hmac")
     intermediate.copy_to(workdir, "ikm.bin")
-    tag = commands.hmac_chain_tag(openssl, "./ikm.bin", digest, data)
+    tag = commands.hmac_chain_tag(openssl, "./ikm.bin", digest, data, prove=True)
     oracle.assert_tag(tag, oracle.software_chain(intermediate.value, digest, data.read_bytes()), f"HKDF from a {first} HKDF output")
 
 
@@ -114,7 +123,10 @@ def test_hkdf_from_hkdf_output(openssl, workdir, keys, data, first, digest):
 @pytest.mark.parametrize("digest", single(["SHA1", "SHA224", "SHA3-256", "MD5"]))
 def test_hkdf_digest_refused(openssl, workdir, keys, digest):
     keys.shared_secret("P-256").copy_to(workdir, "secret.bin")
-    commands.hkdf(openssl, "./secret.bin", digest=digest, key_type="aes", bits=256, output_file="./derived.bin", expect_fail=True)
+    options = dict(key_type="aes", bits=256)
+    openssl.refuses(*commands.hkdf_args("./secret.bin", digest=digest, output_file="./derived.bin", **options),
+                    control=commands.hkdf_args("./secret.bin", digest="SHA256", output_file="./control.bin", **options),
+                    because="digest")
     assert no_key_written(workdir / "derived.bin"), f"HKDF with {digest} was refused but wrote a masked key"
 
 
@@ -145,7 +157,7 @@ def test_hmac(openssl, workdir, keys, digest, size, spelling, flag):
     key.copy_to(workdir, "hmac.bin")
     data = message_of(workdir, size)
     tag = commands.hmac(openssl, "./hmac.bin", spelt(digest, spelling), data,
-                        digest_flag="-digest" if flag == "digest_option" else "-macopt")
+                        digest_flag="-digest" if flag == "digest_option" else "-macopt", prove=True)
     oracle.assert_tag(tag, oracle.hmac(key.value, digest, data.read_bytes()), f"HMAC-{digest}")
 
 
@@ -158,12 +170,21 @@ def test_hmac(openssl, workdir, keys, digest, size, spelling, flag):
 def test_hmac_digest_spellings(openssl, workdir, keys, data, digest, spelling):
     key = keys.derived_key(digest, "hmac")
     key.copy_to(workdir, "hmac.bin")
-    tag = commands.hmac(openssl, "./hmac.bin", spelling, data)
+    tag = commands.hmac(openssl, "./hmac.bin", spelling, data, prove=True)
     oracle.assert_tag(tag, oracle.hmac(key.value, digest, data.read_bytes()), f"HMAC-{digest} requested as {spelling}")
 
 
 def _digest_bits(name: str) -> int:
     return 160 if name == "SHA1" else int(name[3:])
+
+
+def refuse_hmac(openssl, data, key_digest: str, requested: str, because: str = "digest", key_file: str = "./hmac.bin",
+                control_key: str = "./hmac.bin") -> None:
+    """HMAC with REQUESTED must be refused; the control asks for the key's own digest."""
+    openssl.refuses(*commands.hmac_args(key_file, requested, data, out="refused.tag"),
+                    control=commands.hmac_args(control_key, key_digest.upper(), data, out="control.tag"), because=because)
+    tag = openssl.cwd / "refused.tag"
+    assert not (tag.exists() and tag.stat().st_size), "a refused HMAC still wrote a tag"
 
 
 @pytest.mark.clause("HMAC-DIGEST-MISMATCH")
@@ -174,7 +195,7 @@ def _digest_bits(name: str) -> int:
 )
 def test_hmac_shorter_digest_refused(openssl, workdir, keys, data, key_digest, requested):
     keys.derived_key(key_digest, "hmac").copy_to(workdir, "hmac.bin")
-    commands.hmac(openssl, "./hmac.bin", requested, data, expect_fail=True)
+    refuse_hmac(openssl, data, key_digest, requested)
 
 
 @pytest.mark.clause("HMAC-DIGEST-LONGER-REFUSED")
@@ -185,19 +206,21 @@ def test_hmac_shorter_digest_refused(openssl, workdir, keys, data, key_digest, r
 )
 def test_hmac_longer_digest_refused(openssl, workdir, keys, data, key_digest, requested):
     keys.derived_key(key_digest, "hmac").copy_to(workdir, "hmac.bin")
-    commands.hmac(openssl, "./hmac.bin", requested, data, expect_fail=True)
+    refuse_hmac(openssl, data, key_digest, requested)
 
 
 @pytest.mark.clause("USAGE-HMAC-KEY-KIND")
 @pytest.mark.parametrize("blob_kind", single(["aes_key", "ecdh_secret", "ec_private_key"]))
 def test_hmac_with_other_key_kind_refused(openssl, workdir, keys, data, blob_kind):
+    """The control is a real HMAC-SHA256 key."""
+    keys.derived_key("sha256", "hmac").copy_to(workdir, "hmac.bin")
     if blob_kind == "aes_key":
         keys.derived_key("sha256", "aes", 256).copy_to(workdir, "key.bin")
     elif blob_kind == "ecdh_secret":
         keys.shared_secret("P-256").copy_to(workdir, "key.bin")
     else:
         keys.generated_ec("P-256").copy_to(workdir, "key.bin")
-    commands.hmac(openssl, "./key.bin", "SHA256", data, expect_fail=True)
+    refuse_hmac(openssl, data, "sha256", "SHA256", because="key-kind", key_file="./key.bin")
 
 
 # ----------------------------------------------------------------- the full chain
@@ -210,7 +233,7 @@ def test_full_chain(openssl, workdir, keys, software_keys, data, curve, digest):
     key = keys.generated_ec(curve, "keyAgreement")
     peer = software_keys.ec(curve, 3)
     peer_file = commands.write_peer(workdir, peer.public_key(), "pem")
-    commands.derive(openssl, key.uri(workdir), peer_file, output_file="shared_secret.bin")
+    commands.derive(openssl, key.uri(workdir), peer_file, output_file="shared_secret.bin", prove=True)
     tag = commands.hmac_chain_tag(openssl, "./shared_secret.bin", digest, data, salt=SALT, info=INFO)
     expected_secret = peer.exchange(ec.ECDH(), key.public)
     expected = oracle.software_chain(expected_secret, digest, data.read_bytes(), salt=SALT, info=INFO)
@@ -235,6 +258,6 @@ def test_hkdf_wycheproof_salt_and_info(openssl, workdir, keys, data, hkdf_vector
     secret = keys.shared_secret("P-256")
     secret.copy_to(workdir, "secret.bin")
     salt, info = case.hex("salt"), case.hex("info")
-    tag = commands.hmac_chain_tag(openssl, "./secret.bin", digest, data, salt=salt or None, info=info or None)
+    tag = commands.hmac_chain_tag(openssl, "./secret.bin", digest, data, salt=salt or None, info=info or None, prove=True)
     expected = oracle.software_chain(secret.value, digest, data.read_bytes(), salt=salt, info=info)
     oracle.assert_tag(tag, expected, f"HKDF-{digest} with the salt ({len(salt)} bytes) and info ({len(info)} bytes) of {case.id}")

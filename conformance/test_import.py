@@ -13,7 +13,7 @@ from conformance.matrix import grid
 def import_and_compare(openssl, workdir, private, form: str, algorithm: str, usage: str, **size) -> None:
     """Import PRIVATE (written as FORM DER), load it back and compare its public half."""
     (workdir / "external.der").write_bytes(oracle.private_der(private, form))
-    openssl(*genpkey_args(algorithm, usage=usage, input_key="./external.der", masked_key="./k.bin", **size))
+    openssl(*genpkey_args(algorithm, usage=usage, input_key="./external.der", masked_key="./k.bin", **size), prove=True)
     assert (workdir / "k.bin").is_file(), "genpkey exited 0 but wrote no masked key file"
     public = export_public_der(openssl, f"azihsm://./k.bin;type={URI_TYPE[algorithm]}")
     oracle.assert_public_key_equal(public, private)
@@ -51,16 +51,19 @@ def test_import_rsa_pss(openssl, workdir, software_keys, bits, form, usage):
 def test_import_parameter_mismatch_refused(openssl, workdir, software_keys, key, declared):
     kind, size = key
     if kind == "rsa":
-        private, algorithm = software_keys.rsa(size), "RSA"
+        private, algorithm, right = software_keys.rsa(size), "RSA", {"bits": size}
     else:
-        private, algorithm = software_keys.ec(size), "EC"
+        private, algorithm, right = software_keys.ec(size), "EC", {"group": size}
     (workdir / "external.der").write_bytes(oracle.private_der(private, "pkcs8"))
-    openssl(*genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **declared), expect_fail=True)
+    openssl.refuses(*genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **declared),
+                    control=genpkey_args(algorithm, input_key="./external.der", masked_key="./control.bin", **right),
+                    because="mismatch")
     assert not (workdir / "k.bin").exists(), "the refused import left a masked key file"
 
 
 def _bad_input(kind: str, software_keys) -> tuple[str, bytes | None, dict]:
-    """(algorithm, file content or None for a missing file, size options) for one bad input."""
+    """(algorithm, file content or None for a missing file, size options) for one bad input;
+    the control imports the matching good key (``_good_input``) with the same options."""
     ec_key, rsa_key = software_keys.ec("P-256"), software_keys.rsa(2048)
     if kind == "pem":
         return "EC", ec_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), {"group": "P-256"}
@@ -92,5 +95,9 @@ def test_import_bad_input_refused(openssl, workdir, software_keys, kind):
     algorithm, content, size = _bad_input(kind, software_keys)
     if content is not None:
         (workdir / "external.der").write_bytes(content)
-    openssl(*genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **size), expect_fail=True)
+    good = software_keys.ec("P-256") if algorithm == "EC" else software_keys.rsa(2048)
+    (workdir / "good.der").write_bytes(oracle.private_der(good, "pkcs8"))
+    openssl.refuses(*genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **size),
+                    control=genpkey_args(algorithm, input_key="./good.der", masked_key="./control.bin", **size),
+                    because="key-input")
     assert not (workdir / "k.bin").exists(), f"the refused import ({kind}) left a masked key file"

@@ -7,7 +7,7 @@ import pytest
 
 from conformance import oracle
 from conformance.matrix import single
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
 
 
 @pytest.mark.clause("PROV-FLAGS-DOCUMENTED")
@@ -20,25 +20,22 @@ def test_documented_flags_load_the_provider(openssl):
 
 
 @pytest.mark.clause("PROV-FLAGS-POSITION")
-@pytest.mark.parametrize("position", single(["dgst_flags_first", "dgst_flags_last", "pkeyutl_flags_last", "genpkey_flags_last"]))
+@pytest.mark.parametrize("position", single(["dgst_flags_first", "dgst_flags_last", "pkeyutl_flags_last", "req_flags_last"]))
 def test_flags_anywhere(openssl, workdir, keys, data, position):
-    if position == "genpkey_flags_last":
-        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", "azihsm.masked_key:./k.bin",
-                "-outform", "DER", "-out", "/dev/null", PROV)
-        openssl("pkey", "-in", "azihsm://./k.bin;type=ec", "-pubout", "-outform", "DER", "-out", "pub.der", PROV)
-        oracle.assert_curve((workdir / "pub.der").read_bytes(), "P-256")
-        return
-    key = keys.generated_ec("P-256")
+    key = keys.ec("P-256")
     uri = key.uri(workdir)
-    if position == "dgst_flags_first":
-        openssl("dgst", PROV, "-sha256", "-sign", uri, "-out", "sig.bin", data)
+    if position == "req_flags_last":  # a certificate request, signed by the key, flags last
+        openssl("req", "-new", "-key", uri, "-subj", "/CN=azihsm conformance", "-sha256", "-out", "req.pem", PROV, prove=True)
+        oracle.assert_csr_signed((workdir / "req.pem").read_bytes(), key.public)
+    elif position == "dgst_flags_first":
+        openssl("dgst", PROV, "-sha256", "-sign", uri, "-out", "sig.bin", data, prove=True)
         oracle.verify_ecdsa(key.public, (workdir / "sig.bin").read_bytes(), data.read_bytes(), "sha256")
     elif position == "dgst_flags_last":
-        openssl("dgst", "-sha256", "-sign", uri, "-out", "sig.bin", PROV, data)
+        openssl("dgst", "-sha256", "-sign", uri, "-out", "sig.bin", PROV, data, prove=True)
         oracle.verify_ecdsa(key.public, (workdir / "sig.bin").read_bytes(), data.read_bytes(), "sha256")
     else:
         (workdir / "data.sha256").write_bytes(oracle.digest("sha256", data.read_bytes()))
-        openssl("pkeyutl", "-sign", "-inkey", uri, "-in", "data.sha256", "-out", "sig.bin", PROV)
+        openssl("pkeyutl", "-sign", "-inkey", uri, "-in", "data.sha256", "-out", "sig.bin", PROV, prove=True)
         oracle.verify_ecdsa(key.public, (workdir / "sig.bin").read_bytes(), (workdir / "data.sha256").read_bytes(), "sha256", prehashed=True)
 
 
@@ -46,12 +43,13 @@ def test_flags_anywhere(openssl, workdir, keys, data, position):
 def test_propquery_after_provider(openssl, workdir, backend, observe):
     """Records whether the order the README warns against works (reference: it does)."""
     flags = backend.provider_flags()
-    if "-propquery" not in flags or "-provider" not in flags:
-        pytest.skip(f"backend {backend.name} loads its provider through openssl.cnf: there is no flag order to vary")
     at = flags.index("-propquery")
     propquery = flags[at : at + 2]
     reordered = flags[:at] + flags[at + 2 :] + propquery
     openssl("genpkey", *reordered, "-algorithm", "EC", "-pkeyopt", "group:P-384", "-pkeyopt", "azihsm.masked_key:./k.bin",
             "-outform", "DER", "-out", "/dev/null")
+    # the same with the provider flags as PROV (in the documented order) proves who made the key
+    openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-384", "-pkeyopt", "azihsm.masked_key:./twin.bin",
+            "-outform", "DER", "-out", "/dev/null", prove=True)
     assert (workdir / "k.bin").is_file(), "genpkey with -propquery last exited 0 but wrote no masked key"
     observe("-propquery after the -provider flags works")

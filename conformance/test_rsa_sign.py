@@ -11,11 +11,11 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from conformance import oracle
-from conformance.commands import sign, verify
+from conformance.commands import sign, verify, verify_refused
 from conformance.keys import DIGESTS, RSA_SIZES
 from conformance.matrix import grid
-from conformance.vectors import check_verdict, wycheproof_params
-from harness.pytest_plugin import PROV
+from conformance.vectors import check_verdict, wycheproof_params, wycheproof_root
+from harness.markers import PROV
 
 SALTS = ("digest", "max", 0, 17)
 
@@ -24,14 +24,15 @@ def other_digest(digest: str) -> str:
     return "sha256" if digest == "sha512" else "sha512"
 
 
-def sign_rsa(openssl, uri: str, data, digest: str, mode: str, options: dict[str, str] | None = None) -> bytes:
+def sign_rsa(openssl, uri: str, data, digest: str, mode: str, options: dict[str, str] | None = None, *,
+             prove: bool = True, prerequisite: bool = False) -> bytes:
     """RSA one-shot signing names its digest (-pkeyopt digest:shaN) so the DigestInfo is known."""
-    return sign(openssl, uri, data, digest, mode, options, digest_option=True)
+    return sign(openssl, uri, data, digest, mode, options, digest_option=True, prove=prove, prerequisite=prerequisite)
 
 
 def verify_rsa(openssl, uri: str, data, signature: bytes, digest: str, mode: str = "stream",
-               options: dict[str, str] | None = None, *, expect_fail: bool = False):
-    return verify(openssl, uri, data, signature, digest, mode, options, digest_option=True, expect_fail=expect_fail)
+               options: dict[str, str] | None = None):
+    return verify(openssl, uri, data, signature, digest, mode, options, digest_option=True)
 
 
 @pytest.mark.clause("SIGN-RSA-PKCS1-STREAM")
@@ -111,7 +112,7 @@ def test_rsa_verify(openssl, workdir, keys, data, bits, digest, padding, signer)
     key = keys.imported_rsa(bits, algorithm="RSA-PSS" if padding == "pss" else "RSA")
     uri = key.uri(workdir)
     if signer == "hsm_signed":
-        signature = sign_rsa(openssl, uri, data, digest, "stream")
+        signature = sign_rsa(openssl, uri, data, digest, "stream", prove=False, prerequisite=True)
     elif padding == "pss":
         signature = oracle.rsa_pss_sign(key.private, data.read_bytes(), digest, oracle.digest_size(digest))
     else:
@@ -124,20 +125,24 @@ def test_rsa_verify(openssl, workdir, keys, data, bits, digest, padding, signer)
     "bits, padding, tamper", grid(bits=RSA_SIZES, padding=("pkcs1", "pss"), tamper=("data", "signature", "wrong_key"))
 )
 def test_rsa_verify_rejects(openssl, workdir, keys, data, bits, padding, tamper):
+    """The control verifies the untampered signature with the right key and data."""
     algorithm = "RSA-PSS" if padding == "pss" else "RSA"
     key = keys.imported_rsa(bits, algorithm=algorithm)
     message = data.read_bytes()
     if padding == "pss":
-        signature = oracle.rsa_pss_sign(key.private, message, "sha256", 32)
+        good = oracle.rsa_pss_sign(key.private, message, "sha256", 32)
     else:
-        signature = oracle.rsa_pkcs1_sign(key.private, message, "sha256")
+        good = oracle.rsa_pkcs1_sign(key.private, message, "sha256")
+    uri, bad, checked = key.uri(workdir), good, data
     if tamper == "data":
-        data.write_bytes(message[:10] + bytes([message[10] ^ 0x01]) + message[11:])
+        checked = workdir / "tampered.bin"
+        checked.write_bytes(message[:10] + bytes([message[10] ^ 0x01]) + message[11:])
     elif tamper == "signature":
-        signature = signature[:5] + bytes([signature[5] ^ 0x01]) + signature[6:]
+        bad = good[:5] + bytes([good[5] ^ 0x01]) + good[6:]
     else:
-        key = keys.imported_rsa(bits, algorithm=algorithm, index=1)
-    verify_rsa(openssl, key.uri(workdir), data, signature, "sha256", expect_fail=True)
+        uri = keys.imported_rsa(bits, algorithm=algorithm, index=1).uri(workdir)
+    verify_refused(openssl, uri, checked, good, bad, "sha256", "stream", digest_option=True,
+                   control_uri=key.uri(workdir), control_data=data)
 
 
 # ----------------------------------------------------------------- Wycheproof
@@ -169,28 +174,31 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("sig_gen_vector", wycheproof_params(metafunc.config, "rsa_pkcs1_sig_gen", valid=6, invalid=0, accept=_usable))
 
 
-def _write_vector_files(workdir, case) -> None:
-    (workdir / "pub.pem").write_text(case.group["publicKeyPem"])
-    (workdir / "msg.bin").write_bytes(case.hex("msg"))
-    (workdir / "sig.bin").write_bytes(case.hex("sig"))
+def vector_command(workdir, pss: bool):
+    """The dgst -verify command of one vector, its files named with a prefix."""
+
+    def command_for(case, prefix: str) -> tuple:
+        (workdir / f"{prefix}.pub.pem").write_text(case.group["publicKeyPem"])
+        (workdir / f"{prefix}.msg").write_bytes(case.hex("msg"))
+        (workdir / f"{prefix}.sig").write_bytes(case.hex("sig"))
+        digest = oracle.canonical_digest(case.group["sha"])
+        options = ()
+        if pss:
+            options = ("-sigopt", "rsa_padding_mode:pss", "-sigopt", f"rsa_pss_saltlen:{case.group['sLen']}",
+                       "-sigopt", f"rsa_mgf1_md:{oracle.canonical_digest(case.group['mgfSha'])}")
+        return ("dgst", f"-{digest}", PROV, *options, "-verify", f"{prefix}.pub.pem", "-signature", f"{prefix}.sig", f"{prefix}.msg")
+
+    return command_for
 
 
 @pytest.mark.clause("VERIFY-RSA-WYCHEPROOF")
-def test_rsa_pkcs1_wycheproof_verify(openssl, workdir, pkcs1_vector):
-    case = pkcs1_vector
-    _write_vector_files(workdir, case)
-    digest = oracle.canonical_digest(case.group["sha"])
-    check_verdict(openssl, ["dgst", f"-{digest}", PROV, "-verify", "pub.pem", "-signature", "sig.bin", "msg.bin"], rejects=case.result == "invalid")
+def test_rsa_pkcs1_wycheproof_verify(openssl, workdir, request, pkcs1_vector):
+    check_verdict(openssl, pkcs1_vector, wycheproof_root(request.config), vector_command(workdir, pss=False))
 
 
 @pytest.mark.clause("VERIFY-RSA-WYCHEPROOF")
-def test_rsa_pss_wycheproof_verify(openssl, workdir, pss_vector):
-    case = pss_vector
-    _write_vector_files(workdir, case)
-    digest = oracle.canonical_digest(case.group["sha"])
-    options = ("-sigopt", "rsa_padding_mode:pss", "-sigopt", f"rsa_pss_saltlen:{case.group['sLen']}",
-               "-sigopt", f"rsa_mgf1_md:{oracle.canonical_digest(case.group['mgfSha'])}")
-    check_verdict(openssl, ["dgst", f"-{digest}", PROV, *options, "-verify", "pub.pem", "-signature", "sig.bin", "msg.bin"], rejects=case.result == "invalid")
+def test_rsa_pss_wycheproof_verify(openssl, workdir, request, pss_vector):
+    check_verdict(openssl, pss_vector, wycheproof_root(request.config), vector_command(workdir, pss=True))
 
 
 @pytest.mark.clause("SIGN-RSA-PKCS1-WYCHEPROOF")
@@ -200,7 +208,7 @@ def test_rsa_pkcs1_wycheproof_sign(openssl, workdir, keys, sig_gen_vector):
     key = keys.imported(f"wycheproof-{case.file}-{private.public_key().public_numbers().n % 10**8}", private, "RSA")
     (workdir / "msg.bin").write_bytes(case.hex("msg"))
     digest = oracle.canonical_digest(case.group["sha"])
-    openssl("dgst", f"-{digest}", PROV, "-sign", key.uri(workdir), "-out", "sig.bin", "msg.bin")
+    openssl("dgst", f"-{digest}", PROV, "-sign", key.uri(workdir), "-out", "sig.bin", "msg.bin", prove=True)
     produced = (workdir / "sig.bin").read_bytes()
     assert produced == case.hex("sig"), (
         f"the signature differs from Wycheproof's expected signature (tc {case.tc_id}); "

@@ -12,7 +12,7 @@ import pytest
 from conformance import oracle
 from conformance.keys import CURVES, RSA_SIZES
 from conformance.matrix import Named, grid, single
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
 
 KINDS = ("ec", "rsa", "rsa-pss")
 
@@ -24,13 +24,19 @@ def key_of(keys, kind: str):
     return keys.imported_rsa(2048, algorithm="RSA-PSS" if kind == "rsa-pss" else "RSA")
 
 
+def load_args(uri: str, out: str = "pub.der") -> tuple:
+    return ("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", "-out", out)
+
+
 def assert_loads(openssl, workdir, uri: str, key) -> None:
-    openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", "-out", "pub.der")
+    openssl(*load_args(uri), prove=True)
     oracle.assert_public_key_equal((workdir / "pub.der").read_bytes(), key.private)
 
 
-def assert_load_fails(openssl, workdir, uri: str) -> None:
-    result = openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", "-out", "pub.der", expect_fail=True)
+def assert_load_fails(openssl, workdir, uri: str, control_uri: str, because: str) -> None:
+    """URI must not load, for the provider's reason BECAUSE, while CONTROL_URI (the same key
+    named correctly) loads in the same case."""
+    result = openssl.refuses(*load_args(uri), control=load_args(control_uri, "control.der"), because=because)
     assert result.stderr.strip(), f"loading {uri} failed without any message on stderr"
     written = workdir / "pub.der"
     assert not (written.exists() and written.stat().st_size), f"loading {uri} failed but still wrote a public key"
@@ -44,7 +50,7 @@ def assert_load_fails(openssl, workdir, uri: str) -> None:
 )
 def test_storeutl_finds_one_key(openssl, workdir, keys, kind, param):
     key = keys.for_algorithm(kind, param)
-    result = openssl("storeutl", PROV, key.uri(workdir))
+    result = openssl("storeutl", PROV, key.uri(workdir), prove=True)
     output = result.stdout.decode(errors="replace")
     assert "0: Pkey" in output, f"storeutl did not list the key as '0: Pkey':\n{output[:500]}"
     assert "Total found: 1" in output, f"storeutl did not report 'Total found: 1':\n{output[-300:]}"
@@ -103,7 +109,7 @@ def test_extra_attributes_ignored(openssl, workdir, keys, suffix):
 ]))
 def test_type_required(openssl, workdir, keys, suffix):
     keys.imported_ec("P-384").copy_to(workdir, "k.bin")
-    assert_load_fails(openssl, workdir, "azihsm://./k.bin" + suffix)
+    assert_load_fails(openssl, workdir, "azihsm://./k.bin" + suffix, "azihsm://./k.bin;type=ec", "uri")
 
 
 @pytest.mark.clause("STORE-URI-UNKNOWN-TYPE")
@@ -112,18 +118,20 @@ def test_type_required(openssl, workdir, keys, suffix):
 ]))
 def test_unknown_type_refused(openssl, workdir, keys, value):
     keys.imported_ec("P-384").copy_to(workdir, "k.bin")
-    assert_load_fails(openssl, workdir, f"azihsm://./k.bin;type={value}")
+    assert_load_fails(openssl, workdir, f"azihsm://./k.bin;type={value}", "azihsm://./k.bin;type=ec", "uri")
 
 
 @pytest.mark.clause("STORE-URI-EMPTY-PATH")
 @pytest.mark.parametrize("uri", single([Named("with_type", "azihsm://;type=ec"), Named("nothing_after_scheme", "azihsm://")]))
-def test_empty_path_refused(openssl, workdir, uri):
-    assert_load_fails(openssl, workdir, uri)
+def test_empty_path_refused(openssl, workdir, keys, uri):
+    keys.imported_ec("P-384").copy_to(workdir, "k.bin")
+    assert_load_fails(openssl, workdir, uri, "azihsm://./k.bin;type=ec", "uri")
 
 
 @pytest.mark.clause("STORE-URI-MISSING-FILE")
 @pytest.mark.parametrize("target", single(["missing_relative", "missing_absolute", "directory", "empty_file"]))
-def test_missing_file_refused(openssl, workdir, target):
+def test_missing_file_refused(openssl, workdir, keys, target):
+    keys.imported_ec("P-384").copy_to(workdir, "k.bin")
     (workdir / "adir").mkdir()
     (workdir / "empty.bin").write_bytes(b"")
     path = {
@@ -132,7 +140,7 @@ def test_missing_file_refused(openssl, workdir, target):
         "directory": "./adir",
         "empty_file": "./empty.bin",
     }[target]
-    assert_load_fails(openssl, workdir, f"azihsm://{path};type=ec")
+    assert_load_fails(openssl, workdir, f"azihsm://{path};type=ec", "azihsm://./k.bin;type=ec", "file")
 
 
 @pytest.mark.clause("STORE-TYPE-MISMATCH")
@@ -144,17 +152,18 @@ def test_missing_file_refused(openssl, workdir, target):
 ])
 def test_type_mismatch_refused(openssl, workdir, keys, kind, wrong_type):
     key_of(keys, kind).copy_to(workdir, "k.bin")
-    assert_load_fails(openssl, workdir, f"azihsm://./k.bin;type={wrong_type}")
+    assert_load_fails(openssl, workdir, f"azihsm://./k.bin;type={wrong_type}", f"azihsm://./k.bin;type={kind}", "key-type")
 
 
 @pytest.mark.clause("STORE-FAILURE-VISIBLE")
 @pytest.mark.parametrize("problem", single(["tampered", "wrong_type", "session_key"]))
 def test_storeutl_failure_visible(openssl, workdir, keys, problem):
     key = key_of(keys, "ec")
+    key.copy_to(workdir, "good.bin")
     uri = "azihsm://./k.bin;type=ec"
     if problem == "session_key":
         openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", "azihsm.session:true",
-                "-pkeyopt", "azihsm.masked_key:./k.bin", "-outform", "DER", "-out", "/dev/null")
+                "-pkeyopt", "azihsm.masked_key:./k.bin", "-outform", "DER", "-out", "/dev/null", prerequisite=True)
     else:
         path = key.copy_to(workdir, "k.bin")
         if problem == "tampered":
@@ -163,5 +172,6 @@ def test_storeutl_failure_visible(openssl, workdir, keys, problem):
             path.write_bytes(bytes(blob))
         else:
             uri = "azihsm://./k.bin;type=rsa"
-    result = openssl("storeutl", PROV, uri, expect_fail=True)
+    result = openssl.refuses("storeutl", PROV, uri, control=("storeutl", PROV, "azihsm://./good.bin;type=ec"),
+                             because="key-type" if problem == "wrong_type" else "blob")
     assert result.stderr.strip(), "storeutl failed without any message on stderr"

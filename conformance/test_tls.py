@@ -18,7 +18,7 @@ import pytest
 
 from conformance import oracle
 from fixtures import ROOT as FIXTURES_ROOT
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
 
 # explicit extensions (see the file): `req -x509` defaults differ between OpenSSL versions
 CERT_CONFIG = (FIXTURES_ROOT / "tls-server-cert.cnf").read_text()
@@ -46,15 +46,15 @@ def make_certificate(openssl, workdir: Path, key) -> Path:
     # backend's RSA-PSS default (that is clause CERT-RSA-PSS-ALGID, not this one)
     pss = ["-sigopt", "rsa_padding_mode:pss"] if key.type == "rsa-pss" else []
     openssl("req", "-new", "-x509", PROV, "-config", "cert.cnf", "-key", key.uri(workdir),
-            "-days", "30", "-sha256", *pss, "-out", "cert.pem")
+            "-days", "30", "-sha256", *pss, "-out", "cert.pem", prerequisite=True)
     oracle.assert_self_signed_certificate((workdir / "cert.pem").read_bytes(), key.private)
     return workdir / "cert.pem"
 
 
-def provider_flags_without_propquery(openssl) -> list[str]:
+def provider_flags_without_propquery(openssl, *, isolated: bool = False) -> list[str]:
     """The backend's provider flags minus ``-propquery VALUE`` (what a server that only
-    loads its key from the HSM uses)."""
-    flags = openssl.argv(PROV)[1:]
+    loads its key from the HSM uses); ISOLATED: as in the case's isolated twin."""
+    flags = openssl.argv(PROV, isolated=isolated)[1:]
     if "-propquery" in flags:
         at = flags.index("-propquery")
         del flags[at:at + 2]
@@ -81,17 +81,20 @@ def is_listening(port: int) -> bool:
 class Server:
     """``openssl s_server`` in a thread, through the openssl fixture."""
 
-    def __init__(self, openssl, flags: list[str], uri: str, tls: str):
+    def __init__(self, openssl, flags: list[str], uri: str, tls: str, *, prove: bool = False):
+        """PROVE: run the server as the case's isolated twin (the proof that the provider
+        under test signed the handshake), which must end well."""
         self.port = free_port()
         self.result = None
         self.error: BaseException | None = None
         argv = ["s_server", *flags, "-accept", f"127.0.0.1:{self.port}", "-naccept", "1", "-www",
                 "-key", uri, "-cert", "cert.pem", TLS_FLAGS[tls]]
-        self.thread = threading.Thread(target=self._serve, args=(openssl, argv), daemon=True)
+        self.thread = threading.Thread(target=self._serve, args=(openssl, argv, prove), daemon=True)
 
-    def _serve(self, openssl, argv) -> None:
+    def _serve(self, openssl, argv, prove: bool) -> None:
+        timeout = LISTEN_TIMEOUT + HANDSHAKE_TIMEOUT
         try:  # a hang or crash fails the case: keep it for the main thread to raise
-            self.result = openssl(*argv, expect_fail=None, timeout=LISTEN_TIMEOUT + HANDSHAKE_TIMEOUT)
+            self.result = openssl.prove(*argv, timeout=timeout) if prove else openssl(*argv, expect_fail=None, timeout=timeout)
         except BaseException as exc:  # noqa: BLE001 - pytest.fail raises a BaseException
             self.error = exc
 
@@ -149,25 +152,27 @@ def protocol_of(client_stdout: bytes) -> str:
 
 
 @pytest.mark.clause("TLS-SERVER-HSM-KEY")
-@pytest.mark.needs("tls")
 @pytest.mark.parametrize("tls", [pytest.param(t, id=t) for t in TLS_FLAGS])
 @pytest.mark.parametrize("name", [
     pytest.param(name, id=name, marks=[pytest.mark.quick] if name in ("ec-P-384", "rsa_pss-2048") else [])
     for name in SERVER_KEYS
 ])
 def test_handshake_with_hsm_key(openssl, workdir, keys, name, tls):
+    """The documented server, then its isolated twin (no signature implementation but the
+    provider's): both handshakes must verify."""
     key = server_key(keys, name)
     make_certificate(openssl, workdir, key)
-    with Server(openssl, provider_flags_without_propquery(openssl), key.uri(workdir), tls) as server:
-        client = connect(openssl, server.port, tls)
     expected = {"tls1_2": "TLSv1.2", "tls1_3": "TLSv1.3"}[tls]
-    assert protocol_of(client.stdout) == expected, f"the client did not report a {expected} session"
-    assert b"Verify return code: 0 (ok)" in client.stdout, "the client did not verify the server's chain"
-    assert server.result.returncode == 0, f"s_server failed: {server.result.stderr.strip()[-800:]}"
+    for isolated in (False, True):
+        flags = provider_flags_without_propquery(openssl, isolated=isolated)
+        with Server(openssl, flags, key.uri(workdir), tls, prove=isolated) as server:
+            client = connect(openssl, server.port, tls)
+        assert protocol_of(client.stdout) == expected, f"the client did not report a {expected} session"
+        assert b"Verify return code: 0 (ok)" in client.stdout, "the client did not verify the server's chain"
+        assert server.result.returncode == 0, f"s_server failed: {server.result.stderr.strip()[-800:]}"
 
 
 @pytest.mark.clause("TLS-PROPQUERY-ECDHE")
-@pytest.mark.needs("tls")
 @pytest.mark.parametrize("group", ["X25519", "P-256", "P-384"])
 @pytest.mark.parametrize("tls", [pytest.param(t, id=t) for t in TLS_FLAGS])
 @pytest.mark.parametrize("name", [

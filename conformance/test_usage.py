@@ -1,9 +1,10 @@
 """The key-usage matrix (spec: "Key Usage and Operation Dependencies"): every operation
 with every usage it does not allow is refused.
 
-Keys that must refuse are otherwise valid: each case first gives the operation everything
-it needs (a valid signature, a peer on the right curve, a well-formed ciphertext), so the
-only reason left to fail is the usage.
+Each case runs the operation twice: the positive control with a key whose usage allows it,
+then the same command with a key that does not. The refusal must come from the provider
+(its error naming the usage, or isolated twins showing it refused alone), so the usage is
+what the case proves is enforced.
 """
 
 from __future__ import annotations
@@ -13,20 +14,28 @@ import pytest
 from conformance import commands, oracle
 from conformance.keys import CURVES, RSA_SIZES
 from conformance.matrix import grid
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
 
 # (key kind, the usage that does not allow signing)
 NON_SIGNING = (("ec", "keyAgreement"), ("rsa", "keyEncipherment"))
 
 
-def non_signing_key(keys, kind: str, size):
+def key_with_usage(keys, kind: str, size, usage: str):
     if kind == "ec":
-        return keys.imported_ec(size, "keyAgreement")
-    return keys.imported_rsa(size, "keyEncipherment")
+        return keys.imported_ec(size, usage)
+    return keys.imported_rsa(size, usage)
 
 
 def _sizes(kind: str):
     return CURVES if kind == "ec" else RSA_SIZES
+
+
+def _sign_args(operation: str, kind: str, uri: str, data, out: str) -> tuple:
+    if operation == "dgst_sign":
+        return commands.sign_args(uri, data, "sha256", "stream", out=out)
+    if operation == "pkeyutl_sign":
+        return commands.sign_args(uri, data, "sha256", "oneshot", digest_option=kind == "rsa", out=out)
+    return ("req", "-new", "-x509", PROV, "-key", uri, "-subj", "/CN=azihsm conformance", "-days", "1", "-sha256", "-out", out)
 
 
 @pytest.mark.clause("USAGE-SIGN-REFUSED")
@@ -41,40 +50,47 @@ def _sizes(kind: str):
     ],
 )
 def test_sign_refused(openssl, workdir, keys, data, kind, size, operation):
-    uri = non_signing_key(keys, kind, size).uri(workdir)
-    if operation == "dgst_sign":
-        commands.sign(openssl, uri, data, "sha256", "stream", expect_fail=True)
-    elif operation == "pkeyutl_sign":
-        commands.sign(openssl, uri, data, "sha256", "oneshot", digest_option=kind == "rsa", expect_fail=True)
-    else:
-        openssl("req", "-new", "-x509", PROV, "-key", uri, "-subj", "/CN=azihsm conformance", "-days", "1",
-                "-sha256", "-out", "cert.pem", expect_fail=True)
-        cert = workdir / "cert.pem"
-        assert not (cert.exists() and cert.stat().st_size), "req failed but wrote a certificate"
+    usage = dict(NON_SIGNING)[kind]
+    signer = key_with_usage(keys, kind, size, "digitalSignature").uri(workdir)
+    refused = key_with_usage(keys, kind, size, usage).uri(workdir)
+    openssl.refuses(*_sign_args(operation, kind, refused, data, "refused.out"),
+                    control=_sign_args(operation, kind, signer, data, "control.out"), because="usage")
+    written = workdir / "refused.out"
+    assert not (written.exists() and written.stat().st_size), f"{operation} was refused but wrote its output"
 
 
 @pytest.mark.clause("USAGE-VERIFY-REFUSED")
 @pytest.mark.parametrize("kind, mode", grid(kind=("ec", "rsa"), mode=("stream", "oneshot")))
 def test_verify_refused(openssl, workdir, keys, data, kind, mode):
     size = "P-256" if kind == "ec" else 2048
-    key = non_signing_key(keys, kind, size)
     message = oracle.digest("sha256", data.read_bytes()) if mode == "oneshot" else data.read_bytes()
-    if kind == "ec":
-        signature = oracle.ecdsa_sign(key.private, message, "sha256", prehashed=mode == "oneshot")
-    else:
-        signature = oracle.rsa_pkcs1_sign(key.private, message, "sha256", prehashed=mode == "oneshot")
-    # the signature is valid for the key's public half: only the usage forbids verifying it
-    commands.verify(openssl, key.uri(workdir), data, signature, "sha256", mode, digest_option=kind == "rsa", expect_fail=True)
+
+    def signature_of(key) -> bytes:
+        if kind == "ec":
+            return oracle.ecdsa_sign(key.private, message, "sha256", prehashed=mode == "oneshot")
+        return oracle.rsa_pkcs1_sign(key.private, message, "sha256", prehashed=mode == "oneshot")
+
+    signer = key_with_usage(keys, kind, size, "digitalSignature")
+    refused = key_with_usage(keys, kind, size, dict(NON_SIGNING)[kind])
+    (workdir / "signer.sig").write_bytes(signature_of(signer))
+    # valid for the key's public half: only the usage forbids verifying it
+    (workdir / "refused.sig").write_bytes(signature_of(refused))
+    option = kind == "rsa"
+    openssl.refuses(*commands.verify_args(refused.uri(workdir), data, "refused.sig", "sha256", mode, digest_option=option),
+                    control=commands.verify_args(signer.uri(workdir), data, "signer.sig", "sha256", mode, digest_option=option),
+                    because="usage")
 
 
 @pytest.mark.clause("USAGE-DERIVE-REFUSED")
 @pytest.mark.parametrize("curve, key_origin", grid(curve=CURVES, key_origin=("generated", "imported")))
-def test_derive_refused(openssl, workdir, keys, software_keys, curve, key_origin):
-    key = keys.generated_ec(curve) if key_origin == "generated" else keys.imported_ec(curve)
+def test_derive_refused(openssl, workdir, keys, backend, software_keys, curve, key_origin):
+    make = keys.generated_ec if key_origin == "generated" else keys.imported_ec
+    signer, agreer = make(curve), make(curve, "keyAgreement")
     peer = commands.write_peer(workdir, software_keys.ec(curve, 1).public_key(), "pem")
-    commands.derive(openssl, key.uri(workdir), peer, expect_fail=True)
-    secret = workdir / "secret.bin"
-    assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a masked secret"
+    openssl.refuses(*commands.derive_as_backend_does(backend, signer.uri(workdir), peer, "refused"),
+                    control=commands.derive_as_backend_does(backend, agreer.uri(workdir), peer, "control"), because="usage")
+    secret = workdir / "refused.bin"
+    assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a secret"
 
 
 @pytest.mark.clause("USAGE-ENCRYPT-REFUSED")
@@ -83,14 +99,20 @@ def test_derive_refused(openssl, workdir, keys, software_keys, curve, key_origin
     grid(bits=RSA_SIZES, algorithm=("RSA", "RSA-PSS"), operation=("encrypt", "decrypt"), padding=("oaep", "pkcs1")),
 )
 def test_encrypt_refused(openssl, workdir, keys, bits, algorithm, operation, padding):
-    key = keys.imported_rsa(bits, "digitalSignature", algorithm)
+    """The control is an RSA keyEncipherment key (an RSA-PSS key never encrypts)."""
+    signer = keys.imported_rsa(bits, "digitalSignature", algorithm)
+    encipherer = keys.imported_rsa(bits, "keyEncipherment")
     plaintext = b"a short secret"
     if operation == "encrypt":
         data = plaintext
     elif padding == "oaep":
-        data = oracle.oaep_encrypt(key.public, plaintext, "sha256")
+        data = oracle.oaep_encrypt(signer.public, plaintext, "sha256")
     else:
-        data = oracle.pkcs1_encrypt(key.public, plaintext)
-    output = commands.rsa_crypt(openssl, operation, key.uri(workdir), data, padding=padding,
-                                digest="sha256" if padding == "oaep" else None, expect_fail=True)
-    assert plaintext not in output, "a refused decryption still wrote the plaintext"
+        data = oracle.pkcs1_encrypt(signer.public, plaintext)
+    (workdir / "crypt.in").write_bytes(data)
+    options = dict(padding=padding, digest="sha256" if padding == "oaep" else None)
+    openssl.refuses(*commands.crypt_args(operation, signer.uri(workdir), outfile="refused.out", **options),
+                    control=commands.crypt_args(operation, encipherer.uri(workdir), outfile="control.out", **options),
+                    because="usage")
+    output = workdir / "refused.out"
+    assert not (output.exists() and plaintext in output.read_bytes()), "a refused decryption still wrote the plaintext"

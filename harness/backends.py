@@ -1,26 +1,51 @@
-"""Backend profiles: how to load a provider build, and what it is known to get wrong.
+"""Backend profiles: how to load a provider build, what it claims, how its keys are made and
+named, and what it is known to get wrong.
 
 A backend is data (``fixtures/backends/NAME.toml``), not code::
 
     name = "reference"
     description = "..."
-    capabilities = ["*"]                # what `@pytest.mark.needs(...)` may ask for; "*" = all
+    revision = "2026-03"                # the spec revision it claims (clauses of a later
+                                        # revision are not applicable to it)
+    capabilities = ["*"]                # conformance profiles it claims ("*" = all); a
+                                        # clause needing one it lacks is not applicable
     fresh_device_dir = true             # a new AZIHSM_DEVICE_DIR per run and per xdist worker
+    keys = "azihsm"                     # how keys are made and named: fixtures/backends/keys/
+                                        # azihsm.toml, or an inline [keys] table (format below)
 
     [provider]
     module = "azihsm_provider"          # -provider NAME (file stem of the .so)
     path = "/opt/azihsm/lib"            # -provider-path DIR, or:
     path_from = "reference.bridge.build:provider_dir"   # a function returning DIR
-    openssl_conf = "azihsm.cnf.in"      # optional: load through openssl.cnf instead of flags;
-                                        # ${PROVIDER_DIR} ${MODULE} ${DEVICE_DIR} are filled in
+    openssl_conf = "azihsm.cnf.in"      # optional: load through openssl.cnf instead of flags
     propquery = "?provider=azihsm"
+    error_library = "azihsm_provider"   # the library name OpenSSL prints for its errors
+                                        # (default: the module name)
 
-    [environment]                       # extra variables for every openssl command
-    NAME = "value"
+    [environment]                       # extra variables for every command ({workspace} and
+    NAME = "value"                      # [variables] are filled in)
+
+    [variables]                         # values for {placeholders} in keys and provisioning
+    token = "azihsm-conformance"
+
+    [[provision]]                       # run once per workspace (per run and xdist worker)
+    write = "softhsm2.conf"             # before any case: write a file, or
+    text = "directories.tokendir = {workspace}/tokens\n"
+    run = ["softhsm2-util", "--init-token", "..."]    # run a command
+
+    [refusal_reasons]                   # per kind of refusal, a regex the provider's error
+    usage = "usage-not-allowed"         # (reason and text) must match; kinds without one
+                                        # accept any error from the provider
 
     [[deviation]]                       # known deviations, reported as such, strictly
-    clause = "STORE-UNMASK-FAIL-VISIBLE"
+    clause = "STORE-FAILURE-VISIBLE"
     reason = "upstream prints 'Total found: 0' and exits 0"
+
+An openssl.cnf template is rendered per workspace; ``${PROVIDER_DIR}``, ``${MODULE}``,
+``${DEVICE_DIR}``, ``${WORKSPACE}`` are filled in, and ``${SUPPORT_NAME}`` /
+``${SUPPORT_MODULE}`` name the provider that supplies what the backend does not (the
+default provider normally, the isolation provider in a case's isolated twin): a template
+without them cannot be isolated, so its positive cases cannot prove who did the work.
 
 ``--provider-path DIR`` (with ``--provider-module``, ``--openssl-conf``) defines an
 external backend on the spot, or points a named profile at another build.
@@ -28,8 +53,13 @@ external backend on the spot, or points a named profile at another build.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import os
+import re
 import string
+import subprocess
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -37,16 +67,63 @@ from harness.errors import UsageError
 from harness.tomlfile import load_toml
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "backends"
+KEYS_DIR = PROFILE_DIR / "keys"
 DEFAULT_MODULE = "azihsm_provider"
 DEFAULT_PROPQUERY = "?provider=azihsm"
+DEFAULT_REVISION = "2026-03"
+REVISIONS = ("2026-03", "2026-08")
 DEVICE_DIR_VAR = "AZIHSM_DEVICE_DIR"
 EXTERNAL = "external"
+ISOLATED_CONF = "isolation.cnf"
+KEY_TYPES = ("ec", "rsa", "rsa-pss")
+# the suite's usage names (the spec's), which a profile maps to its own tool's words
+USAGES = ("digitalSignature", "keyAgreement", "keyEncipherment")
+_PLACEHOLDER = re.compile(r"\{([a-z_0-9]+)\}")
 
 
 @dataclass(frozen=True)
 class Deviation:
     clause: str
     reason: str
+
+
+@dataclass(frozen=True)
+class KeyRecipes:
+    """How a backend makes keys and how a case names one (``keys`` of a profile).
+
+    ``uri`` is a template: ``{path}`` is the key file as the case sees it (for backends whose
+    keys are files), ``{name}`` the key's unique name, ``{type}`` ec/rsa/rsa-pss, plus the
+    profile's variables. ``generate`` and ``import`` hold, per key type, the commands that
+    make a key (a command starting with ``openssl`` runs with ``{PROV}`` replaced by the
+    provider flags; others run as they are). Placeholders: ``{blob}`` (where a file key
+    goes), ``{name}``, ``{id}`` (hex, unique per name), ``{curve}`` (P-256), ``{curve_name}``
+    (prime256v1), ``{bits}``, ``{algorithm}`` (EC/RSA/RSA-PSS), ``{type}``, ``{usage}`` (the
+    backend's word for it), ``{pkcs8}`` (the private key to import, DER), ``{python}``,
+    ``{workspace}`` and the variables.
+    """
+
+    uri: str
+    files: bool = True
+    types: tuple[str, ...] = KEY_TYPES
+    curves: tuple[str, ...] = ("P-256", "P-384", "P-521")
+    rsa_sizes: tuple[int, ...] = (2048, 3072, 4096)
+    usage: dict[str, str] = field(default_factory=lambda: {u: u for u in USAGES})
+    generate: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    imports: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    source: str = ""
+
+    def can_generate(self, key_type: str) -> bool:
+        return key_type in self.generate
+
+    def can_import(self, key_type: str) -> bool:
+        return key_type in self.imports
+
+
+@dataclass(frozen=True)
+class ProvisionStep:
+    write: str = ""  # file name in the workspace
+    text: str = ""
+    run: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -58,14 +135,29 @@ class BackendProfile:
     provider_path_from: str = ""  # "package.module:function" returning the provider directory
     openssl_conf: Path | None = None
     propquery: str = DEFAULT_PROPQUERY
+    error_library: str = ""
+    revision: str = DEFAULT_REVISION
     environment: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    provision: tuple[ProvisionStep, ...] = ()
     fresh_device_dir: bool = False
     capabilities: frozenset[str] = frozenset({"*"})
+    keys: KeyRecipes | None = None
+    refusal_reasons: dict[str, str] = field(default_factory=dict)
     deviations: dict[str, Deviation] = field(default_factory=dict)
     source: str = ""  # where the profile came from, for messages
 
     def has_capability(self, name: str) -> bool:
         return "*" in self.capabilities or name in self.capabilities
+
+    def claims_revision(self, revision: str) -> bool:
+        """Whether a clause introduced in REVISION applies (the profile's is that or later)."""
+        return REVISIONS.index(revision) <= REVISIONS.index(self.revision)
+
+    @property
+    def error_libraries(self) -> tuple[str, ...]:
+        """Library names under which OpenSSL prints this provider's errors."""
+        return tuple(dict.fromkeys(filter(None, (self.error_library, self.provider_module))))
 
     def provider_directory(self) -> Path | None:
         """The -provider-path directory; builds it on demand for a path_from profile."""
@@ -110,31 +202,81 @@ class BackendProfile:
             raise UsageError(f"backend {self.name}: openssl config {self.openssl_conf} does not exist; fix --openssl-conf")
         return directory
 
-    def provider_flags(self) -> list[str]:
-        """What PROV stands for: the spec's documented flag order, or just -propquery when
-        the provider is loaded through openssl.cnf."""
+    # -- what PROV stands for --------------------------------------------------------------
+
+    def provider_flags(self, *, isolated: bool = False) -> list[str]:
+        """The spec's documented flag order, or just -propquery when the provider is loaded
+        through openssl.cnf. ISOLATED: without ``-provider default`` (the isolated twin gets
+        the isolation provider from its openssl.cnf instead)."""
         flags = ["-propquery", self.propquery]
         if self.openssl_conf is not None:
             return flags
         directory = self.provider_directory()
         prefix = ["-provider-path", str(directory)] if directory is not None else []
-        return prefix + flags + ["-provider", "default", "-provider", self.provider_module]
+        support = [] if isolated else ["-provider", "default"]
+        return prefix + flags + support + ["-provider", self.provider_module]
 
-    def prepare(self, workspace: Path) -> dict[str, str]:
-        """Set up WORKSPACE (this run's, or this worker's, private directory) and return the
-        environment every openssl command of the backend gets."""
+    @property
+    def isolatable(self) -> bool:
+        """Whether a case can run an isolated twin (a conf template must name the support provider)."""
+        if self.openssl_conf is None:
+            return True
+        text = self.openssl_conf.read_text() if self.openssl_conf.is_file() else ""
+        return "${SUPPORT_NAME}" in text and "${SUPPORT_MODULE}" in text
+
+    # -- the workspace ---------------------------------------------------------------------
+
+    def values(self, workspace: Path) -> dict[str, str]:
+        """Placeholder values for this workspace: the variables, plus workspace and python."""
+        return {**self.variables, "workspace": str(workspace), "python": sys.executable}
+
+    def prepare(self, workspace: Path, isolation_module: Path | None = None) -> dict[str, str]:
+        """Set up WORKSPACE (this run's, or this worker's, private directory): provisioning
+        steps, device directory, openssl.cnf; returns the environment every openssl command
+        of the backend gets. With ISOLATION_MODULE, also writes WORKSPACE/isolation.cnf,
+        what the isolated twins run with (``isolated_environment``)."""
         workspace.mkdir(parents=True, exist_ok=True)
-        env = dict(self.environment)
+        values = self.values(workspace)
+        env = {name: fill(value, values, f"backend {self.name}: environment {name}") for name, value in self.environment.items()}
         device_dir = env.get(DEVICE_DIR_VAR, "")
         if self.fresh_device_dir:
             device = workspace / "device"
             device.mkdir(exist_ok=True)
             device_dir = env[DEVICE_DIR_VAR] = str(device)
+        self._provision(workspace, values, env)
         if self.openssl_conf is not None:
-            env["OPENSSL_CONF"] = str(self._render_conf(workspace, device_dir))
+            env["OPENSSL_CONF"] = str(self._render_conf(workspace, device_dir, "openssl.cnf", None))
+        if isolation_module is not None:
+            self._write_isolated_conf(workspace, device_dir, isolation_module)
         return env
 
-    def _render_conf(self, workspace: Path, device_dir: str) -> Path:
+    def isolated_environment(self, env: dict[str, str], workspace: Path) -> dict[str, str]:
+        """ENV (from ``prepare``) for an isolated twin; the withheld classes are added by the caller."""
+        return {**env, "OPENSSL_CONF": str(workspace / ISOLATED_CONF)}
+
+    def _provision(self, workspace: Path, values: dict[str, str], env: dict[str, str]) -> None:
+        marker = workspace / ".provisioned"
+        if not self.provision or marker.exists():
+            return
+        for number, step in enumerate(self.provision, start=1):
+            where = f"backend {self.name}: provision step {number}"
+            if step.write:
+                target = workspace / fill(step.write, values, where)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(fill(step.text, values, where))
+                continue
+            argv = [fill(arg, values, where) for arg in step.run]
+            try:
+                done = subprocess.run(argv, cwd=workspace, env={**os.environ, **env}, capture_output=True, text=True,
+                                      errors="replace", timeout=120, stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise UsageError(f"{where} ({' '.join(argv)}) could not run: {exc}; install what the profile needs") from None
+            if done.returncode != 0:
+                last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
+                raise UsageError(f"{where} ({' '.join(argv)}) failed with exit code {done.returncode}: {last[0]}")
+        marker.write_text("")
+
+    def _render_conf(self, workspace: Path, device_dir: str, target_name: str, isolation_module: Path | None) -> Path:
         text = self.openssl_conf.read_text()
         if "${" not in text:
             return self.openssl_conf
@@ -143,40 +285,91 @@ class BackendProfile:
             "PROVIDER_DIR": str(directory or ""),
             "MODULE": self.provider_module,
             "DEVICE_DIR": device_dir,
+            "WORKSPACE": str(workspace),
+            "SUPPORT_NAME": "isolation" if isolation_module else "default",
+            "SUPPORT_MODULE": f"module = {isolation_module}" if isolation_module else "",
         }
         try:
             rendered = string.Template(text).substitute(values)
         except (KeyError, ValueError) as exc:
             raise UsageError(
                 f"backend {self.name}: openssl config template {self.openssl_conf} uses an unknown "
-                f"placeholder {exc}; only ${{PROVIDER_DIR}}, ${{MODULE}}, ${{DEVICE_DIR}} exist"
+                f"placeholder {exc}; only {', '.join('${' + name + '}' for name in values)} exist"
             ) from None
-        target = workspace / "openssl.cnf"
+        target = workspace / target_name
         temporary = target.with_suffix(".cnf.tmp")
         temporary.write_text(rendered)
         temporary.replace(target)
         return target
+
+    def _write_isolated_conf(self, workspace: Path, device_dir: str, module: Path) -> None:
+        from harness.isolation import conf_text
+
+        if self.openssl_conf is None:
+            (workspace / ISOLATED_CONF).write_text(conf_text(module))
+        elif self.isolatable:
+            self._render_conf(workspace, device_dir, ISOLATED_CONF, module)
+
+
+def fill(template: str, values: dict[str, str], where: str) -> str:
+    """TEMPLATE with its {placeholders} replaced; an unknown one is a profile error."""
+
+    def one(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise UsageError(f"{where}: unknown placeholder {{{name}}}; known: {', '.join(sorted(values))}")
+        return str(values[name])
+
+    return _PLACEHOLDER.sub(one, template)
+
+
+def key_id(name: str) -> str:
+    """A stable hex identifier for a key name (a PKCS#11 CKA_ID, say)."""
+    return hashlib.sha256(name.encode()).hexdigest()[:16]
+
+
+# -- loading ---------------------------------------------------------------------------------
 
 
 def available_backends() -> list[str]:
     return sorted(path.stem for path in PROFILE_DIR.glob("*.toml"))
 
 
+_TOP_KEYS = {"name", "description", "revision", "capabilities", "fresh_device_dir", "keys", "provider", "environment",
+             "variables", "provision", "refusal_reasons", "deviation"}
+_PROVIDER_KEYS = {"module", "path", "path_from", "openssl_conf", "propquery", "error_library"}
+_KEY_KEYS = {"uri", "files", "types", "curves", "rsa_sizes", "usage", "generate", "import"}
+
+
 def load_profile(path: Path) -> BackendProfile:
     data = load_toml(path, "backend profile")
     where = f"backend profile {path}"
     provider = data.get("provider", {})
-    unknown = set(data) - {"name", "description", "capabilities", "fresh_device_dir", "provider", "environment", "deviation"}
-    unknown |= {f"provider.{key}" for key in set(provider) - {"module", "path", "path_from", "openssl_conf", "propquery"}}
+    unknown = set(data) - _TOP_KEYS
+    unknown |= {f"provider.{key}" for key in set(provider) - _PROVIDER_KEYS}
     if unknown:
         raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; see harness/backends.py for the format")
     if provider.get("path") and provider.get("path_from"):
         raise UsageError(f"{where}: give provider.path or provider.path_from, not both")
+    revision = str(data.get("revision", DEFAULT_REVISION))
+    if revision not in REVISIONS:
+        raise UsageError(f"{where}: revision '{revision}' is not one of {', '.join(REVISIONS)}")
     deviations = {}
     for entry in data.get("deviation", []):
         if not entry.get("clause") or not entry.get("reason"):
             raise UsageError(f"{where}: every [[deviation]] needs a clause and a reason")
         deviations[entry["clause"]] = Deviation(entry["clause"], " ".join(str(entry["reason"]).split()))
+    steps = []
+    for number, entry in enumerate(data.get("provision", []), start=1):
+        if bool(entry.get("write")) == bool(entry.get("run")) or set(entry) - {"write", "text", "run"}:
+            raise UsageError(f"{where}: [[provision]] step {number} needs either write (+ text) or run, and nothing else")
+        steps.append(ProvisionStep(write=str(entry.get("write", "")), text=str(entry.get("text", "")),
+                                   run=tuple(str(arg) for arg in entry.get("run", ()))))
+    for kind, pattern in data.get("refusal_reasons", {}).items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise UsageError(f"{where}: refusal_reasons.{kind} is not a valid regular expression ({exc})") from None
     conf = provider.get("openssl_conf")
     return BackendProfile(
         name=str(data.get("name", path.stem)),
@@ -186,11 +379,51 @@ def load_profile(path: Path) -> BackendProfile:
         provider_path_from=str(provider.get("path_from", "")),
         openssl_conf=_relative_to(path, conf),
         propquery=str(provider.get("propquery", DEFAULT_PROPQUERY)),
+        error_library=str(provider.get("error_library", "")),
+        revision=revision,
         environment={str(k): str(v) for k, v in data.get("environment", {}).items()},
+        variables={str(k): str(v) for k, v in data.get("variables", {}).items()},
+        provision=tuple(steps),
         fresh_device_dir=bool(data.get("fresh_device_dir", False)),
         capabilities=frozenset(data.get("capabilities", ["*"])),
+        keys=_load_keys(data.get("keys"), where),
+        refusal_reasons={str(k): str(v) for k, v in data.get("refusal_reasons", {}).items()},
         deviations=deviations,
         source=str(path.resolve()),
+    )
+
+
+def _load_keys(value, where: str) -> KeyRecipes | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        path = KEYS_DIR / f"{value}.toml"
+        if not path.is_file():
+            names = ", ".join(sorted(p.stem for p in KEYS_DIR.glob("*.toml")))
+            raise UsageError(f"{where}: keys = '{value}' names no file {path} (available: {names})")
+        value, where = load_toml(path, "key recipes"), f"key recipes {path}"
+    unknown = set(value) - _KEY_KEYS
+    if unknown or "uri" not in value:
+        raise UsageError(f"{where}: key recipes need 'uri'; unknown key(s): {', '.join(sorted(unknown)) or 'none'}")
+
+    def commands(table_name: str) -> dict[str, tuple[tuple[str, ...], ...]]:
+        table = value.get(table_name, {})
+        bad = set(table) - set(KEY_TYPES)
+        if bad:
+            raise UsageError(f"{where}: {table_name} has unknown key type(s) {', '.join(sorted(bad))}; use {', '.join(KEY_TYPES)}")
+        return {kind: tuple(tuple(str(arg) for arg in command) for command in steps) for kind, steps in table.items()}
+
+    usage = {**{u: u for u in USAGES}, **{str(k): str(v) for k, v in value.get("usage", {}).items()}}
+    return KeyRecipes(
+        uri=str(value["uri"]),
+        files=bool(value.get("files", True)),
+        types=tuple(value.get("types", KEY_TYPES)),
+        curves=tuple(value.get("curves", ("P-256", "P-384", "P-521"))),
+        rsa_sizes=tuple(int(bits) for bits in value.get("rsa_sizes", (2048, 3072, 4096))),
+        usage=usage,
+        generate=commands("generate"),
+        imports=commands("import"),
+        source=where,
     )
 
 

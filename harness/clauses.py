@@ -1,4 +1,11 @@
-"""Loads the clause catalogue (``fixtures/clauses.toml``, format in docs/suite-api.md)."""
+"""Loads the clause catalogue (``fixtures/clauses.toml``, format in docs/suite-api.md).
+
+Besides the clauses, the catalogue defines the named *capabilities* (conformance profiles)
+a backend may claim; each clause says which it ``needs`` (a backend lacking one gets *not
+applicable*), which spec ``revision`` introduced it, and which operation classes the
+provider under test must be shown to ``perform`` (its positive cases prove it with an
+isolated twin, see ``harness.isolation``).
+"""
 
 from __future__ import annotations
 
@@ -6,15 +13,20 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.version import Version
+
+from harness.backends import DEFAULT_REVISION, REVISIONS
 from harness.errors import UsageError
+from harness.isolation import OPERATION_CLASSES
 from harness.tomlfile import load_toml
+from harness.verdicts import REQUIRED_LEVELS
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "clauses.toml"
 LEVELS = ("MUST", "SHOULD", "INFO")
-# MUST and SHOULD failures make a run fail; INFO cases only record what a backend does
-REQUIRED_LEVELS = ("MUST", "SHOULD")
 _ID = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
-_RANGE = re.compile(r"^\s*(>=|<=|>|<|==)\s*(\d+(?:\.\d+){0,2})\s*$")
+_CAPABILITY = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_CLAUSE_KEYS = {"id", "section", "level", "text", "openssl", "needs", "performs", "revision"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +36,9 @@ class Clause:
     level: str
     text: str
     openssl: str = ""  # version range where the clause applies as written, e.g. ">=3.0,<3.5"
+    needs: tuple[str, ...] = ()  # capabilities a backend must claim
+    performs: tuple[str, ...] = ()  # operation classes the provider must be shown to perform
+    revision: str = DEFAULT_REVISION
 
     @property
     def required(self) -> bool:
@@ -31,56 +46,75 @@ class Clause:
 
     def applies_to(self, version: tuple[int, int, int]) -> bool:
         """Whether the clause's ``openssl`` range includes VERSION (no range: always)."""
-        return all(_compare(version, op, bound) for op, bound in _parse_range(self.openssl, self.id))
+        return not self.openssl or Version(".".join(map(str, version))) in SpecifierSet(self.openssl)
 
 
-def load_clauses(path: Path | str | None = None) -> dict[str, Clause]:
-    """The catalogue at PATH (default ``fixtures/clauses.toml``), keyed by clause id."""
+@dataclass(frozen=True)
+class Catalogue:
+    clauses: dict[str, Clause]
+    capabilities: dict[str, str]  # name -> what claiming it means
+    path: Path
+
+
+def load_catalogue(path: Path | str | None = None) -> Catalogue:
+    """The catalogue at PATH (default ``fixtures/clauses.toml``)."""
     path = Path(path) if path else DEFAULT_PATH
     data = load_toml(path, "clause catalogue")
+    capabilities = {}
+    for name, entry in data.get("capability", {}).items():
+        if not _CAPABILITY.match(name) or not isinstance(entry, dict) or not entry.get("text"):
+            raise UsageError(f"clause catalogue {path}: [capability.{name}] needs a lower-case dashed name and a text")
+        capabilities[name] = " ".join(str(entry["text"]).split())
     entries = data.get("clause", [])
     if not isinstance(entries, list):
         raise UsageError(f"clause catalogue {path}: 'clause' must be an array of tables ([[clause]]); fix the file")
     clauses: dict[str, Clause] = {}
     for number, entry in enumerate(entries, start=1):
-        where = f"clause catalogue {path}, entry {number}"
-        missing = [key for key in ("id", "section", "level", "text") if not entry.get(key)]
-        if missing:
-            raise UsageError(f"{where} lacks {', '.join(missing)}; every clause needs id, section, level and text")
-        clause = Clause(
-            id=str(entry["id"]),
-            section=str(entry["section"]),
-            level=str(entry["level"]).upper(),
-            text=" ".join(str(entry["text"]).split()),
-            openssl=str(entry.get("openssl", "")),
-        )
-        if not _ID.match(clause.id):
-            raise UsageError(f"{where}: id '{clause.id}' must be upper-case words joined by dashes, e.g. SIGN-ECDSA-STREAM")
-        if clause.level not in LEVELS:
-            raise UsageError(f"{where} ({clause.id}): level '{clause.level}' must be one of {', '.join(LEVELS)}")
+        clause = _clause(entry, f"clause catalogue {path}, entry {number}", capabilities)
         if clause.id in clauses:
-            raise UsageError(f"{where}: clause id {clause.id} appears twice; ids must be unique")
-        _parse_range(clause.openssl, clause.id)  # reject a bad range at load time
+            raise UsageError(f"clause catalogue {path}, entry {number}: clause id {clause.id} appears twice; ids must be unique")
         clauses[clause.id] = clause
-    return clauses
+    return Catalogue(clauses, capabilities, path)
 
 
-def _parse_range(spec: str, clause_id: str) -> list[tuple[str, tuple[int, ...]]]:
-    bounds = []
-    for part in filter(None, (p.strip() for p in spec.split(","))):
-        match = _RANGE.match(part)
-        if not match:
-            raise UsageError(f"clause {clause_id}: openssl range '{spec}' is not like '>=3.0' or '>=3.0,<3.5'; fix the catalogue")
-        bounds.append((match.group(1), tuple(int(x) for x in match.group(2).split("."))))
-    return bounds
+def load_clauses(path: Path | str | None = None) -> dict[str, Clause]:
+    """Just the clauses of the catalogue at PATH, keyed by id."""
+    return load_catalogue(path).clauses
 
 
-def _compare(version: tuple[int, int, int], op: str, bound: tuple[int, ...]) -> bool:
-    have = version[: len(bound)]
-    return {
-        ">=": have >= bound,
-        "<=": have <= bound,
-        ">": have > bound,
-        "<": have < bound,
-        "==": have == bound,
-    }[op]
+def _clause(entry: dict, where: str, capabilities: dict[str, str]) -> Clause:
+    missing = [key for key in ("id", "section", "level", "text") if not entry.get(key)]
+    if missing:
+        raise UsageError(f"{where} lacks {', '.join(missing)}; every clause needs id, section, level and text")
+    unknown = set(entry) - _CLAUSE_KEYS
+    if unknown:
+        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; a clause has {', '.join(sorted(_CLAUSE_KEYS))}")
+    clause = Clause(
+        id=str(entry["id"]),
+        section=str(entry["section"]),
+        level=str(entry["level"]).upper(),
+        text=" ".join(str(entry["text"]).split()),
+        openssl=str(entry.get("openssl", "")),
+        needs=tuple(entry.get("needs", ())),
+        performs=tuple(entry.get("performs", ())),
+        revision=str(entry.get("revision", DEFAULT_REVISION)),
+    )
+    where = f"{where} ({clause.id})"
+    if not _ID.match(clause.id):
+        raise UsageError(f"{where}: id must be upper-case words joined by dashes, e.g. SIGN-ECDSA-STREAM")
+    if clause.level not in LEVELS:
+        raise UsageError(f"{where}: level '{clause.level}' must be one of {', '.join(LEVELS)}")
+    if clause.revision not in REVISIONS:
+        raise UsageError(f"{where}: revision '{clause.revision}' must be one of {', '.join(REVISIONS)}")
+    strange = [name for name in clause.needs if name not in capabilities]
+    if strange:
+        raise UsageError(f"{where}: needs unknown capability {', '.join(strange)}; define it under [capability.NAME]")
+    strange = [name for name in clause.performs if name not in OPERATION_CLASSES]
+    if strange:
+        raise UsageError(f"{where}: performs unknown operation class {', '.join(strange)}; use {', '.join(OPERATION_CLASSES)}")
+    if clause.openssl:
+        try:
+            SpecifierSet(clause.openssl)
+        except InvalidSpecifier:
+            raise UsageError(f"{where}: openssl range '{clause.openssl}' is not like '>=3.0' or '>=3.0,<3.5'; fix the catalogue") from None
+    return clause

@@ -16,28 +16,11 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness import verdicts
 from harness.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_FILENAME = "results.sqlite"
-
-# case outcomes, and how reports count them
-PASSED, FAILED, ERROR, SKIPPED = "passed", "failed", "error", "skipped"
-DEVIATION, FIXED_DEVIATION, XFAILED = "deviation", "fixed-deviation", "xfailed"
-TIMEOUT, CRASH, TRACEBACK = "timeout", "crash", "traceback"
-CATEGORY = {
-    PASSED: "pass",
-    FAILED: "fail",
-    ERROR: "fail",
-    TIMEOUT: "fail",
-    CRASH: "fail",
-    TRACEBACK: "fail",
-    FIXED_DEVIATION: "fail",  # strict: a known deviation that now passes must be looked at
-    DEVIATION: "deviation",
-    SKIPPED: "skip",
-    XFAILED: "skip",
-}
-CATEGORIES = ("pass", "fail", "deviation", "skip")
 
 # run statuses: a run is "incomplete" until it finishes (and stays so when killed);
 # "aborted" when pytest stopped on a usage or internal error
@@ -63,7 +46,9 @@ CREATE TABLE runs (
     level TEXT NOT NULL,
     host TEXT NOT NULL,
     project_version TEXT NOT NULL,
-    command TEXT NOT NULL
+    command TEXT NOT NULL,
+    revision TEXT NOT NULL DEFAULT '',
+    capabilities TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE cases (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -76,6 +61,8 @@ CREATE TABLE cases (
     message TEXT NOT NULL,
     stderr_excerpt TEXT NOT NULL,
     recorded_at TEXT NOT NULL,
+    performed_by TEXT NOT NULL DEFAULT '',
+    evidence TEXT NOT NULL DEFAULT '[]',
     PRIMARY KEY (run_id, case_id)
 );
 CREATE TABLE commands (
@@ -87,11 +74,22 @@ CREATE TABLE commands (
     outcome TEXT NOT NULL,
     duration REAL NOT NULL,
     stderr TEXT NOT NULL,
+    role TEXT NOT NULL DEFAULT 'step',
     PRIMARY KEY (run_id, case_id, seq),
     FOREIGN KEY (run_id, case_id) REFERENCES cases(run_id, case_id)
 );
 CREATE INDEX cases_by_clause ON cases(run_id, clause_id);
 """
+# schema 1 -> 2: the verdict model (who performed each case, its evidence, command roles)
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE runs ADD COLUMN revision TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE runs ADD COLUMN capabilities TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE cases ADD COLUMN performed_by TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE cases ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'",
+        "ALTER TABLE commands ADD COLUMN role TEXT NOT NULL DEFAULT 'step'",
+    ),
+}
 
 
 def now() -> str:
@@ -118,6 +116,8 @@ class RunRecord:
     host: str = ""
     project_version: str = ""
     command: str = ""
+    revision: str = ""
+    capabilities: str = ""
 
     @property
     def column(self) -> str:
@@ -132,6 +132,7 @@ class CommandRecord:
     outcome: str
     duration: float
     stderr: str = ""
+    role: str = "step"  # step | prerequisite | control | refusal | twin
 
 
 @dataclass
@@ -144,11 +145,13 @@ class CaseRecord:
     duration: float = 0.0
     message: str = ""
     stderr_excerpt: str = ""
+    performed_by: str = ""  # the provider shown to have done the work ('' = not shown)
+    evidence: list[str] = field(default_factory=list)
     commands: list[CommandRecord] = field(default_factory=list)
 
     @property
     def category(self) -> str:
-        return CATEGORY.get(self.outcome, "fail")
+        return verdicts.category(self.outcome, self.clause_level)
 
 
 def new_run_id() -> str:
@@ -209,10 +212,25 @@ class ResultsStore:
                 f"azihsm-conformance ({SCHEMA_VERSION}); upgrade azihsm-conformance or pass --results with another file"
             )
         if version < SCHEMA_VERSION:
-            raise UsageError(f"results database {self.path} has unknown schema version {version}; move it aside or pass --results with another file")
+            self._migrate(version)
         check = self.conn.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(check)
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older database up to this schema in one transaction (additive changes only)."""
+        if version not in _MIGRATIONS:
+            raise UsageError(f"results database {self.path} has unknown schema version {version}; move it aside or pass --results with another file")
+        try:
+            with self._transaction():
+                while version < SCHEMA_VERSION:
+                    for statement in _MIGRATIONS[version]:
+                        self.conn.execute(statement)
+                    version += 1
+                self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
+        except sqlite3.OperationalError as exc:
+            raise UsageError(f"cannot upgrade results database {self.path} to schema {SCHEMA_VERSION} ({exc}); "
+                             "pass --results with a writable or new file") from None
 
     def _fail(self, exc: sqlite3.Error):
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -266,7 +284,8 @@ class ResultsStore:
             with self._transaction():
                 self.conn.execute("DELETE FROM commands WHERE run_id=? AND case_id=?", (run_id, case.case_id))
                 self.conn.execute(
-                    "INSERT OR REPLACE INTO cases VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR REPLACE INTO cases (run_id, case_id, clause_id, clause_level, params, outcome, duration, "
+                    "message, stderr_excerpt, recorded_at, performed_by, evidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         run_id,
                         case.case_id,
@@ -278,12 +297,15 @@ class ResultsStore:
                         case.message,
                         case.stderr_excerpt,
                         now(),
+                        case.performed_by,
+                        json.dumps(case.evidence),
                     ),
                 )
                 self.conn.executemany(
-                    "INSERT INTO commands VALUES (?,?,?,?,?,?,?,?)",
+                    "INSERT INTO commands (run_id, case_id, seq, command_line, returncode, outcome, duration, stderr, role) "
+                    "VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (run_id, case.case_id, seq, c.command_line, c.returncode, c.outcome, c.duration, c.stderr)
+                        (run_id, case.case_id, seq, c.command_line, c.returncode, c.outcome, c.duration, c.stderr, c.role)
                         for seq, c in enumerate(case.commands, start=1)
                     ],
                 )
@@ -331,7 +353,7 @@ class ResultsStore:
         commands: dict[str, list[CommandRecord]] = {}
         for row in self.conn.execute("SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq", (run_id,)):
             commands.setdefault(row["case_id"], []).append(
-                CommandRecord(row["command_line"], row["returncode"], row["outcome"], row["duration"], row["stderr"])
+                CommandRecord(row["command_line"], row["returncode"], row["outcome"], row["duration"], row["stderr"], row["role"])
             )
         return [
             CaseRecord(
@@ -343,6 +365,8 @@ class ResultsStore:
                 duration=row["duration"],
                 message=row["message"],
                 stderr_excerpt=row["stderr_excerpt"],
+                performed_by=row["performed_by"],
+                evidence=json.loads(row["evidence"]),
                 commands=commands.get(row["case_id"], []),
             )
             for row in self.conn.execute("SELECT * FROM cases WHERE run_id=? ORDER BY clause_id, case_id", (run_id,))

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.backends import BackendProfile, available_backends, resolve_backend
+from harness.backends import available_backends
 from harness.clauses import DEFAULT_PATH as CATALOGUE_PATH
 from harness.clauses import Clause, load_clauses
-from harness.openssl import OpenSSLInstall, resolve_openssl
 
 DEFAULT_OUT = Path("azihsm-results")
 DEFAULT_DB_NAME = "results.sqlite"
@@ -28,31 +27,9 @@ def add_clauses_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clauses", metavar="FILE", help="clause catalogue (default fixtures/clauses.toml)")
 
 
-def resolve_target(args: argparse.Namespace) -> tuple[OpenSSLInstall, BackendProfile]:
-    install = resolve_openssl(args.openssl)
-    backend = resolve_backend(
-        args.backend, provider_path=args.provider_path, provider_module=args.provider_module, openssl_conf=args.openssl_conf
-    )
-    backend.check()
-    return install, backend
-
-
-def target_flags(args: argparse.Namespace, **resolved) -> list[str]:
-    """The target options again, as flags for the pytest plugin; RESOLVED values (e.g.
-    openssl=Path) replace what the user typed."""
-    flags = []
-    for name in ("backend", "provider_path", "provider_module", "openssl_conf", "openssl"):
-        value = resolved.get(name) or getattr(args, name)
-        if value:
-            flags += [f"--{name.replace('_', '-')}", str(value)]
-    return flags
-
-
 def load_catalogue(args: argparse.Namespace) -> dict[str, Clause]:
-    """The catalogue from --clauses, else the project's (empty until the suite ships one)."""
-    if args.clauses:
-        return load_clauses(args.clauses)
-    return load_clauses(CATALOGUE_PATH) if CATALOGUE_PATH.is_file() else {}
+    """The clauses of the catalogue from --clauses, else the project's."""
+    return load_clauses(args.clauses or CATALOGUE_PATH)
 
 
 def results_path(args: argparse.Namespace, out: Path | None = None) -> Path:

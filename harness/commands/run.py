@@ -9,12 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.commands.common import DEFAULT_OUT, add_clauses_option, add_target_options, load_catalogue, resolve_target, results_path, target_flags
+from harness import verdicts
+from harness.commands.common import DEFAULT_OUT, add_clauses_option, add_target_options, load_catalogue, results_path
 from harness.errors import UsageError
-from harness.provider_info import ProviderLoadError, identify_provider
 from harness.report.outputs import select, write_outputs
 from harness.runner import DEFAULT_TIMEOUT
 from harness.store import ABORTED, ResultsStore, new_run_id
+from harness.target import resolve_target
 
 PYTEST_SETTINGS = Path(__file__).resolve().parent.parent / "pytest-run.toml"
 # pytest exit codes (pytest.ExitCode) the command translates
@@ -35,15 +36,31 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--level", choices=("quick", "full"), default="full", help="quick: one representative case per clause, no slow cases (default full)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
     parser.add_argument("--results", metavar="FILE", help="results database (default OUT/results.sqlite)")
-    parser.add_argument("-n", "--workers", default="auto", help="parallel workers: a number, 'auto' (default), or 0 for none")
+    parser.add_argument("-n", "--workers", type=_workers_value, default="auto", help="parallel workers: a number, 'auto' (default), or 0 for none")
     parser.add_argument("--suite", metavar="DIR", type=Path, help="conformance suite directory (default: the installed conformance package)")
-    parser.add_argument("--command-timeout", type=float, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"seconds before one openssl command counts as hung (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--command-timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"seconds before one openssl command counts as hung (default {DEFAULT_TIMEOUT:g}, at most 3600)")
     parser.add_argument("--keep-work", type=_positive, default=DEFAULT_KEEP_WORK, metavar="N",
                         help="keep the working and device directories (what replay lines need) of the newest N "
                              f"runs under OUT/work, this one included (default {DEFAULT_KEEP_WORK})")
     add_clauses_option(parser)
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
+
+
+def _workers_value(text: str) -> str:
+    if text != "auto" and not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of workers or 'auto' (e.g. -n 2, -n 0 for none)")
+    return text
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 3600 seconds")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -59,6 +76,7 @@ def prune_work(work: Path, keep: int, current: str) -> list[Path]:
     removed = [entry for entry in runs[:-keep] if entry.name != current]
     for entry in removed:
         shutil.rmtree(entry, ignore_errors=True)
+        entry.with_name(f"{entry.name}.target.json").unlink(missing_ok=True)
     return removed
 
 
@@ -76,24 +94,20 @@ def suite_directory(explicit: Path | None) -> Path:
 def _workers(value: str) -> list[str]:
     if value == "auto":
         return ["-n", "auto"]
-    if not value.isdigit():
-        raise UsageError(f"--workers {value} is not a number or 'auto'; use e.g. -n 2")
     return ["-n", value] if int(value) > 0 else ["-p", "no:xdist"]
 
 
 def run(args: argparse.Namespace) -> int:
     # everything that can be wrong with the input is checked here, before pytest starts,
-    # so it ends as one line and exit code 2
-    install, backend = resolve_target(args)
+    # so it ends as one line and exit code 2; the provider is loaded once, here, and the
+    # resolved target is handed to pytest and its workers in a file
+    target = resolve_target(args.openssl, args.backend, provider_path=args.provider_path,
+                            provider_module=args.provider_module, openssl_conf=args.openssl_conf)
     load_catalogue(args)
     suite = suite_directory(args.suite)
     database = results_path(args, args.out)
     ResultsStore(database).close()
-    try:
-        provider, _ = identify_provider(install, backend)
-    except ProviderLoadError as exc:
-        raise UsageError(f"backend {backend.name}: {exc}; run 'azihsm-conformance doctor' for what to fix") from None
-    print(f"azihsm-conformance: {backend.name} ({provider.describe()}) with {install.version_text}", flush=True)
+    print(f"azihsm-conformance: {target.backend.name} ({target.provider.describe()}) with {target.install.version_text}", flush=True)
 
     run_id = new_run_id()
     work = (args.out / "work").resolve()
@@ -101,22 +115,22 @@ def run(args: argparse.Namespace) -> int:
         work.mkdir(parents=True, exist_ok=True)  # pytest creates only the last level of --basetemp
     except OSError as exc:
         raise UsageError(f"cannot create {work}: {exc.strerror}; pass --out with a writable directory") from None
+    target_file = target.write(work / f"{run_id}.target.json")
     extra = [arg for arg in args.pytest_args if arg != "--"] if args.pytest_args else []
     command = [
         sys.executable, "-m", "pytest",
         "-c", str(PYTEST_SETTINGS), "--rootdir", str(suite.parent),
-        "-p", "harness.pytest_plugin",
+        "-p", "azihsm",
         *_workers(args.workers),
-        # what was resolved here, so pytest runs exactly the binary and build checked above
-        *target_flags(args, backend=backend.source, openssl=install.path, provider_path=backend.provider_directory()),
-        "--level", args.level,
-        "--results", str(database),
-        "--run-id", run_id,
-        "--command-timeout", str(args.command_timeout),
+        "--azihsm-target", str(target_file),
+        "--azihsm-level", args.level,
+        "--azihsm-results", str(database),
+        "--azihsm-run-id", run_id,
+        "--azihsm-command-timeout", str(args.command_timeout),
         # the cases' working and device directories live beside the results, so every
         # recorded command line can still be replayed after later runs
         "--basetemp", str(work / run_id),
-        *(["--clauses", args.clauses] if args.clauses else []),
+        *(["--azihsm-clauses", args.clauses] if args.clauses else []),
         *extra,
         str(suite),
     ]
@@ -140,11 +154,9 @@ def run(args: argparse.Namespace) -> int:
         columns, _ = select(store, None)
     outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result])
     pruned = prune_work(work, args.keep_work, run_id)
-    counts = result.counts()
-    print(
-        f"azihsm-conformance: run {run_id}: {counts['pass']} pass, {counts['fail']} fail, "
-        f"{counts['deviation']} deviation, {counts['skip']} skip"
-    )
+    verdict = "CONFORMS" if result.conforms else "DOES NOT CONFORM"
+    print(f"azihsm-conformance: run {run_id}: {verdict} to revision {target.backend.revision} "
+          f"({verdicts.summary(result.counts())})")
     for diff in diffs:
         print(f"  since {diff.a.id}: {len(diff.newly_failing)} newly failing, {len(diff.newly_passing)} newly passing")
     print(f"  results: {database}")
@@ -161,9 +173,10 @@ def run(args: argparse.Namespace) -> int:
     if code == PYTEST_NO_TESTS:
         print(f"azihsm-conformance: no conformance cases selected in {suite}", file=sys.stderr)
         return 0
-    required = result.required_failures()
-    if required:
-        clauses = sorted({case.clause_id for case in required})
-        print(f"azihsm-conformance: {len(required)} case(s) of required clauses failed: {', '.join(clauses[:10])}{' ...' if len(clauses) > 10 else ''}", file=sys.stderr)
+    against = result.failing()
+    if against:
+        clauses = sorted({case.clause_id for case in against})
+        print(f"azihsm-conformance: {len(against)} case(s) count against conformance in: "
+              f"{', '.join(clauses[:10])}{' ...' if len(clauses) > 10 else ''}", file=sys.stderr)
         return 1
     return 0

@@ -7,11 +7,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from pathlib import Path
 
+from harness import verdicts
 from harness.fileutil import write_atomic
 from harness.report.model import RunResults
-from harness.store import DEVIATION, SKIPPED, XFAILED  # reported as <skipped>
 
-JSON_FORMAT_VERSION = 1
+JSON_FORMAT_VERSION = 2
 
 
 def to_json(results: list[RunResults]) -> str:
@@ -21,7 +21,8 @@ def to_json(results: list[RunResults]) -> str:
         "runs": [
             {
                 "run": asdict(result.run),
-                "counts": dict(result.counts()),
+                "conforms": result.conforms,
+                "counts": {name: result.counts().get(name, 0) for name in verdicts.CATEGORIES},
                 "cases": [{**asdict(case), "category": case.category} for case in result.cases],
             }
             for result in results
@@ -34,8 +35,14 @@ def write_json(results: list[RunResults], path: Path) -> Path:
     return write_atomic(path, to_json(results))
 
 
-def to_junit(results: list[RunResults]) -> str:
-    """One <testsuite> per run; classname is the clause id so CI tools group by clause."""
+def to_junit(results: list[RunResults], *, all_commands: bool = False) -> str:
+    """One <testsuite> per run; classname is the clause id so CI tools group by clause.
+
+    What CI systems parse: <failure> for a failure or a fixed deviation, <error> for an
+    inconclusive case (it could not be decided), <skipped> for not applicable and declared
+    deviations; INFO clauses never fail (their record is in system-out). Command lines are
+    kept for cases that did not pass (ALL_COMMANDS: for every case), so the file stays small.
+    """
     suites = ET.Element("testsuites", name="azihsm-conformance")
     for result in results:
         run = result.run
@@ -47,32 +54,50 @@ def to_junit(results: list[RunResults]) -> str:
             id=run.id,
             timestamp=run.started_at,
             tests=str(len(result.cases)),
-            failures=str(counts["fail"]),
-            errors="0",
-            skipped=str(counts["skip"] + counts["deviation"]),
+            failures=str(counts[verdicts.FAIL] + counts[verdicts.FIXED_DEVIATION]),
+            errors=str(counts[verdicts.INCONCLUSIVE]),
+            skipped=str(counts[verdicts.NOT_APPLICABLE] + counts[verdicts.DEVIATION]),
             time=f"{sum(c.duration for c in result.cases):.3f}",
             hostname=run.host,
         )
         properties = ET.SubElement(suite, "properties")
-        for name in ("id", "backend", "provider_name", "provider_version", "provider_buildinfo", "openssl_version_text", "level", "status", "project_version"):
+        for name in ("id", "backend", "provider_name", "provider_version", "provider_buildinfo", "openssl_version_text",
+                     "level", "status", "revision", "capabilities", "project_version"):
             ET.SubElement(properties, "property", name=name, value=str(getattr(run, name) or ""))
+        ET.SubElement(properties, "property", name="verdict", value="conforms" if result.conforms else "does not conform")
         for case in result.cases:
-            element = ET.SubElement(suite, "testcase", classname=case.clause_id, name=case.case_id, time=f"{case.duration:.3f}")
-            case_properties = ET.SubElement(element, "properties")
-            ET.SubElement(case_properties, "property", name="clause_level", value=case.clause_level)
-            ET.SubElement(case_properties, "property", name="outcome", value=case.outcome)
-            for key, value in sorted(case.params.items()):
-                ET.SubElement(case_properties, "property", name=f"param.{key}", value=str(value))
-            commands = "\n".join(f"$ {c.command_line}  # {c.outcome}, exit {c.returncode}" for c in case.commands)
-            if case.category == "fail":
-                failure = ET.SubElement(element, "failure", type=case.outcome, message=case.message.splitlines()[0] if case.message else case.outcome)
-                failure.text = "\n\n".join(part for part in (case.message, commands, case.stderr_excerpt) if part)
-            elif case.outcome in (SKIPPED, XFAILED, DEVIATION):
-                ET.SubElement(element, "skipped", message=case.message)
-            if commands:
-                ET.SubElement(element, "system-out").text = commands
+            _junit_case(suite, case, all_commands)
     ET.indent(suites)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _junit_case(suite: ET.Element, case, all_commands: bool) -> None:
+    element = ET.SubElement(suite, "testcase", classname=case.clause_id, name=case.case_id, time=f"{case.duration:.3f}")
+    case_properties = ET.SubElement(element, "properties")
+    for name, value in (("clause_level", case.clause_level), ("outcome", case.outcome), ("category", case.category),
+                        ("performed_by", case.performed_by)):
+        ET.SubElement(case_properties, "property", name=name, value=value)
+    for key, value in sorted(case.params.items()):
+        ET.SubElement(case_properties, "property", name=f"param.{key}", value=str(value))
+    category = case.category
+    commands = "\n".join(f"$ {c.command_line}  # {c.role}: {c.outcome}, exit {c.returncode}" for c in case.commands)
+    details = "\n\n".join(part for part in (case.message, commands, case.stderr_excerpt) if part)
+    headline = case.message.splitlines()[0] if case.message else case.outcome
+    if category in (verdicts.FAIL, verdicts.FIXED_DEVIATION):
+        ET.SubElement(element, "failure", type=case.outcome, message=headline).text = details
+    elif category == verdicts.INCONCLUSIVE:
+        ET.SubElement(element, "error", type=case.outcome, message=headline).text = details
+    elif category in (verdicts.NOT_APPLICABLE, verdicts.DEVIATION):
+        ET.SubElement(element, "skipped", message=f"{verdicts.LABELS[category]}: {headline}")
+    out = []
+    if case.evidence:
+        out.append("evidence: " + "; ".join(case.evidence))
+    if category == verdicts.INFO:
+        out.append(f"recorded ({case.outcome}): {case.message}")
+    if commands and (all_commands or category != verdicts.PASS):
+        out.append(commands)
+    if out:
+        ET.SubElement(element, "system-out").text = "\n".join(out)
 
 
 def write_junit(results: list[RunResults], path: Path) -> Path:

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from html import escape
 
+from harness import verdicts
 from harness.clauses import Clause
-from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix, info_observations, observation_text
-from harness.store import CATEGORIES
+from harness.report.model import RunDiff, RunResults, cell_category, cell_text, clause_matrix, info_observations, observation_text
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em;color:#1b1b1b}
 h1{font-size:1.5em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.3em .6em;vertical-align:top}
 th{background:#f3f3f3;text-align:left}
-td.fail{background:#fbd5d5}td.deviation{background:#fdf0c4}td.pass{background:#d8f3dc}td.skip{background:#eee}
+td.fail{background:#fbd5d5}td.inconclusive{background:#f6d2f0}td.fixed-deviation{background:#f9c9a9}
+td.deviation{background:#fdf0c4}td.info{background:#dbe9f7}td.pass{background:#d8f3dc}td.not-applicable{background:#eee}
 code,pre{font-family:ui-monospace,monospace}pre{background:#f7f7f7;padding:.6em;overflow-x:auto;white-space:pre-wrap}
 details{margin:.3em 0}summary{cursor:pointer}.muted{color:#666}
 .outcome-fail{color:#a00;font-weight:600}.outcome-deviation{color:#8a6d00;font-weight:600}
+.outcome-inconclusive{color:#8a2080;font-weight:600}.outcome-fixed-deviation{color:#b04a00;font-weight:600}
+.outcome-info{color:#1f5c99}
 """
 
 # the only script: a filter for the matrix (also on load with report.html#failing, so a
@@ -43,13 +46,6 @@ def _anchor(clause_id: str) -> str:
     return "clause-" + "".join(ch if ch.isalnum() or ch == "-" else "_" for ch in clause_id)
 
 
-def _cell_class(cell) -> str:
-    for category in ("fail", "deviation", "pass", "skip"):
-        if cell[category]:
-            return category
-    return ""
-
-
 def _runs_table(results: list[RunResults]) -> str:
     rows = []
     for result in results:
@@ -59,11 +55,11 @@ def _runs_table(results: list[RunResults]) -> str:
             f"<td>{_e(run.column)}</td><td><code>{_e(run.id)}</code></td><td>{_e(run.status)}</td><td>{_e(run.level)}</td>"
             f"<td>{_e(run.provider_name)} {_e(run.provider_version)}<div class=muted>{_e(run.provider_buildinfo)}</div></td>"
             f"<td>{_e(run.openssl_version_text)}</td><td>{_e(run.started_at)} → {_e(run.finished_at or '—')}</td>"
-            + "".join(f"<td>{counts[c]}</td>" for c in CATEGORIES)
+            + "".join(f"<td>{counts[c]}</td>" for c in verdicts.CATEGORIES)
             + "</tr>"
         )
     head = "<tr><th>backend / OpenSSL</th><th>run</th><th>status</th><th>level</th><th>provider</th><th>openssl</th><th>time</th>"
-    head += "".join(f"<th>{c}</th>" for c in CATEGORIES) + "</tr>"
+    head += "".join(f"<th>{verdicts.LABELS[c]}</th>" for c in verdicts.CATEGORIES) + "</tr>"
     return f"<table id=runs><thead>{head}</thead><tbody>{''.join(rows)}</tbody></table>"
 
 
@@ -73,9 +69,10 @@ def _matrix(results: list[RunResults], clauses: dict[str, Clause]) -> str:
     head += "".join(f"<th>{_e(r.run.column)}<div class=muted>{_e(r.run.id)}</div></th>" for r in results) + "</tr>"
     body = []
     for row in rows:
-        cells = "".join(f"<td class='{_cell_class(cell)}'>{_e(cell_text(cell))}</td>" for cell in row.cells)
+        cells = "".join(f"<td class='{cell_category(cell)}'>{_e(cell_text(cell, performers))}</td>"
+                        for cell, performers in zip(row.cells, row.performers))
         name = f"<code>{_e(row.clause_id)}</code>"
-        if any(cell["fail"] or cell["deviation"] for cell in row.cells):  # it has a drill-down section
+        if any(cell[c] for cell in row.cells for c in _DRILLED):  # it has a drill-down section
             name = f"<a href='#{_anchor(row.clause_id)}'>{name}</a>"
         body.append(
             f"<tr class='{'failing' if row.failing else ''}' title='{_e(row.text)}'>"
@@ -101,11 +98,18 @@ def _observations(results: list[RunResults], clauses: dict[str, Clause]) -> str:
     return f"<table id=observations><thead>{head}</thead><tbody>{body}</tbody></table>"
 
 
+# categories whose cases get a drill-down section
+_DRILLED = (verdicts.FAIL, verdicts.INCONCLUSIVE, verdicts.FIXED_DEVIATION, verdicts.DEVIATION, verdicts.INFO)
+
+
 def _case_details(case, column: str) -> str:
-    commands = "\n".join(f"$ {c.command_line}\n# {c.outcome}, exit {c.returncode}, {c.duration:.3f}s" for c in case.commands)
+    commands = "\n".join(f"$ {c.command_line}\n# {c.role}: {c.outcome}, exit {c.returncode}, {c.duration:.3f}s" for c in case.commands)
     parts = [f"<summary><code>{_e(case.case_id)}</code> <span class='outcome-{_e(case.category)}'>{_e(case.outcome)}</span> <span class=muted>{_e(column)}</span></summary>"]
     if case.message:
         parts.append(f"<pre class=message>{_e(case.message)}</pre>")
+    if case.evidence:
+        who = f"performed by {case.performed_by}: " if case.performed_by else ""
+        parts.append(f"<p class=evidence>{_e(who)}{_e('; '.join(case.evidence))}</p>")
     if commands:
         parts.append(f"<p>Commands (paste to replay):</p><pre class=commands>{_e(commands)}</pre>")
     if case.stderr_excerpt:
@@ -122,7 +126,7 @@ def _drilldown(results: list[RunResults], clauses: dict[str, Clause]) -> str:
             (case, result.run.column)
             for result in results
             for case in result.cases
-            if case.clause_id == row.clause_id and case.category in ("fail", "deviation")
+            if case.clause_id == row.clause_id and case.category in _DRILLED
         ]
         if not cases:
             continue
@@ -131,7 +135,7 @@ def _drilldown(results: list[RunResults], clauses: dict[str, Clause]) -> str:
             f"<section id='{_anchor(row.clause_id)}' class=clause><h3><code>{_e(row.clause_id)}</code> "
             f"<span class=muted>{_e(row.level)} · {_e(row.section)}</span></h3><p>{_e(row.text)}</p>{body}</section>"
         )
-    return "".join(sections) or "<p>No failing cases and no deviations.</p>"
+    return "".join(sections) or "<p>No failing, inconclusive or deviating cases.</p>"
 
 
 def _diff(diff: RunDiff) -> str:
@@ -168,7 +172,7 @@ def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: 
 <h2>Runs</h2>{_runs_table(results)}
 <h2>Clauses × backend / OpenSSL</h2>{_matrix(results, clauses)}
 <h2>What each backend does (INFO clauses)</h2>{_observations(results, clauses)}
-<h2>Failing cases and deviations</h2>{_drilldown(results, clauses)}
+<h2>Failing, inconclusive and deviating cases</h2>{_drilldown(results, clauses)}
 <h2 id=changes>Changes between runs</h2>{diff_html}
 <script>{_JS}</script>
 </body></html>

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness import verdicts
 from harness.clauses import Clause
 from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix, info_observations, observation_text
 
@@ -20,7 +21,7 @@ def run_summary(result: RunResults) -> str:
     return (
         f"- **{run.column}** — run `{run.id}` ({run.status}, level {run.level}), {provider}"
         f"{f' [{run.provider_buildinfo}]' if run.provider_buildinfo else ''}: "
-        f"{counts['pass']} pass, {counts['fail']} fail, {counts['deviation']} deviation, {counts['skip']} skip"
+        f"{'conforms' if result.conforms else 'does not conform'} ({verdicts.summary(counts)})"
     )
 
 
@@ -32,7 +33,8 @@ def matrix_table(results: list[RunResults], clauses: dict[str, Clause]) -> list[
     lines.append("|---|---|" + "---|" * len(results))
     for row in rows:
         mark = "❌ " if row.failing else ""
-        lines.append(f"| {mark}`{row.clause_id}` | {row.level or '?'} | " + " | ".join(cell_text(c) for c in row.cells) + " |")
+        cells = [cell_text(cell, performers) for cell, performers in zip(row.cells, row.performers)]
+        lines.append(f"| {mark}`{row.clause_id}` | {row.level or '?'} | " + " | ".join(_cell(c) for c in cells) + " |")
     return lines
 
 
@@ -51,7 +53,7 @@ def failures(result: RunResults) -> list[str]:
     failing = result.failing()
     if not failing:
         return []
-    lines = [f"### Failures in {result.run.column} (run `{result.run.id}`)", ""]
+    lines = [f"### Failing and inconclusive cases in {result.run.column} (run `{result.run.id}`)", ""]
     for case in failing[:_FAILURES_SHOWN]:
         lines.append(f"<details><summary><code>{case.case_id}</code> — {case.clause_id}: {case.outcome}</summary>")
         lines.append("")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from harness.clauses import REQUIRED_LEVELS, Clause
-from harness.store import CATEGORIES, COMPLETE, CaseRecord, ResultsStore, RunRecord
+from harness import verdicts
+from harness.clauses import Clause
+from harness.store import COMPLETE, CaseRecord, ResultsStore, RunRecord
 
 
 @dataclass
@@ -15,15 +16,17 @@ class RunResults:
     cases: list[CaseRecord]
 
     def counts(self) -> Counter:
-        return Counter(case.category for case in self.cases)
+        return verdicts.tally(self.cases)
 
     def failing(self) -> list[CaseRecord]:
-        return [case for case in self.cases if case.category == "fail"]
+        """The cases that count against conformance (harness.verdicts): failures of MUST and
+        SHOULD clauses (or of clauses missing from the catalogue), inconclusive cases, fixed
+        deviations, and any hang, crash or traceback."""
+        return [case for case in self.cases if case.category in verdicts.AGAINST]
 
-    def required_failures(self) -> list[CaseRecord]:
-        """Failures that make a run fail: MUST and SHOULD clauses, and clauses missing
-        from the catalogue (an unknown level is treated as required)."""
-        return [case for case in self.failing() if case.clause_level in REQUIRED_LEVELS or not case.clause_level]
+    @property
+    def conforms(self) -> bool:
+        return not self.failing()
 
 
 def load_run(store: ResultsStore, ref: str) -> RunResults:
@@ -66,15 +69,16 @@ class MatrixRow:
     level: str
     text: str
     cells: list[Counter]  # one per column: category -> count
+    performers: list[Counter] = field(default_factory=list)  # one per column: performed_by -> passing cases
 
     @property
     def failing(self) -> bool:
-        return any(cell["fail"] for cell in self.cells)
+        return any(cell[name] for cell in self.cells for name in verdicts.AGAINST)
 
 
 def clause_matrix(results: list[RunResults], clauses: dict[str, Clause]) -> list[MatrixRow]:
-    """Clauses × runs with pass/fail/deviation/skip counts; catalogue order first, then
-    clauses only seen in results."""
+    """Clauses × runs with a count per verdict category (and who performed the passing
+    cases); catalogue order first, then clauses only seen in results."""
     order = list(clauses)
     for result in results:
         for case in result.cases:
@@ -84,11 +88,13 @@ def clause_matrix(results: list[RunResults], clauses: dict[str, Clause]) -> list
     for clause_id in order:
         clause = clauses.get(clause_id)
         cells = [Counter(c.category for c in result.cases if c.clause_id == clause_id) for result in results]
+        performers = [Counter(c.performed_by for c in result.cases if c.clause_id == clause_id and c.category == verdicts.PASS
+                              and c.performed_by) for result in results]
         if clause is None:
             level = next((c.clause_level for r in results for c in r.cases if c.clause_id == clause_id and c.clause_level), "")
-            rows.append(MatrixRow(clause_id, "(not in catalogue)", level, "", cells))
+            rows.append(MatrixRow(clause_id, "(not in catalogue)", level, "", cells, performers))
         else:
-            rows.append(MatrixRow(clause_id, clause.section, clause.level, clause.text, cells))
+            rows.append(MatrixRow(clause_id, clause.section, clause.level, clause.text, cells, performers))
     return rows
 
 
@@ -124,9 +130,26 @@ def observation_text(cell: Counter) -> str:
     return "; ".join(text if count == 1 else f"{text} (×{count})" for text, count in cell.most_common())
 
 
-def cell_text(cell: Counter) -> str:
-    parts = [f"{cell[name]} {name}" for name in CATEGORIES if cell[name]]
+def cell_text(cell: Counter, performers: Counter | None = None) -> str:
+    """'3 pass (by azihsm), 1 not applicable'; '–' for no cases."""
+    parts = []
+    for name in verdicts.CATEGORIES:
+        if not cell[name]:
+            continue
+        text = f"{cell[name]} {verdicts.LABELS[name]}"
+        if name == verdicts.PASS and performers:
+            text += " (by " + ", ".join(performers) + ")"
+        parts.append(text)
     return ", ".join(parts) if parts else "–"
+
+
+def cell_category(cell: Counter) -> str:
+    """The category a cell is coloured by: the worst one present."""
+    for name in (verdicts.FAIL, verdicts.INCONCLUSIVE, verdicts.FIXED_DEVIATION, verdicts.DEVIATION, verdicts.INFO,
+                 verdicts.PASS, verdicts.NOT_APPLICABLE):
+        if cell[name]:
+            return name
+    return ""
 
 
 @dataclass
@@ -162,11 +185,11 @@ def diff_runs(a: RunResults, b: RunResults) -> RunDiff:
         old = before.get(case_id)
         if old is None:
             diff.added.append(Change(case_id, new.clause_id, "", new.outcome, new))
-        elif new.category == "fail" and old.category != "fail":
+        elif new.category in verdicts.AGAINST and old.category not in verdicts.AGAINST:
             diff.newly_failing.append(Change(case_id, new.clause_id, old.outcome, new.outcome, new))
-        elif new.category == "pass" and old.category == "fail":
+        elif new.category == verdicts.PASS and old.category in verdicts.AGAINST:
             diff.newly_passing.append(Change(case_id, new.clause_id, old.outcome, new.outcome, new))
-        elif new.outcome != old.outcome:
+        elif new.outcome != old.outcome or new.performed_by != old.performed_by:
             diff.changed.append(Change(case_id, new.clause_id, old.outcome, new.outcome, new))
     for case_id, old in before.items():
         if case_id not in after:
