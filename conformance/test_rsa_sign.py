@@ -150,6 +150,13 @@ def test_rsa_verify_rejects(openssl, workdir, keys, data, bits, padding, tamper)
 SUPPORTED = {"sha1", "sha256", "sha384", "sha512"}
 
 
+def _intact_through_cli(case) -> bool:
+    """Whether ``dgst -verify`` hands the vector's signature to a provider as it is: it reads
+    at most the key's size in bytes (so appended bytes vanish) and refuses an empty file
+    itself, so such vectors say nothing about any provider."""
+    return 0 < len(case.test["sig"]) // 2 <= int(case.group.get("keySize", 0)) // 8
+
+
 def _usable(case) -> bool:
     """Cases the HSM can take: 2048/3072/4096-bit keys and its four digests."""
     try:
@@ -166,10 +173,11 @@ def _usable(case) -> bool:
 
 
 def pytest_generate_tests(metafunc):
+    verifiable = lambda case: _usable(case) and _intact_through_cli(case)  # noqa: E731
     if "pkcs1_vector" in metafunc.fixturenames:
-        metafunc.parametrize("pkcs1_vector", wycheproof_params(metafunc.config, "rsa_signature", valid=4, invalid=8, accept=_usable))
+        metafunc.parametrize("pkcs1_vector", wycheproof_params(metafunc.config, "rsa_signature", valid=4, invalid=8, accept=verifiable))
     if "pss_vector" in metafunc.fixturenames:
-        metafunc.parametrize("pss_vector", wycheproof_params(metafunc.config, "rsa_pss", valid=6, invalid=8, accept=_usable))
+        metafunc.parametrize("pss_vector", wycheproof_params(metafunc.config, "rsa_pss", valid=6, invalid=8, accept=verifiable))
     if "sig_gen_vector" in metafunc.fixturenames:
         metafunc.parametrize("sig_gen_vector", wycheproof_params(metafunc.config, "rsa_pkcs1_sig_gen", valid=6, invalid=0, accept=_usable))
 
