@@ -11,11 +11,16 @@ from pathlib import Path
 DEFAULT_PROVIDER_PROFILE = """\
 name = "default-provider"
 description = "OpenSSL's default provider standing in for a provider under test"
-capabilities = ["digest"]
+capabilities = ["digests", "kdf"]
 fresh_device_dir = true
 
 [provider]
 module = "default"
+# the library name OpenSSL prints for errors the default provider raises
+error_library = "Provider routines"
+
+[refusal_reasons]
+missing-key = "missing key"
 
 [[deviation]]
 clause = "DGST-UNKNOWN-NAME"
@@ -27,34 +32,58 @@ reason = "stand-in deviation that does not happen: reported as fixed"
 """
 
 CATALOGUE = """\
+[capability.digests]
+text = "The provider implements SHA-2."
+
+[capability.kdf]
+text = "The provider implements HKDF."
+
+[capability.tls]
+text = "TLS handshakes."
+
 [[clause]]
 id = "DGST-SHA256"
 section = "Digest"
 level = "MUST"
+needs = ["digests"]
+performs = ["digest"]
 text = "dgst -sha256 prints the SHA-256 digest."
 
 [[clause]]
 id = "DGST-SHA384"
 section = "Digest"
 level = "MUST"
+needs = ["digests"]
+performs = ["digest"]
 text = "dgst -sha384 prints the SHA-384 digest."
 
 [[clause]]
 id = "DGST-UNKNOWN-NAME"
 section = "Digest"
 level = "SHOULD"
+performs = ["digest"]
 text = "An unknown digest name is refused."
 
 [[clause]]
 id = "DGST-REFUSE-JUNK"
 section = "Digest"
 level = "MUST"
+performs = ["digest"]
 text = "A junk option is refused."
+
+[[clause]]
+id = "KDF-NEEDS-KEY"
+section = "KDF"
+level = "MUST"
+needs = ["kdf"]
+performs = ["kdf"]
+text = "HKDF without a key is refused by the provider."
 
 [[clause]]
 id = "TLS-HANDSHAKE"
 section = "TLS"
 level = "INFO"
+needs = ["tls"]
 text = "A TLS handshake completes."
 
 [[clause]]
@@ -75,20 +104,25 @@ text = "Only for OpenSSL before 3.0 (never applies here)."
 FAKE_SUITE = '''
 import hashlib
 import pytest
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
 
 
 @pytest.mark.clause("DGST-SHA256")
 @pytest.mark.parametrize("message", [b"abc", b""], ids=["sha256-abc", "sha256-empty"])
 def test_sha256(openssl, message):
-    result = openssl("dgst", "-sha256", "-r", PROV, input=message)
+    result = openssl("dgst", "-sha256", "-r", PROV, input=message, prove=True)
     assert result.stdout.split()[0].decode() == hashlib.sha256(message).hexdigest()
+
+
+@pytest.mark.clause("DGST-SHA256")
+def test_sha256_without_proof(openssl):
+    openssl("dgst", "-sha256", "-r", PROV, input=b"abc")
 
 
 @pytest.mark.clause("DGST-SHA384")
 def test_sha384_declared_deviation_that_passes(openssl, workdir):
     (workdir / "data.bin").write_bytes(b"data")
-    openssl("dgst", "-sha384", PROV, "data.bin")
+    openssl("dgst", "-sha384", PROV, "data.bin", prove=True)
 
 
 @pytest.mark.clause("DGST-UNKNOWN-NAME")
@@ -97,9 +131,8 @@ def test_unknown_digest_deviation(openssl):
 
 
 @pytest.mark.clause("DGST-REFUSE-JUNK")
-def test_junk_option_refused(openssl):
-    result = openssl("dgst", "-sha256", "--junk-option", PROV, expect_fail=True)
-    assert result.returncode != 0
+def test_junk_option_refused_by_the_parser(openssl):
+    openssl.refuses("dgst", "-sha256", "--junk-option", PROV, control=("dgst", "-sha256", PROV), because="parameter")
 
 
 @pytest.mark.clause("DGST-REFUSE-JUNK")
@@ -108,8 +141,13 @@ def test_junk_option_fails_wrongly(openssl):
     openssl("dgst", "-sha256", PROV, "missing-file.bin")
 
 
+@pytest.mark.clause("KDF-NEEDS-KEY")
+def test_hkdf_without_key_refused(openssl):
+    hkdf = ("kdf", PROV, "-keylen", "16", "-kdfopt", "digest:SHA256")
+    openssl.refuses(*hkdf, "HKDF", control=(*hkdf, "-kdfopt", "hexkey:00112233", "HKDF"), because="missing-key")
+
+
 @pytest.mark.clause("TLS-HANDSHAKE")
-@pytest.mark.needs("tls")
 def test_tls_needs_capability(openssl):
     openssl("s_client", "-help")
 
@@ -134,23 +172,27 @@ def test_clause_outside_version_range(openssl):
 @pytest.mark.clause("DGST-SHA256")
 @pytest.mark.slow
 def test_slow_case(openssl):
-    openssl("dgst", "-sha256", PROV, input=b"x" * 1000)
+    openssl("dgst", "-sha256", PROV, input=b"x" * 1000, prove=True)
 '''
 
 # what the fake suite's cases end as, keyed by the stored case id
 EXPECTED_OUTCOMES = {
     "test_fake_suite.py::test_sha256[sha256-abc]": "passed",
     "test_fake_suite.py::test_sha256[sha256-empty]": "passed",
+    "test_fake_suite.py::test_sha256_without_proof": "inconclusive",
     "test_fake_suite.py::test_sha384_declared_deviation_that_passes": "fixed-deviation",
     "test_fake_suite.py::test_unknown_digest_deviation": "deviation",
-    "test_fake_suite.py::test_junk_option_refused": "passed",
+    "test_fake_suite.py::test_junk_option_refused_by_the_parser": "inconclusive",
     "test_fake_suite.py::test_junk_option_fails_wrongly": "failed",
-    "test_fake_suite.py::test_tls_needs_capability": "skipped",
+    "test_fake_suite.py::test_hkdf_without_key_refused": "passed",
+    "test_fake_suite.py::test_tls_needs_capability": "not-applicable",
     "test_fake_suite.py::test_info_clause_failure": "failed",
     "test_fake_suite.py::test_info_clause_records_either_outcome": "passed",
-    "test_fake_suite.py::test_clause_outside_version_range": "skipped",
+    "test_fake_suite.py::test_clause_outside_version_range": "not-applicable",
     "test_fake_suite.py::test_slow_case": "passed",
 }
+# pytest's own counts for the fake suite
+PYTEST_OUTCOMES = dict(passed=5, failed=5, skipped=2, xfailed=1)
 
 
 def write_fake_suite(directory: Path) -> Path:

@@ -107,7 +107,7 @@ def test_clause_catalogue(catalogue_file):
 
 @pytest.mark.parametrize(
     "spec, version, applies",
-    [(">=3.2", (3, 1, 9), False), (">=3.2", (3, 2, 0), True), (">=3.0,<3.5", (3, 5, 0), False), ("==3.0", (3, 0, 17), True)],
+    [(">=3.2", (3, 1, 9), False), (">=3.2", (3, 2, 0), True), (">=3.0,<3.5", (3, 5, 0), False), ("==3.0.*", (3, 0, 17), True)],
     ids=["below-min", "at-min", "at-exclusive-max", "minor-equality"],
 )
 def test_clause_version_ranges(tmp_path, spec, version, applies):

@@ -29,21 +29,27 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     common = ["--backend", profile_file, "--clauses", catalogue_file, "--suite", suite, "--out", out]
 
     first = cli("run", *common, "-n", "2")
-    assert first.returncode == 1, first.stderr  # MUST clauses failed
-    assert "case(s) of required clauses failed: DGST-REFUSE-JUNK, DGST-SHA384" in first.stderr
-    assert "2 workers [11 items]" in first.stdout  # parallel by default: progress is pytest's
+    assert first.returncode == 1, first.stderr  # MUST clauses failed or stayed undecided
+    assert "case(s) count against conformance in: DGST-REFUSE-JUNK, DGST-SHA256, DGST-SHA384" in first.stderr
+    assert "DOES NOT CONFORM to revision 2026-03" in first.stdout
+    assert "2 workers [13 items]" in first.stdout  # parallel by default: progress is pytest's
     for name in ("results.sqlite", "results.json", "junit.xml", "report.md", "report.html"):
         assert (out / name).is_file(), name
 
-    # the provider is fixed: the wrong failure passes, the sha384 deviation really happens
+    # the provider and the suite are fixed: the wrong failure passes, the undecided cases
+    # prove themselves, the sha384 deviation really happens
     test_file = suite / "test_fake_suite.py"
     text = test_file.read_text()
-    text = text.replace('openssl("dgst", "-sha256", PROV, "missing-file.bin")', 'openssl("dgst", "-sha256", PROV, input=b"")')
-    text = text.replace('openssl("dgst", "-sha384", PROV, "data.bin")', 'openssl("dgst", "-sha384", PROV, "absent.bin")')
+    text = text.replace('openssl("dgst", "-sha256", PROV, "missing-file.bin")', 'openssl("dgst", "-sha256", PROV, input=b"", prove=True)')
+    text = text.replace('openssl("dgst", "-sha256", "-r", PROV, input=b"abc")', 'openssl("dgst", "-sha256", "-r", PROV, input=b"abc", prove=True)')
+    text = text.replace('openssl.refuses("dgst", "-sha256", "--junk-option", PROV, control=("dgst", "-sha256", PROV), because="parameter")',
+                        'openssl("dgst", "-sha256", PROV, input=b"", prove=True)')
+    text = text.replace('openssl("dgst", "-sha384", PROV, "data.bin", prove=True)', 'openssl("dgst", "-sha384", PROV, "absent.bin")')
     test_file.write_text(text)
     second = cli("run", *common, "-n", "0", "--level", "full")
     assert second.returncode == 0, second.stdout + second.stderr  # only an INFO clause fails now
-    assert "0 newly failing, 1 newly passing" in second.stdout
+    assert "CONFORMS to revision 2026-03" in second.stdout
+    assert "0 newly failing, 3 newly passing" in second.stdout
 
     runs = cli("report", "--results", out / "results.sqlite", "--list")
     ids = [line.split()[0] for line in runs.stdout.splitlines()]
@@ -57,20 +63,20 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
 
     forward = cli("compare", ids[0], ids[1], "--results", out / "results.sqlite", "--check")
     assert forward.returncode == 0, forward.stderr
-    assert "**Newly passing** (1)" in forward.stdout and "**Other changes** (1)" in forward.stdout
+    assert "**Newly passing** (3)" in forward.stdout and "**Other changes** (1)" in forward.stdout
     assert "- `test_fake_suite.py::test_junk_option_fails_wrongly` (DGST-REFUSE-JUNK): failed → passed" in forward.stdout
     assert "- `test_fake_suite.py::test_sha384_declared_deviation_that_passes` (DGST-SHA384): fixed-deviation → deviation" in forward.stdout
 
     backward = cli("compare", "latest", "latest~1", "--results", out / "results.sqlite", "--check", "--html", tmp_path / "diff.html")
     assert backward.returncode == 1  # --check: something is newly failing
-    assert "**Newly failing** (2)" in backward.stdout
+    assert "**Newly failing** (4)" in backward.stdout
     assert "newly-failing" in (tmp_path / "diff.html").read_text()
 
     # the same comparison with each run in a database of its own (e.g. two CI artifacts)
     elsewhere = tmp_path / "artifact.sqlite"
     shutil.copy(out / "results.sqlite", elsewhere)
     across = cli("compare", f"{elsewhere}:{ids[0]}", f"{out / 'results.sqlite'}", "--check")
-    assert across.returncode == 0 and "**Newly passing** (1)" in across.stdout
+    assert across.returncode == 0 and "**Newly passing** (3)" in across.stdout
 
     summary = cli("report", "--results", out / "results.sqlite", "--clauses", catalogue_file, "--markdown", "-")
     assert summary.returncode == 0 and summary.stdout.startswith("# azihsm conformance")
@@ -79,7 +85,7 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     document = json.loads((out / "results.json").read_text())
     assert [run["run"]["id"] for run in document["runs"]] == [ids[1]]
     junit = ET.parse(out / "junit.xml").getroot()
-    assert junit.find("testsuite").get("tests") == "11"
+    assert junit.find("testsuite").get("tests") == "13"
     sha256 = junit.find("testsuite/testcase[@name='test_fake_suite.py::test_sha256[sha256-abc]']")
     assert {p.get("name"): p.get("value") for p in sha256.find("properties")}["param.id"] == "sha256-abc"
 
@@ -93,13 +99,14 @@ def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):
     suite = tmp_path / "conformance"
     suite.mkdir()
     (suite / "test_ext.py").write_text(
-        "import pytest\nfrom harness.pytest_plugin import PROV\n\n"
+        "import pytest\nfrom harness.markers import PROV\n\n"
         '@pytest.mark.clause("DGST-SHA256")\ndef test_md4_from_the_external_module(openssl):\n'
-        '    assert openssl("dgst", "-md4", PROV, input=b"abc").stdout.strip().endswith(b"a448017aaf21d8525fc10ae87aa6729d")\n'
+        '    result = openssl("dgst", "-md4", PROV, input=b"abc", prove=True)\n'
+        '    assert result.stdout.strip().endswith(b"a448017aaf21d8525fc10ae87aa6729d")\n'
     )
     run = cli("run", "--provider-path", provider_dir, "--provider-module", "legacy", "--clauses", catalogue_file, "--suite", suite, "--out", tmp_path / "out", "-n", "0")
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "external (OpenSSL Legacy Provider" in run.stdout and "1 pass, 0 fail" in run.stdout
+    assert "external (OpenSSL Legacy Provider" in run.stdout and "CONFORMS to revision 2026-03 (1 pass)" in run.stdout
 
 
 @pytest.mark.parametrize(

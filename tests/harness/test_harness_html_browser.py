@@ -56,7 +56,7 @@ def test_page_renders_with_matrix_drilldown_and_diff(report_page, tmp_path):
     dom = dump_dom(report_page.as_uri(), tmp_path / "chromium-profile")
     assert 'data-ready="yes"' in dom  # the script ran without an error
     matrix = dom[dom.index('id="matrix"'):dom.index("</table>", dom.index('id="matrix"'))]
-    assert len(re.findall(r"<tr class=", matrix)) == 7  # one row per catalogue clause
+    assert len(re.findall(r"<tr class=", matrix)) == 8  # one row per catalogue clause
     assert '<td class="fail">1 fail</td>' in matrix and '<td class="pass">1 pass</td>' in matrix
     section = dom[dom.index('<section id="clause-DGST-SHA256"'):]
     assert "signature did not verify &lt;&amp;&gt;" in section
@@ -70,4 +70,4 @@ def test_failing_filter_hides_passing_clauses(report_page, tmp_path):
     dom = dump_dom(report_page.as_uri() + "#failing", tmp_path / "chromium-profile")
     rows = re.findall(r'<tr class="(failing)?"[^>]*?( hidden="")?>\s*<td>(?:<a [^>]*>)?<code>([A-Z0-9-]+)</code>', dom)
     visible = [clause for failing, hidden, clause in rows if not hidden]
-    assert visible == ["DGST-SHA256"] and len(rows) == 7
+    assert visible == ["DGST-SHA256"] and len(rows) == 8

@@ -14,17 +14,17 @@ pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
 SUITE = '''
 import hashlib
 import pytest
-from harness.pytest_plugin import PROV
+from harness.markers import PROV
 
 
 @pytest.mark.clause("DGST-SHA256")
 @pytest.mark.parametrize("message", [b"abc", b"x" * 1000], ids=["sha256-short", "sha256-1000"])
 def test_digest_through_the_reference(openssl, message):
-    result = openssl("dgst", "-sha256", "-r", PROV, input=message)
+    result = openssl("dgst", "-sha256", "-r", PROV, input=message, prove=True)
     assert result.stdout.split()[0].decode() == hashlib.sha256(message).hexdigest()
 
 
-@pytest.mark.clause("DGST-SHA384")
+@pytest.mark.clause("DGST-INFO-ONLY")
 def test_provider_is_listed_active(openssl):
     result = openssl("list", "-providers", "-verbose", PROV)
     assert b"name: azihsm" in result.stdout and b"status: active" in result.stdout
@@ -53,7 +53,7 @@ def test_reference_run_recorded_reported_and_compared(tmp_path, catalogue_file, 
     common = ["--backend", "reference", "--clauses", catalogue_file, "--suite", suite, "--out", out]
     first = cli("run", *common, "-n", "2")
     assert first.returncode == 0, first.stdout + first.stderr
-    assert "reference (azihsm, version" in first.stdout and "3 pass, 0 fail" in first.stdout
+    assert "reference (azihsm, version" in first.stdout and "CONFORMS to revision 2026-03 (3 pass)" in first.stdout
     second = cli("run", *common, "-n", "0", "--level", "quick")
     assert second.returncode == 0, second.stdout + second.stderr
 
@@ -63,10 +63,12 @@ def test_reference_run_recorded_reported_and_compared(tmp_path, catalogue_file, 
     assert run["run"]["level"] == "quick" and len(run["cases"]) == 2  # one sha256 case at quick
     commands = [c["command_line"] for case in run["cases"] for c in case["commands"]]
     assert all("-provider azihsm_provider" in line and "AZIHSM_DEVICE_DIR=" in line for line in commands)
+    digest = next(case for case in run["cases"] if case["clause_id"] == "DGST-SHA256")
+    assert digest["performed_by"] == "azihsm" and [c["role"] for c in digest["commands"]] == ["step", "twin"]
 
     compare = cli("compare", "latest~1", "latest", "--results", out / "results.sqlite")
     assert compare.returncode == 0
     assert "**Removed cases** (1)" in compare.stdout and "test_reference_digest.py::test_digest_through_the_reference[sha256-1000]" in compare.stdout
     assert "Newly failing" not in compare.stdout
     report = (out / "report.md").read_text()
-    assert "| `DGST-SHA256` | MUST | 1 pass |" in report
+    assert "| `DGST-SHA256` | MUST | 1 pass (by azihsm) |" in report

@@ -20,7 +20,7 @@ FIRST = {
     "test_d.py::test_sha256[abc]": ("DGST-SHA256", "passed"),
     "test_d.py::test_sha256[empty]": ("DGST-SHA256", "failed"),
     "test_d.py::test_unknown": ("DGST-UNKNOWN-NAME", "deviation"),
-    "test_d.py::test_tls": ("TLS-HANDSHAKE", "skipped"),
+    "test_d.py::test_tls": ("TLS-HANDSHAKE", "not-applicable"),
     "test_d.py::test_removed": ("DGST-SHA384", "passed"),
 }
 SECOND = {
@@ -35,7 +35,7 @@ SECOND = {
 def _record(store, backend, version, cases, run_id):
     store.begin_run(RunRecord(backend=backend, openssl_version=version, id=run_id, provider_name="azihsm", provider_version="0.1"))
     for case_id, (clause, outcome) in cases.items():
-        failing = outcome not in ("passed", "skipped", "deviation")
+        failing = outcome not in ("passed", "not-applicable", "deviation")
         store.record_case(
             run_id,
             CaseRecord(
@@ -82,7 +82,7 @@ def test_diff_between_runs(store):
         ("test_d.py::test_unknown", "deviation", "fixed-deviation"),
     ]
     assert [c.case_id for c in diff.newly_passing] == ["test_d.py::test_sha256[empty]"]
-    assert [(c.case_id, c.before, c.after) for c in diff.changed] == [("test_d.py::test_tls", "skipped", "passed")]
+    assert [(c.case_id, c.before, c.after) for c in diff.changed] == [("test_d.py::test_tls", "not-applicable", "passed")]
     assert [c.case_id for c in diff.added] == ["test_d.py::test_new"]
     assert [c.case_id for c in diff.removed] == ["test_d.py::test_removed"]
 
@@ -110,9 +110,11 @@ def test_markdown_report(store, catalogue_file):
 def test_json_export_round_trips(store):
     results, _ = select(store, ["run-1"])
     document = json.loads(to_json(results))
-    assert document["format"] == "azihsm-conformance-results" and document["version"] == 1
+    assert document["format"] == "azihsm-conformance-results" and document["version"] == 2
     [run] = document["runs"]
-    assert run["run"]["id"] == "run-1" and run["counts"] == {"pass": 2, "fail": 1, "deviation": 1, "skip": 1}
+    assert run["run"]["id"] == "run-1" and run["conforms"] is False
+    assert run["counts"] == {"pass": 2, "fail": 1, "inconclusive": 0, "fixed-deviation": 0, "deviation": 1, "info": 0,
+                             "not-applicable": 1}
     failed = next(case for case in run["cases"] if case["outcome"] == "failed")
     assert failed["commands"][0]["command_line"].startswith("cd /w && openssl") and failed["category"] == "fail"
 
@@ -128,7 +130,7 @@ def test_junit_export(store):
     failure = crashed.find("failure")
     assert failure.get("type") == "crash" and "openssl dgst -sha256" in failure.text
     case_properties = {p.get("name"): p.get("value") for p in crashed.find("properties")}
-    assert case_properties == {"clause_level": "MUST", "outcome": "crash"}
+    assert case_properties == {"clause_level": "MUST", "outcome": "crash", "category": "fail", "performed_by": ""}
     properties = {p.get("name"): p.get("value") for p in suites[0].find("properties")}
     assert properties["provider_name"] == "azihsm" and properties["backend"] == "reference"
 
