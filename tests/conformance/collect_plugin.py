@@ -14,7 +14,7 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in ("clause(id): clause", "needs(*caps): capabilities", "quick: quick level", "slow: full level only"):
+    for line in ("clause(id): clause", "inconclusive(reason): undecidable", "quick: quick level", "slow: full level only"):
         config.addinivalue_line("markers", line)
 
 
@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(session, config, items) -> None:
                 "clauses": [list(mark.args) for mark in item.iter_markers("clause")],
                 "quick": item.get_closest_marker("quick") is not None,
                 "slow": item.get_closest_marker("slow") is not None,
-                "skip": [str(mark.kwargs.get("reason", "")) for mark in item.iter_markers("skip")],
+                "inconclusive": [str(mark.args[0]) for mark in item.iter_markers("inconclusive")],
                 "argnames": sorted(callspec.params) if callspec else [],
                 "id": callspec.id if callspec else "",
             }

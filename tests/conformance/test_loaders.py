@@ -53,7 +53,7 @@ def test_wycheproof_flattening_and_stable_sample(tmp_path):
 
 
 def test_absent_family_names_root_and_fix(tmp_path):
-    with pytest.raises(loaders.VectorsAbsent, match="--wycheproof-root") as error:
+    with pytest.raises(loaders.VectorsAbsent, match="--azihsm-wycheproof-root") as error:
         loaders.wycheproof_files(tmp_path, "rsa_oaep")
     assert str(tmp_path) in str(error.value)
     (tmp_path / "broken_test.json").write_text("{not json")
