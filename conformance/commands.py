@@ -19,6 +19,11 @@ from harness.markers import PROV
 SUCCESS = {"stream": b"Verified OK", "oneshot": b"Signature Verified Successfully"}
 
 
+class PublicURI(str):
+    """A URI naming only a key's public half (a backend that keeps it apart, such as a
+    PKCS#11 public object): pkeyutl needs ``-pubin`` to read it."""
+
+
 def options_args(flag: str, options: dict[str, object] | None) -> list[str]:
     """``FLAG name:value`` pairs (e.g. ``-pkeyopt group:P-384``); options whose value is None
     are left out, so callers can pass every optional setting as it is."""
@@ -39,7 +44,8 @@ def sign_args(uri: str, data: Path, digest: str, mode: str, options: dict[str, s
     over DATA's digest with OPTIONS as -pkeyopt (plus ``digest:shaN`` when DIGEST_OPTION)."""
     if mode == "stream":
         return ("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-sign", uri, "-out", out, data)
-    options = {**(options or {}), **({"digest": digest} if digest_option else {})}
+    # the digest first: a provider may accept a PSS salt length only once it knows the digest
+    options = {**({"digest": digest} if digest_option else {}), **(options or {})}
     return ("pkeyutl", "-sign", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", prehash(data, digest), "-out", out)
 
 
@@ -50,14 +56,19 @@ def sign(openssl, uri: str, data: Path, digest: str, mode: str, options: dict[st
     return (openssl.cwd / out).read_bytes()
 
 
+def _pubin(uri: str) -> tuple:
+    return ("-pubin",) if isinstance(uri, PublicURI) else ()
+
+
 def verify_args(uri: str, data: Path, signature_file: str, digest: str, mode: str, options: dict[str, str] | None = None, *,
                 digest_option: bool = False) -> tuple:
-    """``dgst -verify`` or ``pkeyutl -verify`` of SIGNATURE_FILE (in the case's directory)."""
+    """``dgst -verify`` or ``pkeyutl -verify`` of SIGNATURE_FILE (in the case's directory);
+    URI is the key's (or, a PublicURI, its public half's)."""
     if mode == "stream":
         return ("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-verify", uri, "-signature", signature_file, data)
-    options = {**(options or {}), **({"digest": digest} if digest_option else {})}
-    return ("pkeyutl", "-verify", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", prehash(data, digest),
-            "-sigfile", signature_file)
+    options = {**({"digest": digest} if digest_option else {}), **(options or {})}
+    return ("pkeyutl", "-verify", PROV, *_pubin(uri), "-inkey", uri, *options_args("-pkeyopt", options),
+            "-in", prehash(data, digest), "-sigfile", signature_file)
 
 
 def verify(openssl, uri: str, data: Path, signature: bytes, digest: str, mode: str, options: dict[str, str] | None = None, *,
@@ -152,7 +163,8 @@ def crypt_args(operation: str, uri: str, *, padding: str | None = "oaep", digest
     """``pkeyutl -encrypt|-decrypt`` with the spec's -pkeyopt names."""
     options = {"rsa_padding_mode": padding, "rsa_oaep_md": digest, "rsa_mgf1_md": mgf1,
                "rsa_oaep_label": label.hex() if label is not None else None}
-    return ("pkeyutl", f"-{operation}", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", infile, "-out", outfile)
+    return ("pkeyutl", f"-{operation}", PROV, *_pubin(uri), "-inkey", uri, *options_args("-pkeyopt", options),
+            "-in", infile, "-out", outfile)
 
 
 def rsa_crypt(openssl, operation: str, uri: str, data: bytes, *, prove: bool = False, **options) -> bytes:

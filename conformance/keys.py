@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from conformance import commands, oracle
+from conformance.commands import PublicURI
 from fixtures import ROOT as FIXTURES_ROOT
 from harness.backends import KeyRecipes, fill, key_id
 from harness.markers import PROV, NotApplicable
@@ -97,6 +98,14 @@ class HsmKey:
         path = f"./{self.copy_to(directory, filename).name}" if self.blob is not None else ""
         return fill(self.recipes.uri, {**self.values, "path": path, "type": type or self.type, "name": self.name},
                     f"key URI of {self.recipes.source}")
+
+    def public_uri(self, directory: Path) -> str:
+        """How a case names the key for verification and encryption: the public half's own
+        URI where the backend has one, else the key's URI."""
+        if not self.recipes.public_uri:
+            return self.uri(directory)
+        return PublicURI(fill(self.recipes.public_uri, {**self.values, "path": "", "type": self.type, "name": self.name},
+                              f"public key URI of {self.recipes.source}"))
 
     def absolute_uri(self) -> str:
         """The key's URI wherever the command runs (the worker's master copy for file keys)."""

@@ -72,7 +72,7 @@ def test_pubout_der(openssl, workdir, keys, kind, param):
 
 
 @pytest.mark.clause("STORE-PUBOUT-PEM")
-@pytest.mark.parametrize("kind, param", key_params(quick=(("ec", "P-521"), ("rsa", 3072))))
+@pytest.mark.parametrize("kind, param", key_params(quick=(("ec", "P-256"), ("rsa", 2048), ("ec", "P-521"), ("rsa", 3072))))
 def test_pubout_pem(openssl, workdir, keys, kind, param):
     key = imported_key(keys, kind, param)
     openssl("pkey", PROV, "-in", key.uri(workdir), "-pubout", "-out", "pub.pem", prove=True)

@@ -47,7 +47,7 @@ def test_ecdsa_verify(openssl, workdir, keys, data, curve, digest, mode, signer)
         key = keys.imported_ec(curve)
         message = oracle.digest(digest, data.read_bytes()) if prehashed(mode) else data.read_bytes()
         signature = oracle.ecdsa_sign(key.private, message, digest, prehashed=prehashed(mode))
-    verify(openssl, key.uri(workdir), data, signature, digest, mode)
+    verify(openssl, key.public_uri(workdir), data, signature, digest, mode)
 
 
 def tampered(signature: bytes) -> bytes:
@@ -63,15 +63,15 @@ def test_ecdsa_verify_rejects(openssl, workdir, keys, data, curve, mode, tamper)
     message = data.read_bytes()
     signed = oracle.digest("sha256", message) if prehashed(mode) else message
     good = oracle.ecdsa_sign(key.private, signed, "sha256", prehashed=prehashed(mode))
-    uri, bad, checked = key.uri(workdir), good, data
+    uri, bad, checked = key.public_uri(workdir), good, data
     if tamper == "data":
         checked = workdir / "tampered.bin"
         checked.write_bytes(message[:-1] + bytes([message[-1] ^ 0x80]))
     elif tamper == "signature":
         bad = tampered(good)
     else:
-        uri = keys.imported_ec(curve, index=1).uri(workdir)
-    verify_refused(openssl, uri, checked, good, bad, "sha256", mode, control_uri=key.uri(workdir), control_data=data)
+        uri = keys.imported_ec(curve, index=1).public_uri(workdir)
+    verify_refused(openssl, uri, checked, good, bad, "sha256", mode, control_uri=key.public_uri(workdir), control_data=data)
 
 
 def pytest_generate_tests(metafunc):

@@ -54,7 +54,7 @@ def test_oaep_round_trip(openssl, workdir, keys, bits, digest, mgf1, direction):
     key = enc_key(keys, bits)
     mgf1_option = digest if mgf1 == "mgf1_explicit" else None
     if direction == "hsm_encrypts":
-        ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, digest=digest, mgf1=mgf1_option, prove=True)
+        ciphertext = rsa_crypt(openssl, "encrypt", key.public_uri(workdir), PLAINTEXT, digest=digest, mgf1=mgf1_option, prove=True)
         oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, digest)
     else:
         ciphertext = oracle.oaep_encrypt(key.public, PLAINTEXT, digest)
@@ -71,7 +71,7 @@ def test_oaep_label(openssl, workdir, keys, bits, digest, scenario):
     key = enc_key(keys, bits)
     label = b"azihsm-label\x00\x01"
     if scenario == "hsm_encrypts":
-        ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, digest=digest, label=label, prove=True)
+        ciphertext = rsa_crypt(openssl, "encrypt", key.public_uri(workdir), PLAINTEXT, digest=digest, label=label, prove=True)
         oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, digest, label=label)
         return
     ciphertext = oracle.oaep_encrypt(key.public, PLAINTEXT, digest, label=label)
@@ -100,7 +100,7 @@ def test_oaep_wrong_label_refused(openssl, workdir, keys, bits, made_with, given
 def test_pkcs1_round_trip(openssl, workdir, keys, bits, direction):
     key = enc_key(keys, bits)
     if direction == "hsm_encrypts":
-        ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, padding="pkcs1", prove=True)
+        ciphertext = rsa_crypt(openssl, "encrypt", key.public_uri(workdir), PLAINTEXT, padding="pkcs1", prove=True)
         oracle.assert_pkcs1_decrypts(key.private, ciphertext, PLAINTEXT)
     else:
         plaintext = rsa_crypt(openssl, "decrypt", key.uri(workdir), oracle.pkcs1_encrypt(key.public, PLAINTEXT), padding="pkcs1",
@@ -119,10 +119,10 @@ def test_plaintext_limit(openssl, workdir, keys, bits, padding, edge):
     limit = oracle.max_plaintext(bits, mode, digest or "sha256")
     plaintext = bytes((i * 13 + 1) & 0xFF for i in range(limit))
     if edge == "one_over":  # the control encrypts the longest plaintext allowed
-        refuse_encryption(openssl, key.uri(workdir), plaintext + b"\x01", plaintext, "data-size", padding=mode,
+        refuse_encryption(openssl, key.public_uri(workdir), plaintext + b"\x01", plaintext, "data-size", padding=mode,
                           digest=digest or None)
         return
-    ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), plaintext, padding=mode, digest=digest or None, prove=True)
+    ciphertext = rsa_crypt(openssl, "encrypt", key.public_uri(workdir), plaintext, padding=mode, digest=digest or None, prove=True)
     if mode == "oaep":
         oracle.assert_oaep_decrypts(key.private, ciphertext, plaintext, digest)
     else:
@@ -133,12 +133,13 @@ def test_plaintext_limit(openssl, workdir, keys, bits, padding, edge):
 @pytest.mark.parametrize("bits, direction", grid(bits=RSA_SIZES, direction=("encrypt", "decrypt")))
 def test_oaep_sha1_refused(openssl, workdir, keys, bits, direction):
     """The control does the same with SHA-256."""
-    key, uri = enc_key(keys, bits), enc_key(keys, bits).uri(workdir)
+    key = enc_key(keys, bits)
     good = dict(digest="sha256", mgf1="sha256")
     if direction == "encrypt":
-        refuse_encryption(openssl, uri, PLAINTEXT, PLAINTEXT, "digest", digest="sha1", mgf1="sha1", control_options=good)
+        refuse_encryption(openssl, key.public_uri(workdir), PLAINTEXT, PLAINTEXT, "digest", digest="sha1", mgf1="sha1",
+                          control_options=good)
         return
-    output = refuse_decryption(openssl, uri, oracle.oaep_encrypt(key.public, PLAINTEXT, "sha1"),
+    output = refuse_decryption(openssl, key.uri(workdir), oracle.oaep_encrypt(key.public, PLAINTEXT, "sha1"),
                                oracle.oaep_encrypt(key.public, PLAINTEXT, "sha256"), "digest", digest="sha1", mgf1="sha1",
                                control_options=good)
     assert PLAINTEXT not in output, "a refused OAEP-SHA1 decryption still wrote the plaintext"
@@ -152,13 +153,13 @@ def test_oaep_sha1_refused(openssl, workdir, keys, bits, direction):
 def test_oaep_mgf1_mismatch_refused(openssl, workdir, keys, digest, mgf1, direction):
     """The control uses the OAEP digest for MGF1 too."""
     key = enc_key(keys, 2048)
-    uri = key.uri(workdir)
     mgf1_digest = "sha1" if mgf1 == "sha1" else ("sha256" if digest != "sha256" else "sha384")
     good = dict(digest=digest, mgf1=digest)
     if direction == "encrypt":
-        refuse_encryption(openssl, uri, PLAINTEXT, PLAINTEXT, "digest", digest=digest, mgf1=mgf1_digest, control_options=good)
+        refuse_encryption(openssl, key.public_uri(workdir), PLAINTEXT, PLAINTEXT, "digest", digest=digest, mgf1=mgf1_digest,
+                          control_options=good)
         return
-    output = refuse_decryption(openssl, uri, oracle.oaep_encrypt(key.public, PLAINTEXT, digest, mgf1_digest),
+    output = refuse_decryption(openssl, key.uri(workdir), oracle.oaep_encrypt(key.public, PLAINTEXT, digest, mgf1_digest),
                                oracle.oaep_encrypt(key.public, PLAINTEXT, digest), "digest", digest=digest, mgf1=mgf1_digest,
                                control_options=good)
     assert PLAINTEXT not in output, "a refused decryption still wrote the plaintext"
@@ -225,7 +226,7 @@ def test_pkcs1_invalid_padding(openssl, workdir, keys, observe, problem):
 def test_default_padding(openssl, workdir, keys, observe):
     """Records the padding used without rsa_padding_mode (reference: OAEP with SHA-256, as upstream)."""
     key = enc_key(keys, 2048)
-    ciphertext = rsa_crypt(openssl, "encrypt", key.uri(workdir), PLAINTEXT, padding=None, prove=True)
+    ciphertext = rsa_crypt(openssl, "encrypt", key.public_uri(workdir), PLAINTEXT, padding=None, prove=True)
     candidates = {"OAEP-SHA256": lambda: oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, "sha256"),
                   "OAEP-SHA1": lambda: oracle.assert_oaep_decrypts(key.private, ciphertext, PLAINTEXT, "sha1"),
                   "PKCS#1 v1.5": lambda: oracle.assert_pkcs1_decrypts(key.private, ciphertext, PLAINTEXT)}

@@ -47,10 +47,9 @@ def test_rsa_pkcs1_sign_stream(openssl, workdir, keys, data, bits, digest):
 @pytest.mark.parametrize("bits, digest", grid(bits=RSA_SIZES, digest=DIGESTS))
 def test_rsa_pkcs1_sign_oneshot(openssl, workdir, keys, data, bits, digest):
     key = keys.imported_rsa(bits)
-    uri = key.uri(workdir)
-    signature = sign_rsa(openssl, uri, data, digest, "oneshot")
+    signature = sign_rsa(openssl, key.uri(workdir), data, digest, "oneshot")
     oracle.assert_rsa_pkcs1_signature(key.private, signature, oracle.digest(digest, data.read_bytes()), digest, prehashed=True)
-    verify_rsa(openssl, uri, data, signature, digest, "oneshot")
+    verify_rsa(openssl, key.public_uri(workdir), data, signature, digest, "oneshot")
 
 
 @pytest.mark.clause("SIGN-RSA-PSS-KEY")
@@ -100,7 +99,7 @@ def test_rsa_pss_key_sign_oneshot(openssl, workdir, keys, data, bits, digest):
 def test_rsa_pss_verify_salt_auto(openssl, workdir, keys, data, bits, digest, salt):
     key = keys.imported_rsa(bits, algorithm="RSA-PSS")
     signature = oracle.rsa_pss_sign(key.private, data.read_bytes(), digest, oracle.pss_salt_length(salt, bits, digest))
-    verify_rsa(openssl, key.uri(workdir), data, signature, digest, options={"rsa_pss_saltlen": "auto"})
+    verify_rsa(openssl, key.public_uri(workdir), data, signature, digest, options={"rsa_pss_saltlen": "auto"})
 
 
 @pytest.mark.clause("VERIFY-RSA")
@@ -110,14 +109,13 @@ def test_rsa_pss_verify_salt_auto(openssl, workdir, keys, data, bits, digest, sa
 )
 def test_rsa_verify(openssl, workdir, keys, data, bits, digest, padding, signer):
     key = keys.imported_rsa(bits, algorithm="RSA-PSS" if padding == "pss" else "RSA")
-    uri = key.uri(workdir)
     if signer == "hsm_signed":
-        signature = sign_rsa(openssl, uri, data, digest, "stream", prove=False, prerequisite=True)
+        signature = sign_rsa(openssl, key.uri(workdir), data, digest, "stream", prove=False, prerequisite=True)
     elif padding == "pss":
         signature = oracle.rsa_pss_sign(key.private, data.read_bytes(), digest, oracle.digest_size(digest))
     else:
         signature = oracle.rsa_pkcs1_sign(key.private, data.read_bytes(), digest)
-    verify_rsa(openssl, uri, data, signature, digest)
+    verify_rsa(openssl, key.public_uri(workdir), data, signature, digest)
 
 
 @pytest.mark.clause("VERIFY-RSA-REJECT")
@@ -133,16 +131,16 @@ def test_rsa_verify_rejects(openssl, workdir, keys, data, bits, padding, tamper)
         good = oracle.rsa_pss_sign(key.private, message, "sha256", 32)
     else:
         good = oracle.rsa_pkcs1_sign(key.private, message, "sha256")
-    uri, bad, checked = key.uri(workdir), good, data
+    uri, bad, checked = key.public_uri(workdir), good, data
     if tamper == "data":
         checked = workdir / "tampered.bin"
         checked.write_bytes(message[:10] + bytes([message[10] ^ 0x01]) + message[11:])
     elif tamper == "signature":
         bad = good[:5] + bytes([good[5] ^ 0x01]) + good[6:]
     else:
-        uri = keys.imported_rsa(bits, algorithm=algorithm, index=1).uri(workdir)
+        uri = keys.imported_rsa(bits, algorithm=algorithm, index=1).public_uri(workdir)
     verify_refused(openssl, uri, checked, good, bad, "sha256", "stream", digest_option=True,
-                   control_uri=key.uri(workdir), control_data=data)
+                   control_uri=key.public_uri(workdir), control_data=data)
 
 
 # ----------------------------------------------------------------- Wycheproof

@@ -76,8 +76,8 @@ def test_verify_refused(openssl, workdir, keys, data, kind, mode):
     # valid for the key's public half: only the usage forbids verifying it
     (workdir / "refused.sig").write_bytes(signature_of(refused))
     option = kind == "rsa"
-    openssl.refuses(*commands.verify_args(refused.uri(workdir), data, "refused.sig", "sha256", mode, digest_option=option),
-                    control=commands.verify_args(signer.uri(workdir), data, "signer.sig", "sha256", mode, digest_option=option),
+    openssl.refuses(*commands.verify_args(refused.public_uri(workdir), data, "refused.sig", "sha256", mode, digest_option=option),
+                    control=commands.verify_args(signer.public_uri(workdir), data, "signer.sig", "sha256", mode, digest_option=option),
                     because="usage")
 
 
@@ -111,8 +111,9 @@ def test_encrypt_refused(openssl, workdir, keys, bits, algorithm, operation, pad
         data = oracle.pkcs1_encrypt(signer.public, plaintext)
     (workdir / "crypt.in").write_bytes(data)
     options = dict(padding=padding, digest="sha256" if padding == "oaep" else None)
-    openssl.refuses(*commands.crypt_args(operation, signer.uri(workdir), outfile="refused.out", **options),
-                    control=commands.crypt_args(operation, encipherer.uri(workdir), outfile="control.out", **options),
+    name = (lambda key: key.public_uri(workdir)) if operation == "encrypt" else (lambda key: key.uri(workdir))
+    openssl.refuses(*commands.crypt_args(operation, name(signer), outfile="refused.out", **options),
+                    control=commands.crypt_args(operation, name(encipherer), outfile="control.out", **options),
                     because="usage")
     output = workdir / "refused.out"
     assert not (output.exists() and plaintext in output.read_bytes()), "a refused decryption still wrote the plaintext"

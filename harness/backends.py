@@ -19,8 +19,9 @@ A backend is data (``fixtures/backends/NAME.toml``), not code::
     path_from = "reference.bridge.build:provider_dir"   # a function returning DIR
     openssl_conf = "azihsm.cnf.in"      # optional: load through openssl.cnf instead of flags
     propquery = "?provider=azihsm"
-    error_library = "azihsm_provider"   # the library name OpenSSL prints for its errors
-                                        # (default: the module name)
+    error_origin = "^azihsm_provider:"  # which error-stack entries are the provider's: a
+                                        # regex over LIBRARY:FUNCTION as OpenSSL prints them
+                                        # (default: the module name as the library)
 
     [environment]                       # extra variables for every command ({workspace} and
     NAME = "value"                      # [variables] are filled in)
@@ -42,7 +43,7 @@ A backend is data (``fixtures/backends/NAME.toml``), not code::
     reason = "upstream prints 'Total found: 0' and exits 0"
 
 An openssl.cnf template is rendered per workspace; ``${PROVIDER_DIR}``, ``${MODULE}``,
-``${DEVICE_DIR}``, ``${WORKSPACE}`` are filled in, and ``${SUPPORT_NAME}`` /
+``${DEVICE_DIR}``, ``${WORKSPACE}`` and the profile's variables are filled in, and ``${SUPPORT_NAME}`` /
 ``${SUPPORT_MODULE}`` name the provider that supplies what the backend does not (the
 default provider normally, the isolation provider in a case's isolated twin): a template
 without them cannot be isolated, so its positive cases cannot prove who did the work.
@@ -95,7 +96,9 @@ class KeyRecipes:
     keys are files), ``{name}`` the key's unique name, ``{type}`` ec/rsa/rsa-pss, plus the
     profile's variables. ``generate`` and ``import`` hold, per key type, the commands that
     make a key (a command starting with ``openssl`` runs with ``{PROV}`` replaced by the
-    provider flags; others run as they are). Placeholders: ``{blob}`` (where a file key
+    provider flags; others run as they are). ``public_uri`` names the public half alone where
+    the backend keeps it apart (a PKCS#11 public object): verification and encryption use it,
+    with ``-pubin`` for pkeyutl. Placeholders: ``{blob}`` (where a file key
     goes), ``{name}``, ``{id}`` (hex, unique per name), ``{curve}`` (P-256), ``{curve_name}``
     (prime256v1), ``{bits}``, ``{algorithm}`` (EC/RSA/RSA-PSS), ``{type}``, ``{usage}`` (the
     backend's word for it), ``{pkcs8}`` (the private key to import, DER), ``{python}``,
@@ -103,6 +106,7 @@ class KeyRecipes:
     """
 
     uri: str
+    public_uri: str = ""  # a URI naming only the public half, where the backend has one
     files: bool = True
     types: tuple[str, ...] = KEY_TYPES
     curves: tuple[str, ...] = ("P-256", "P-384", "P-521")
@@ -135,7 +139,7 @@ class BackendProfile:
     provider_path_from: str = ""  # "package.module:function" returning the provider directory
     openssl_conf: Path | None = None
     propquery: str = DEFAULT_PROPQUERY
-    error_library: str = ""
+    error_origin: str = ""
     revision: str = DEFAULT_REVISION
     environment: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
@@ -155,9 +159,9 @@ class BackendProfile:
         return REVISIONS.index(revision) <= REVISIONS.index(self.revision)
 
     @property
-    def error_libraries(self) -> tuple[str, ...]:
-        """Library names under which OpenSSL prints this provider's errors."""
-        return tuple(dict.fromkeys(filter(None, (self.error_library, self.provider_module))))
+    def error_pattern(self) -> str:
+        """The regex picking this provider's entries on the error stack (LIBRARY:FUNCTION)."""
+        return self.error_origin or f"^{re.escape(self.provider_module)}:"
 
     def provider_directory(self) -> Path | None:
         """The -provider-path directory; builds it on demand for a path_from profile."""
@@ -288,6 +292,7 @@ class BackendProfile:
             "WORKSPACE": str(workspace),
             "SUPPORT_NAME": "isolation" if isolation_module else "default",
             "SUPPORT_MODULE": f"module = {isolation_module}" if isolation_module else "",
+            **self.variables,
         }
         try:
             rendered = string.Template(text).substitute(values)
@@ -337,8 +342,8 @@ def available_backends() -> list[str]:
 
 _TOP_KEYS = {"name", "description", "revision", "capabilities", "fresh_device_dir", "keys", "provider", "environment",
              "variables", "provision", "refusal_reasons", "deviation"}
-_PROVIDER_KEYS = {"module", "path", "path_from", "openssl_conf", "propquery", "error_library"}
-_KEY_KEYS = {"uri", "files", "types", "curves", "rsa_sizes", "usage", "generate", "import"}
+_PROVIDER_KEYS = {"module", "path", "path_from", "openssl_conf", "propquery", "error_origin"}
+_KEY_KEYS = {"uri", "public_uri", "files", "types", "curves", "rsa_sizes", "usage", "generate", "import"}
 
 
 def load_profile(path: Path) -> BackendProfile:
@@ -365,7 +370,7 @@ def load_profile(path: Path) -> BackendProfile:
             raise UsageError(f"{where}: [[provision]] step {number} needs either write (+ text) or run, and nothing else")
         steps.append(ProvisionStep(write=str(entry.get("write", "")), text=str(entry.get("text", "")),
                                    run=tuple(str(arg) for arg in entry.get("run", ()))))
-    for kind, pattern in data.get("refusal_reasons", {}).items():
+    for kind, pattern in [*data.get("refusal_reasons", {}).items(), ("provider.error_origin", provider.get("error_origin", ""))]:
         try:
             re.compile(pattern)
         except re.error as exc:
@@ -379,7 +384,7 @@ def load_profile(path: Path) -> BackendProfile:
         provider_path_from=str(provider.get("path_from", "")),
         openssl_conf=_relative_to(path, conf),
         propquery=str(provider.get("propquery", DEFAULT_PROPQUERY)),
-        error_library=str(provider.get("error_library", "")),
+        error_origin=str(provider.get("error_origin", "")),
         revision=revision,
         environment={str(k): str(v) for k, v in data.get("environment", {}).items()},
         variables={str(k): str(v) for k, v in data.get("variables", {}).items()},
@@ -416,6 +421,7 @@ def _load_keys(value, where: str) -> KeyRecipes | None:
     usage = {**{u: u for u in USAGES}, **{str(k): str(v) for k, v in value.get("usage", {}).items()}}
     return KeyRecipes(
         uri=str(value["uri"]),
+        public_uri=str(value.get("public_uri", "")),
         files=bool(value.get("files", True)),
         types=tuple(value.get("types", KEY_TYPES)),
         curves=tuple(value.get("curves", ("P-256", "P-384", "P-521"))),

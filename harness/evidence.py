@@ -20,7 +20,6 @@ and the faulty command.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from harness.runner import CommandResult, OpenSSLError
@@ -40,10 +39,12 @@ _FOREIGN = (
 )
 
 
-def provider_errors(result: CommandResult, libraries: Iterable[str]) -> list[OpenSSLError]:
-    """The error-stack entries raised by the provider under test (by library name)."""
-    names = {name for name in libraries if name}
-    return [error for error in result.errors if error.library in names]
+def provider_errors(result: CommandResult, origin: str) -> list[OpenSSLError]:
+    """The error-stack entries raised by the provider under test: ORIGIN is a regex over
+    ``LIBRARY:FUNCTION`` (a provider's errors carry its name as the library, or a library
+    shared with others and its own function names)."""
+    regex = re.compile(origin)
+    return [error for error in result.errors if regex.search(f"{error.library}:{error.function}")]
 
 
 def foreign_cause(result: CommandResult) -> str:

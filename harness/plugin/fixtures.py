@@ -238,21 +238,22 @@ class OpenSSLCommand:
                 env: dict[str, str] | None = None, control_env: dict[str, str] | None = None) -> CommandResult:
         """ARGS must be refused by the provider under test because of the one fault they
         carry (a refusal of kind BECAUSE, e.g. 'usage'); CONTROL, the same command without
-        the fault, must succeed first (with CONTROL_ENV, default ENV, when the fault is in the
+        the fault, must succeed (with CONTROL_ENV, default ENV, when the fault is in the
         environment). Returns the refused command's result."""
         control = tuple(control)
         control_env = env if control_env is None else control_env
-        checked = self._run(self.argv(*control), CONTROL, input=control_input, timeout=timeout, env=control_env)
-        if checked.returncode != 0:
-            raise Inconclusive(failure(
-                "the positive control (the same command without the fault) fails too, so the refusal below it would prove "
-                f"nothing ({first_error_line(checked)})", checked))
+        # the faulty command first: accepting it is a failure whatever the control does
         result = self._run(self.argv(*args), REFUSAL, input=input, timeout=timeout, env=env)
         if result.returncode == 0:
             pytest.fail(failure(f"accepted: this command carries a fault the provider must refuse ({because}), "
                                 "but openssl exited 0", result), pytrace=False)
+        checked = self._run(self.argv(*control), CONTROL, input=control_input, timeout=timeout, env=control_env)
+        if checked.returncode != 0:
+            raise Inconclusive(failure(
+                "the positive control (the same command without the fault) fails too, so the refusal proves "
+                f"nothing ({first_error_line(checked)})", checked))
         pattern = self.backend.refusal_reasons.get(because, "")
-        own = provider_errors(result, self.backend.error_libraries)
+        own = provider_errors(result, self.backend.error_pattern)
         if own:
             reason = check_reason(own, pattern)
             if not reason.matched:

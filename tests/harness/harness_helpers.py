@@ -16,8 +16,8 @@ fresh_device_dir = true
 
 [provider]
 module = "default"
-# the library name OpenSSL prints for errors the default provider raises
-error_library = "Provider routines"
+# the errors the default provider raises (OpenSSL prints them under "Provider routines")
+error_origin = "^Provider routines:"
 
 [refusal_reasons]
 missing-key = "missing key"

@@ -61,7 +61,7 @@ def test_every_outcome_is_recorded(pytester, suite):
 
     parsed = cases["test_fake_suite.py::test_junk_option_refused_by_the_parser"]
     assert parsed.message.startswith("refused by OpenSSL, not by the provider under test: openssl rejected the command line")
-    assert [c.role for c in parsed.commands] == ["control", "refusal"]
+    assert [c.role for c in parsed.commands] == ["refusal", "control"]
 
     refused = cases["test_fake_suite.py::test_hkdf_without_key_refused"]
     assert refused.performed_by == "OpenSSL Default Provider" and "missing key" in refused.evidence[0]
