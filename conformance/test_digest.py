@@ -97,12 +97,15 @@ def test_digests_come_from_the_provider(openssl):
 @pytest.mark.clause("DIGEST-DUPCTX")
 @pytest.mark.parametrize("algorithm", single(NAMES, quick=("sha256",)))
 def test_digest_context_copies(openssl, workdir, algorithm):
-    """PBKDF2 (default provider) keeps an HMAC template and copies its digest context for
-    every block; with ?provider=azihsm preferred those contexts are the provider's."""
+    """PBKDF2 (the default provider's) keeps an HMAC template and copies its digest context
+    for every block; its digest is fetched with the provider's forced property, so only the
+    provider under test can serve it, and a provider that cannot copy a context fails here."""
     names = {"sha1": "SHA1", "sha256": "SHA2-256", "sha384": "SHA2-384", "sha512": "SHA2-512"}
     length = oracle.digest_size(algorithm) * 2 + 5  # several blocks: several copies
-    openssl("kdf", PROV, "-keylen", str(length), "-kdfopt", f"digest:{names[algorithm]}", "-kdfopt", "pass:azihsm",
-            "-kdfopt", "salt:conformance-salt", "-kdfopt", "iter:3", "-binary", "-out", "okm.bin", "PBKDF2", prove=True)
+    openssl.forced("kdf", PROV, "-keylen", str(length), "-kdfopt", f"digest:{names[algorithm]}",
+                   "-kdfopt", f"properties:{openssl.forced_property}", "-kdfopt", "pass:azihsm",
+                   "-kdfopt", "salt:conformance-salt", "-kdfopt", "iter:3", "-binary", "-out", "okm.bin", "PBKDF2",
+                   what=f"PBKDF2's {names[algorithm]}")
     expected = hashlib.pbkdf2_hmac(algorithm, b"azihsm", b"conformance-salt", 3, length)
     produced = (workdir / "okm.bin").read_bytes()
     assert produced == expected, f"PBKDF2-HMAC-{algorithm} through the provider's digests differs from hashlib"

@@ -6,6 +6,12 @@ provider (which also turns off the CLI's implicit fallback to default) and with 
 operation classes the clause is about withheld: if the twin still succeeds, those
 operations came from the provider under test, because nothing else offered them.
 
+What it cannot show: an algorithm the isolation provider serves (the default provider's
+PBKDF2, say) fetches what *it* needs inside the isolation provider's private library
+context, where the provider under test is not loaded. A clause about the provider being
+used inside another algorithm forces that inner fetch with the provider's property instead
+(``openssl.forced`` in the plugin's fixtures).
+
 The module is compiled once per OpenSSL installation (headers and libcrypto of that
 install) into ``$XDG_CACHE_HOME/azihsm-conformance/isolation/KEY/``, the same way the
 reference bridge is cached: a private build directory renamed into place.

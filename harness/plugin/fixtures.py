@@ -234,6 +234,23 @@ class OpenSSLCommand:
         self._proofs.append(Proof("isolated", self.performer, f"isolated twin ({withheld} withheld from every other provider) succeeded"))
         return twin
 
+    @property
+    def forced_property(self) -> str:
+        """The backend's property query without its '?': ``provider=azihsm`` selects the
+        provider under test or nothing (for an operation's inner fetches, e.g. a KDF's digest)."""
+        return self.backend.propquery.lstrip("?")
+
+    def forced(self, *args, what: str, **options) -> CommandResult:
+        """Run a command whose inner fetch (WHAT) is forced to the provider under test with
+        ``forced_property`` among ARGS: it can only succeed with that provider's algorithm, so
+        its success is the proof (an isolated twin cannot help there: a built-in algorithm of
+        the support provider fetches what it needs in a library context of its own)."""
+        if self.forced_property not in " ".join(str(arg) for arg in args):
+            pytest.fail(f"forced(): the command does not carry {self.forced_property}", pytrace=False)
+        result = self(*args, **options)
+        self._proofs.append(Proof("forced", self.performer, f"{what} fetched with {self.forced_property} (no other provider qualifies)"))
+        return result
+
     def refuses(self, *args, control, because: str, input=None, control_input=None, timeout: float | None = None,
                 env: dict[str, str] | None = None, control_env: dict[str, str] | None = None) -> CommandResult:
         """ARGS must be refused by the provider under test because of the one fault they
