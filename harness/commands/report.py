@@ -27,6 +27,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: the database's directory)")
     parser.add_argument("--markdown", metavar="FILE", help="also write the Markdown report to FILE ('-' for stdout, e.g. >> $GITHUB_STEP_SUMMARY)")
     parser.add_argument("--list", action="store_true", help="list the recorded runs and exit")
+    parser.add_argument("--junit-commands", action="store_true", help="keep the command lines of passing cases in junit.xml too")
     add_clauses_option(parser)
     parser.set_defaults(func=run)
 
@@ -42,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if not results:
         raise UsageError(f"results database {database} has no runs yet; run 'azihsm-conformance run' first")
     clauses = load_catalogue(args)
-    outputs = write_outputs(results, diffs, clauses, args.out or database.parent)
+    outputs = write_outputs(results, diffs, clauses, args.out or database.parent, junit_commands=args.junit_commands)
     if args.markdown == "-":
         sys.stdout.write(markdown.render_report(results, clauses, diffs))
     else:

@@ -42,6 +42,7 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--keep-work", type=_positive, default=DEFAULT_KEEP_WORK, metavar="N",
                         help="keep the working and device directories (what replay lines need) of the newest N "
                              f"runs under OUT/work, this one included (default {DEFAULT_KEEP_WORK})")
+    parser.add_argument("--junit-commands", action="store_true", help="keep the command lines of passing cases in junit.xml too")
     add_clauses_option(parser)
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
         # the pages show every backend and OpenSSL version recorded in this database (this
         # run is the newest of its column); the exports hold this run only
         columns, _ = select(store, None)
-    outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result])
+    outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result], junit_commands=args.junit_commands)
     pruned = prune_work(work, args.keep_work, run_id)
     verdict = "CONFORMS" if result.conforms else "DOES NOT CONFORM"
     print(f"azihsm-conformance: run {run_id}: {verdict} to revision {target.backend.revision} "

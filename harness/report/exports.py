@@ -100,5 +100,5 @@ def _junit_case(suite: ET.Element, case, all_commands: bool) -> None:
         ET.SubElement(element, "system-out").text = "\n".join(out)
 
 
-def write_junit(results: list[RunResults], path: Path) -> Path:
-    return write_atomic(path, to_junit(results))
+def write_junit(results: list[RunResults], path: Path, *, all_commands: bool = False) -> Path:
+    return write_atomic(path, to_junit(results, all_commands=all_commands))

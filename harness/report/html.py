@@ -7,7 +7,16 @@ from html import escape
 
 from harness import verdicts
 from harness.clauses import Clause
-from harness.report.model import RunDiff, RunResults, cell_category, cell_text, clause_matrix, info_observations, observation_text
+from harness.report.model import (
+    RunDiff,
+    RunResults,
+    case_anchor,
+    cell_category,
+    cell_text,
+    clause_matrix,
+    info_observations,
+    observation_text,
+)
 
 _CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em;color:#1b1b1b}
@@ -21,6 +30,10 @@ details{margin:.3em 0}summary{cursor:pointer}.muted{color:#666}
 .outcome-fail{color:#a00;font-weight:600}.outcome-deviation{color:#8a6d00;font-weight:600}
 .outcome-inconclusive{color:#8a2080;font-weight:600}.outcome-fixed-deviation{color:#b04a00;font-weight:600}
 .outcome-info{color:#1f5c99}
+.banner{border:2px solid;border-radius:6px;padding:.6em 1em;margin:.6em 0}
+.banner h3{margin:.1em 0 .4em}.banner.conforms{border-color:#2d7a3e;background:#eef8f0}
+.banner.fails{border-color:#a00;background:#fdf0f0}.banner table{margin:.3em 0}
+.banner ul{margin:.3em 0}
 """
 
 # the only script: a filter for the matrix (also on load with report.html#failing, so a
@@ -44,6 +57,34 @@ def _e(value) -> str:
 
 def _anchor(clause_id: str) -> str:
     return "clause-" + "".join(ch if ch.isalnum() or ch == "-" else "_" for ch in clause_id)
+
+
+def _banners(results: list[RunResults]) -> str:
+    """One verdict banner per backend × OpenSSL column, first thing on the page."""
+    parts = []
+    for result in results:
+        verdict = result.verdict()
+        head = "<tr><th>level</th>" + "".join(f"<th>{verdicts.LABELS[c]}</th>" for c in verdicts.CATEGORIES) + "</tr>"
+        rows = "".join(
+            f"<tr><td>{_e(level)}</td>" + "".join(f"<td>{counts[c] or ''}</td>" for c in verdicts.CATEGORIES) + "</tr>"
+            for level, counts in verdict.by_level.items()
+        )
+        failures = "".join(
+            f"<li><a href='#{case_anchor(verdict.column, case.case_id)}'><code>{_e(case.case_id)}</code></a> "
+            f"{_e(case.clause_id)}: <span class='outcome-{_e(case.category)}'>{_e(case.outcome)}</span></li>"
+            for case in verdict.first_failures
+        )
+        more = len(result.failing()) - len(verdict.first_failures)
+        if more > 0:
+            failures += f"<li class=muted>… and {more} more below</li>"
+        parts.append(
+            f"<section class='banner {'conforms' if verdict.conforms else 'fails'}' data-column='{_e(verdict.column)}'>"
+            f"<h3>{_e(verdict.column)}: {_e(verdict.headline)}</h3>"
+            f"<table class=levels><thead>{head}</thead><tbody>{rows}</tbody></table>"
+            + (f"<p>First cases against it (their replay commands are linked):</p><ul>{failures}</ul>" if failures else "")
+            + "</section>"
+        )
+    return "".join(parts)
 
 
 def _runs_table(results: list[RunResults]) -> str:
@@ -116,7 +157,7 @@ def _case_details(case, column: str) -> str:
         parts.append(f"<p>stderr:</p><pre class=stderr>{_e(case.stderr_excerpt)}</pre>")
     if case.params:
         parts.append(f"<p class=muted>parameters: <code>{_e(case.params)}</code></p>")
-    return f"<details class=case data-case='{_e(case.case_id)}'>{''.join(parts)}</details>"
+    return f"<details class=case id='{case_anchor(column, case.case_id)}' data-case='{_e(case.case_id)}'>{''.join(parts)}</details>"
 
 
 def _drilldown(results: list[RunResults], clauses: dict[str, Clause]) -> str:
@@ -169,6 +210,7 @@ def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: 
 <meta name=viewport content="width=device-width, initial-scale=1"><style>{_CSS}</style></head>
 <body>
 <h1>{_e(title)}</h1>
+{_banners(results)}
 <h2>Runs</h2>{_runs_table(results)}
 <h2>Clauses × backend / OpenSSL</h2>{_matrix(results, clauses)}
 <h2>What each backend does (INFO clauses)</h2>{_observations(results, clauses)}

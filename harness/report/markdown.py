@@ -88,8 +88,24 @@ def diff_section(diff: RunDiff) -> list[str]:
     return lines
 
 
+def banners(results: list[RunResults]) -> list[str]:
+    """One verdict line per backend × OpenSSL column, with counts by clause level."""
+    lines = []
+    for result in results:
+        verdict = result.verdict()
+        mark = "✅" if verdict.conforms else "❌"
+        lines.append(f"> {mark} **{verdict.column}: {verdict.headline}**  ")
+        for level, counts in verdict.by_level.items():
+            lines.append(f"> {level}: {verdicts.summary(counts)}  ")
+        for case in verdict.first_failures:
+            lines.append(f"> - `{case.case_id}` ({case.clause_id}): {case.outcome}  ")
+        lines.append("")
+    return lines
+
+
 def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: list[RunDiff]) -> str:
     lines = ["# azihsm conformance", ""]
+    lines += banners(results)
     lines.extend(run_summary(result) for result in results)
     lines += ["", "## Clauses", ""]
     lines += matrix_table(results, clauses)

@@ -28,6 +28,48 @@ class RunResults:
     def conforms(self) -> bool:
         return not self.failing()
 
+    def verdict(self) -> "Verdict":
+        levels: dict[str, Counter] = {}
+        for case in self.cases:
+            levels.setdefault(case.clause_level or "?", Counter())[case.category] += 1
+        order = {"MUST": 0, "SHOULD": 1, "INFO": 2}
+        return Verdict(
+            column=self.run.column,
+            revision=self.run.revision or "?",
+            conforms=self.conforms,
+            complete=self.run.status == COMPLETE,
+            by_level=dict(sorted(levels.items(), key=lambda item: order.get(item[0], 3))),
+            first_failures=self.failing()[:FIRST_FAILURES],
+        )
+
+
+FIRST_FAILURES = 5
+
+
+@dataclass
+class Verdict:
+    """The banner of one backend × OpenSSL column: does it conform, and why not."""
+
+    column: str
+    revision: str
+    conforms: bool
+    complete: bool
+    by_level: dict[str, Counter]  # clause level -> category -> cases
+    first_failures: list[CaseRecord]
+
+    @property
+    def headline(self) -> str:
+        word = "CONFORMS" if self.conforms else "DOES NOT CONFORM"
+        incomplete = "" if self.complete else " (the run did not complete)"
+        return f"{word} to revision {self.revision}{incomplete}"
+
+
+def case_anchor(column: str, case_id: str) -> str:
+    """A stable HTML id for a case's details in one column."""
+    import hashlib
+
+    return "case-" + hashlib.sha1(f"{column}|{case_id}".encode()).hexdigest()[:12]
+
 
 def load_run(store: ResultsStore, ref: str) -> RunResults:
     run = store.get_run(ref)

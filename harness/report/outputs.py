@@ -38,15 +38,18 @@ def write_outputs(
     clauses: dict[str, Clause],
     directory: Path,
     exported: list[RunResults] | None = None,
+    *,
+    junit_commands: bool = False,
 ) -> dict[str, Path]:
     """The pages show RESULTS (the matrix columns) and DIFFS; the JSON and JUnit exports
-    hold EXPORTED (default: the same runs)."""
+    hold EXPORTED (default: the same runs). JUNIT_COMMANDS: passing cases keep their
+    command lines in JUnit too (they are always in the JSON and the store)."""
     directory = Path(directory)
     exported = results if exported is None else exported
     return {
         "markdown": write_atomic(directory / OUTPUT_FILES["markdown"], markdown.render_report(results, clauses, diffs)),
         "html": write_atomic(directory / OUTPUT_FILES["html"], html.render_report(results, clauses, diffs)),
         "json": exports.write_json(exported, directory / OUTPUT_FILES["json"]),
-        "junit": exports.write_junit(exported, directory / OUTPUT_FILES["junit"]),
+        "junit": exports.write_junit(exported, directory / OUTPUT_FILES["junit"], all_commands=junit_commands),
     }
 
