@@ -25,7 +25,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("run_b", metavar="RUN_B")
     parser.add_argument("--results", metavar="FILE", help=f"results database (default ./{DEFAULT_OUT}/results.sqlite)")
     parser.add_argument("--html", metavar="FILE", type=Path, help="also write an HTML page of both runs and their difference")
-    parser.add_argument("--check", action="store_true", help="exit 1 when a case is newly failing in RUN_B")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when a case counts against conformance in RUN_B and did not in RUN_A (newly failing or new)")
     add_clauses_option(parser)
     parser.set_defaults(func=run)
 
@@ -52,4 +53,7 @@ def run(args: argparse.Namespace) -> int:
         page = html.render_report([a, b], load_catalogue(args), [diff], title=f"azihsm conformance: {a.run.id} → {b.run.id}")
         write_atomic(args.html, page)
         print(f"html: {args.html}")
-    return 1 if args.check and diff.newly_failing else 0
+    if args.check and diff.regressions:
+        print(f"azihsm-conformance: {len(diff.regressions)} case(s) now count against conformance", file=sys.stderr)
+        return 1
+    return 0

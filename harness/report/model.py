@@ -217,6 +217,12 @@ class RunDiff:
     def empty(self) -> bool:
         return not (self.newly_failing or self.newly_passing or self.changed or self.added or self.removed)
 
+    @property
+    def regressions(self) -> list[Change]:
+        """What ``compare --check`` fails on: cases that count against conformance in B and
+        did not in A (newly failing ones, and new cases that are against from the start)."""
+        return self.newly_failing + [c for c in self.added if c.case is not None and c.case.category in verdicts.AGAINST]
+
 
 def diff_runs(a: RunResults, b: RunResults) -> RunDiff:
     """Case by case, keyed by the stable case id."""
