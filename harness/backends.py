@@ -34,6 +34,10 @@ A backend is data (``fixtures/backends/NAME.toml``), not code::
     text = "directories.tokendir = {workspace}/tokens\n"
     run = ["softhsm2-util", "--init-token", "..."]    # run a command
 
+    identity = ["pkcs11-tool", "--module", "{softhsm_module}", "-T"]   # optional: a command
+                                        # printing what the provider cannot say of itself
+                                        # (firmware, hardware, serial), stored with each run
+
     [refusal_reasons]                   # per kind of refusal, a regex the provider's error
     usage = "usage-not-allowed"         # (reason and text) must match; kinds without one
                                         # accept any error from the provider
@@ -144,6 +148,7 @@ class BackendProfile:
     environment: dict[str, str] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     provision: tuple[ProvisionStep, ...] = ()
+    identity: tuple[str, ...] = ()
     fresh_device_dir: bool = False
     capabilities: frozenset[str] = frozenset({"*"})
     keys: KeyRecipes | None = None
@@ -254,6 +259,22 @@ class BackendProfile:
             self._write_isolated_conf(workspace, device_dir, isolation_module)
         return env
 
+    def read_identity(self, workspace: Path, env: dict[str, str]) -> str:
+        """What the profile's identity command prints in WORKSPACE ('' without one); a
+        failing command is reported in its output, it does not stop a run."""
+        if not self.identity:
+            return ""
+        argv = [fill(arg, self.values(workspace), f"backend {self.name}: identity") for arg in self.identity]
+        try:
+            done = subprocess.run(argv, cwd=workspace, env={**os.environ, **env}, capture_output=True, text=True,
+                                  errors="replace", timeout=60, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return f"(identity command {' '.join(argv)} could not run: {exc})"
+        text = done.stdout.strip()
+        if done.returncode != 0:
+            text += f"\n(identity command exited {done.returncode}: {done.stderr.strip()[-300:]})"
+        return text[:4000]
+
     def isolated_environment(self, env: dict[str, str], workspace: Path) -> dict[str, str]:
         """ENV (from ``prepare``) for an isolated twin; the withheld classes are added by the caller."""
         return {**env, "OPENSSL_CONF": str(workspace / ISOLATED_CONF)}
@@ -341,7 +362,7 @@ def available_backends() -> list[str]:
 
 
 _TOP_KEYS = {"name", "description", "revision", "capabilities", "fresh_device_dir", "keys", "provider", "environment",
-             "variables", "provision", "refusal_reasons", "deviation"}
+             "variables", "provision", "identity", "refusal_reasons", "deviation"}
 _PROVIDER_KEYS = {"module", "path", "path_from", "openssl_conf", "propquery", "error_origin"}
 _KEY_KEYS = {"uri", "public_uri", "files", "types", "curves", "rsa_sizes", "usage", "generate", "import"}
 
@@ -389,6 +410,7 @@ def load_profile(path: Path) -> BackendProfile:
         environment={str(k): str(v) for k, v in data.get("environment", {}).items()},
         variables={str(k): str(v) for k, v in data.get("variables", {}).items()},
         provision=tuple(steps),
+        identity=tuple(str(arg) for arg in data.get("identity", ())),
         fresh_device_dir=bool(data.get("fresh_device_dir", False)),
         capabilities=frozenset(data.get("capabilities", ["*"])),
         keys=_load_keys(data.get("keys"), where),

@@ -18,6 +18,8 @@ SUBCOMMANDS: dict[str, str] = {
     "run": "harness.commands.run",
     "report": "harness.commands.report",
     "compare": "harness.commands.compare",
+    "merge": "harness.commands.merge",
+    "certify": "harness.commands.certify",
     "doctor": "harness.commands.doctor",
     "openssl": "harness.provision",
     "provider-path": "reference.bridge.cli",

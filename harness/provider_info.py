@@ -85,11 +85,13 @@ def pick_backend_provider(providers: list[ProviderInfo], module: str) -> Provide
     return providers[0]
 
 
-def identify_provider(install: OpenSSLInstall, backend: BackendProfile) -> tuple[ProviderInfo, CommandResult]:
-    """Probe the backend's provider in a throw-away workspace (its own device directory)."""
+def identify_provider(install: OpenSSLInstall, backend: BackendProfile) -> tuple[ProviderInfo, CommandResult, str]:
+    """Probe the backend's provider in a throw-away workspace (its own device directory);
+    also what the profile's identity command prints there."""
     workspace = Path(tempfile.mkdtemp(prefix="azihsm-probe-"))
     try:
         env = backend.prepare(workspace)
-        return probe_provider(install, backend, env, workspace)
+        info, result = probe_provider(install, backend, env, workspace)
+        return info, result, backend.read_identity(workspace, {**install.env, **env})
     finally:
         shutil.rmtree(workspace, ignore_errors=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from harness import verdicts
 from harness.errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "results.sqlite"
 
 # run statuses: a run is "incomplete" until it finishes (and stays so when killed);
@@ -48,7 +48,8 @@ CREATE TABLE runs (
     project_version TEXT NOT NULL,
     command TEXT NOT NULL,
     revision TEXT NOT NULL DEFAULT '',
-    capabilities TEXT NOT NULL DEFAULT ''
+    capabilities TEXT NOT NULL DEFAULT '',
+    identity TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE cases (
     run_id TEXT NOT NULL REFERENCES runs(id),
@@ -89,6 +90,8 @@ _MIGRATIONS = {
         "ALTER TABLE cases ADD COLUMN evidence TEXT NOT NULL DEFAULT '[]'",
         "ALTER TABLE commands ADD COLUMN role TEXT NOT NULL DEFAULT 'step'",
     ),
+    # schema 2 -> 3: what the backend's identity command printed
+    2: ("ALTER TABLE runs ADD COLUMN identity TEXT NOT NULL DEFAULT ''",),
 }
 
 
@@ -118,11 +121,31 @@ class RunRecord:
     command: str = ""
     revision: str = ""
     capabilities: str = ""
+    identity: str = ""  # what the backend's identity command printed (firmware, serial...)
+    # not stored: reports set it when runs of one backend and version come from several hosts
+    show_host: bool = field(default=False, compare=False)
+
+    @property
+    def host_name(self) -> str:
+        return self.host.split(" (")[0]
+
+    @property
+    def series(self) -> tuple[str, str, str]:
+        """Runs that follow one another: same backend, OpenSSL version and host."""
+        return (self.backend, self.openssl_version, self.host_name)
 
     @property
     def column(self) -> str:
-        """The report column this run belongs to: backend and OpenSSL version."""
-        return f"{self.backend} / OpenSSL {self.openssl_version}"
+        """The report column this run belongs to: backend and OpenSSL version (and host,
+        when a report holds the same pair from several hosts)."""
+        label = f"{self.backend} / OpenSSL {self.openssl_version}"
+        return f"{label} @ {self.host_name}" if self.show_host else label
+
+    def to_record(self) -> dict:
+        """The stored fields (what the runs table holds)."""
+        values = asdict(self)
+        values.pop("show_host")
+        return values
 
 
 @dataclass
@@ -268,7 +291,7 @@ class ResultsStore:
         run.id = run.id or new_run_id()
         run.started_at = run.started_at or now()
         run.status = INCOMPLETE
-        values = asdict(run)
+        values = run.to_record()
         columns = ", ".join(values)
         placeholders = ", ".join(f":{name}" for name in values)
         try:
@@ -328,6 +351,50 @@ class ResultsStore:
         """Every run, oldest first."""
         rows = self.conn.execute("SELECT * FROM runs ORDER BY started_at, id").fetchall()
         return [RunRecord(**dict(row)) for row in rows]
+
+    def commands_of(self, run_id: str) -> list[tuple]:
+        return self.conn.execute("SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq", (run_id,)).fetchall()
+
+    def import_run(self, source: "ResultsStore", run_id: str) -> bool:
+        """Copy run RUN_ID from SOURCE (its row, cases, commands) in one transaction.
+        Returns False when this store already holds the identical run; a different run under
+        the same id is refused (a UsageError naming both files)."""
+        [run] = [r for r in source.runs() if r.id == run_id]
+        mine = [r for r in self.runs() if r.id == run_id]
+        if mine:
+            if self._digest(run_id) == source._digest(run_id):
+                return False
+            raise UsageError(
+                f"run {run_id} is in both {source.path} and {self.path} with different content; "
+                "merge into another file, or drop one of them (run ids are unique per run)"
+            )
+        cases = source.conn.execute("SELECT * FROM cases WHERE run_id=?", (run_id,)).fetchall()
+        commands = source.commands_of(run_id)
+        values = run.to_record()
+        try:
+            with self._transaction():
+                self.conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                                  list(values.values()))
+                for table, rows in (("cases", cases), ("commands", commands)):
+                    for row in rows:
+                        names = row.keys()
+                        self.conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                                          tuple(row))
+        except sqlite3.Error as exc:
+            self._fail(exc)
+        return True
+
+    def _digest(self, run_id: str) -> str:
+        """A fingerprint of everything stored about one run."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for query in ("SELECT * FROM runs WHERE id=?", "SELECT * FROM cases WHERE run_id=? ORDER BY case_id",
+                      "SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq"):
+            for row in self.conn.execute(query, (run_id,)):
+                digest.update(json.dumps({key: row[key] for key in row.keys() if key != "recorded_at"},
+                                         sort_keys=True, default=str).encode())
+        return digest.hexdigest()
 
     def get_run(self, ref: str) -> RunRecord:
         """A run by id, unique id prefix, ``latest`` or ``latest~N`` (N runs before it)."""

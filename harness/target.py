@@ -28,6 +28,7 @@ class Target:
     backend: BackendProfile
     provider: ProviderInfo
     isolation_module: Path | None  # None when the backend cannot be isolated
+    identity: str = ""  # what the profile's identity command printed
 
     @property
     def performer(self) -> str:
@@ -48,6 +49,7 @@ class Target:
             },
             "provider": self.provider.to_record(),
             "isolation_module": str(self.isolation_module or ""),
+            "identity": self.identity,
         }, indent=2)
 
     def write(self, path: Path) -> Path:
@@ -64,14 +66,14 @@ def resolve_target(openssl: str | None, backend: str | None, *, provider_path: s
     profile = resolve_backend(backend, provider_path=provider_path, provider_module=provider_module, openssl_conf=openssl_conf)
     profile.check()
     try:
-        provider, _ = identify_provider(install, profile)
+        provider, _, identity = identify_provider(install, profile)
     except ProviderLoadError as exc:
         raise UsageError(
             f"backend {profile.name}: {exc}; replay: {exc.result.command_line} ; "
             "run 'azihsm-conformance doctor' for what to fix"
         ) from None
     isolation = module_path(install) if profile.isolatable else None
-    return Target(install, profile, provider, isolation)
+    return Target(install, profile, provider, isolation, identity)
 
 
 def load_target(path: Path | str) -> Target:
@@ -92,6 +94,7 @@ def load_target(path: Path | str) -> Target:
                                   openssl_conf=spec["openssl_conf"] or None)
         provider = ProviderInfo(**data["provider"])
         isolation = Path(data["isolation_module"]) if data["isolation_module"] else None
+        identity = str(data.get("identity", ""))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"cannot read the run target {path} ({exc}); run 'azihsm-conformance run' again") from None
-    return Target(install, profile, provider, isolation)
+    return Target(install, profile, provider, isolation, identity)

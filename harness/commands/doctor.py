@@ -82,7 +82,7 @@ def _check_backend(args, checks: Checklist):
 
 def _check_provider(install, backend, checks: Checklist) -> None:
     try:
-        info, result = identify_provider(install, backend)
+        info, result, _ = identify_provider(install, backend)
     except ProviderLoadError as exc:
         checks.fail(
             "provider load",

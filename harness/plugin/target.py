@@ -174,6 +174,7 @@ def _run_record(config: pytest.Config, state: HarnessState) -> st.RunRecord:
         command=" ".join([Path(sys.argv[0]).name, *config.invocation_params.args]),
         revision=backend.revision,
         capabilities=" ".join(sorted(backend.capabilities)),
+        identity=state.target.identity,
     )
 
 

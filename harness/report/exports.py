@@ -20,7 +20,7 @@ def to_json(results: list[RunResults]) -> str:
         "version": JSON_FORMAT_VERSION,
         "runs": [
             {
-                "run": asdict(result.run),
+                "run": result.run.to_record(),
                 "conforms": result.conforms,
                 "counts": {name: result.counts().get(name, 0) for name in verdicts.CATEGORIES},
                 "cases": [{**asdict(case), "category": case.category} for case in result.cases],

@@ -94,7 +94,8 @@ def _runs_table(results: list[RunResults]) -> str:
         rows.append(
             "<tr>"
             f"<td>{_e(run.column)}</td><td><code>{_e(run.id)}</code></td><td>{_e(run.status)}</td><td>{_e(run.level)}</td>"
-            f"<td>{_e(run.provider_name)} {_e(run.provider_version)}<div class=muted>{_e(run.provider_buildinfo)}</div></td>"
+            f"<td>{_e(run.provider_name)} {_e(run.provider_version)}<div class=muted>{_e(run.provider_buildinfo)}</div>"
+            + (f"<pre class=identity>{_e(run.identity)}</pre>" if run.identity else "") + "</td>"
             f"<td>{_e(run.openssl_version_text)}</td><td>{_e(run.started_at)} → {_e(run.finished_at or '—')}</td>"
             + "".join(f"<td>{counts[c]}</td>" for c in verdicts.CATEGORIES)
             + "</tr>"

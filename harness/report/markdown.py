@@ -22,6 +22,8 @@ def run_summary(result: RunResults) -> str:
         f"- **{run.column}** — run `{run.id}` ({run.status}, level {run.level}), {provider}"
         f"{f' [{run.provider_buildinfo}]' if run.provider_buildinfo else ''}: "
         f"{'conforms' if result.conforms else 'does not conform'} ({verdicts.summary(counts)})"
+        + (f"; identity: {' | '.join(line.strip() for line in run.identity.splitlines() if line.strip())[:300]}"
+           if run.identity else "")
     )
 
 

@@ -77,13 +77,18 @@ def load_run(store: ResultsStore, ref: str) -> RunResults:
 
 
 def latest_per_column(store: ResultsStore) -> list[RunRecord]:
-    """The newest run of every (backend, OpenSSL version) pair: backends in first-seen
-    order, each backend's OpenSSL versions in version order (3.0.19 before 3.5.7)."""
-    latest: dict[str, RunRecord] = {}
+    """The newest run of every (backend, OpenSSL version, host) series: backends in
+    first-seen order, each backend's OpenSSL versions in version order (3.0.19 before
+    3.5.7); the host is named in a column only when one pair comes from several hosts."""
+    latest: dict[tuple, RunRecord] = {}
     for run in store.runs():
-        latest[run.column] = run
+        latest[run.series] = run
+    pairs = Counter((run.backend, run.openssl_version) for run in latest.values())
+    for run in latest.values():
+        run.show_host = pairs[(run.backend, run.openssl_version)] > 1
     backends = list(dict.fromkeys(run.backend for run in latest.values()))
-    return sorted(latest.values(), key=lambda run: (backends.index(run.backend), _version_key(run.openssl_version)))
+    return sorted(latest.values(),
+                  key=lambda run: (backends.index(run.backend), _version_key(run.openssl_version), run.host_name))
 
 
 def _version_key(text: str) -> tuple:
@@ -99,7 +104,7 @@ def previous_run(store: ResultsStore, run: RunRecord) -> RunRecord | None:
     earlier = [
         other
         for other in store.runs()
-        if other.column == run.column and other.started_at <= run.started_at and other.id != run.id and other.status == COMPLETE
+        if other.series == run.series and other.started_at <= run.started_at and other.id != run.id and other.status == COMPLETE
     ]
     return earlier[-1] if earlier else None
 
