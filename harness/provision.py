@@ -212,7 +212,8 @@ def _provision_from_debian(request: VersionRequest, jobs: int, root: Path, unpac
     else:
         raise UsageError(
             f"no pinned Debian source for OpenSSL {request.series} (pinned: {', '.join(DEBIAN_PINS)}); "
-            f"ask for an exact version such as {request.series}.0, or pass --source TARBALL|URL"
+            f"ask for an exact version such as {request.series}.0, or build it from a tarball with "
+            f"'azihsm-conformance openssl provision {request.series}.0 --source TARBALL|URL'"
         )
     with version_lock(root, upstream):
         if is_complete(root / upstream):

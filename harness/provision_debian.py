@@ -223,7 +223,7 @@ class PrivateApt:
             raise UsageError(
                 "apt-get update of the private Debian source index failed "
                 f"({(failed or proc.stderr.strip().splitlines() or ['exit ' + str(proc.returncode)])[0]}); "
-                "check the network or pass --source TARBALL|URL"
+                "check the network or build it from a tarball with 'azihsm-conformance openssl provision VERSION --source TARBALL|URL'"
             )
         self._stamp().touch()
 
@@ -270,7 +270,7 @@ class PrivateApt:
                     reason = "the mirror does not serve it (404 Not Found)"
                 raise UsageError(
                     f"downloading {remote.name} failed: {reason}; pick another version "
-                    "(azihsm-conformance openssl available) or pass --source TARBALL|URL"
+                    "(azihsm-conformance openssl available) or build it from a tarball with 'azihsm-conformance openssl provision VERSION --source TARBALL|URL'"
                 )
             actual = sha256_of(partial)
             if actual != remote.sha256 or partial.stat().st_size != remote.size:
@@ -291,9 +291,9 @@ class PrivateApt:
                 env=env, stdin=subprocess.DEVNULL, cwd=self.root,
             )
         except FileNotFoundError:
-            raise UsageError(f"{argv[0]} is not installed; on a non-Debian machine pass --source TARBALL|URL") from None
+            raise UsageError(f"{argv[0]} is not installed; on a non-Debian machine build from a tarball with 'azihsm-conformance openssl provision VERSION --source TARBALL|URL'") from None
         except subprocess.TimeoutExpired:
-            raise UsageError(f"{argv[0]} took more than {APT_TIMEOUT_SECONDS}s; check the network or pass --source") from None
+            raise UsageError(f"{argv[0]} took more than {APT_TIMEOUT_SECONDS}s; check the network or build from a tarball with 'azihsm-conformance openssl provision VERSION --source TARBALL|URL'") from None
 
 
 # --- versions -------------------------------------------------------------------------
@@ -333,7 +333,7 @@ def _fetch_debian_tarball(apt: PrivateApt, upstream: str, debian_version: str | 
         what = f"Debian source {debian_version}" if debian_version else "any Debian source upload"
         raise UsageError(
             f"OpenSSL {upstream} ({what}) is not in the Debian Sources index (it has: {have}); "
-            "Debian has superseded the pin: ask for one of those versions, or pass --source TARBALL|URL"
+            "Debian has superseded the pin: ask for one of those versions, or build it from a tarball with 'azihsm-conformance openssl provision VERSION --source TARBALL|URL'"
         )
     files = apt.source_files("openssl", wanted)
     orig = [f for f in files if re.fullmatch(rf"openssl_{re.escape(upstream)}\.orig\.tar\.(gz|xz)", f.name)]

@@ -177,6 +177,15 @@ class CaseRecord:
         return verdicts.category(self.outcome, self.clause_level)
 
 
+def _looks_like_sqlite(path: Path) -> bool:
+    """Whether PATH starts like an SQLite database (a damaged one is worth recovering)."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
+
+
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -205,7 +214,8 @@ class ResultsStore:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"cannot create results directory {parent}: {exc.strerror}; pass --results with a writable path") from None
+            raise UsageError(f"cannot create results directory {parent}: {exc.strerror}; choose a writable output directory "
+                             "(--out DIR, or --results FILE where the command has it)") from None
         if self.path.is_dir():
             raise UsageError(f"results path {self.path} is a directory; pass --results with a file name such as {self.path / DEFAULT_FILENAME}")
         if not os.access(parent, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
@@ -222,7 +232,7 @@ class ResultsStore:
                     self.conn.execute(statement)
                 self.conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
             return
-        if "meta" not in tables or "runs" not in tables:
+        if "meta" not in tables or "runs" not in tables:  # an SQLite file of something else
             raise UsageError(
                 f"{self.path} is an SQLite file but not an azihsm-conformance results database; "
                 "pass --results with another file name"
@@ -257,6 +267,9 @@ class ResultsStore:
 
     def _fail(self, exc: sqlite3.Error):
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if "file is not a database" in message and not _looks_like_sqlite(self.path):
+            raise UsageError(f"{self.path} is not an azihsm-conformance results database (not an SQLite file at all); "
+                             "pass --results with a results.sqlite") from None
         if "readonly" in message or "unable to open" in message:
             raise UsageError(f"cannot write results database {self.path} ({message}); pass --results with a writable path") from None
         raise UsageError(

@@ -165,7 +165,7 @@ def test_corrupt_database_is_refused_and_kept(tmp_path, capsys, profile_file, ca
     (out / "results.sqlite").write_bytes(b"not sqlite" * 500)
     assert main(["run", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--suite", str(write_fake_suite(tmp_path)), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "is corrupt (file is not a database); move it aside" in err and err.count("\n") == 1
+    assert "is not an azihsm-conformance results database (not an SQLite file at all)" in err and err.count("\n") == 1
     assert (out / "results.sqlite").read_bytes() == b"not sqlite" * 500
 
 

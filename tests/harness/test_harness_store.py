@@ -111,10 +111,11 @@ def test_run_references(tmp_path):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        (b"this is not a database at all" * 100, "is corrupt \\(file is not a database\\); move it aside"),
+        (b"this is not a database at all" * 100, "is not an azihsm-conformance results database \\(not an SQLite file at all\\)"),
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "is corrupt \\(file is not a database\\); move it aside"),
         (None, "not an azihsm-conformance results database"),
     ],
-    ids=["garbage-file", "foreign-sqlite"],
+    ids=["garbage-file", "damaged-sqlite", "foreign-sqlite"],
 )
 def test_bad_database_files(tmp_path, content, problem):
     path = tmp_path / "r.sqlite"
