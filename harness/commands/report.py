@@ -10,6 +10,7 @@ from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalo
 from harness.errors import UsageError
 from harness.fileutil import write_atomic
 from harness.report import markdown
+from harness.report.model import histories
 from harness.report.outputs import select, write_outputs
 from harness.store import ResultsStore
 
@@ -40,10 +41,12 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{recorded.id}  {recorded.status:<11} {recorded.column:<40} {recorded.started_at}  level {recorded.level}")
             return 0
         results, diffs = select(store, args.runs)
+        history = histories(store, results)
     if not results:
         raise UsageError(f"results database {database} has no runs yet; run 'azihsm-conformance run' first")
     clauses = load_catalogue(args)
-    outputs = write_outputs(results, diffs, clauses, args.out or database.parent, junit_commands=args.junit_commands)
+    outputs = write_outputs(results, diffs, clauses, args.out or database.parent, junit_commands=args.junit_commands,
+                            history=history)
     if args.markdown == "-":
         sys.stdout.write(markdown.render_report(results, clauses, diffs))
     else:

@@ -12,6 +12,7 @@ from pathlib import Path
 from harness import verdicts
 from harness.commands.common import DEFAULT_OUT, add_clauses_option, add_target_options, load_catalogue, results_path
 from harness.errors import UsageError
+from harness.report.model import histories
 from harness.report.outputs import select, write_outputs
 from harness.runner import DEFAULT_TIMEOUT
 from harness.store import ABORTED, ResultsStore, new_run_id
@@ -153,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
         # the pages show every backend and OpenSSL version recorded in this database (this
         # run is the newest of its column); the exports hold this run only
         columns, _ = select(store, None)
-    outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result], junit_commands=args.junit_commands)
+        history = histories(store, columns)
+    outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result], junit_commands=args.junit_commands,
+                            history=history)
     pruned = prune_work(work, args.keep_work, run_id)
     verdict = "CONFORMS" if result.conforms else "DOES NOT CONFORM"
     print(f"azihsm-conformance: run {run_id}: {verdict} to revision {target.backend.revision} "

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from html import escape
 
+from collections import Counter
+
 from harness import verdicts
 from harness.clauses import Clause
+from harness.report import charts
 from harness.report.model import (
     RunDiff,
     RunResults,
@@ -34,6 +37,8 @@ details{margin:.3em 0}summary{cursor:pointer}.muted{color:#666}
 .banner h3{margin:.1em 0 .4em}.banner.conforms{border-color:#2d7a3e;background:#eef8f0}
 .banner.fails{border-color:#a00;background:#fdf0f0}.banner table{margin:.3em 0}
 .banner ul{margin:.3em 0}
+.pictures{display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start}.pictures h3{flex-basis:100%;margin:.4em 0 0}
+.chartbox h4{margin:.2em 0;font-size:1em}table.slowest{font-size:12px;margin-top:.4em}
 """
 
 # the only script: a filter for the matrix (also on load with report.html#failing, so a
@@ -180,6 +185,35 @@ def _drilldown(results: list[RunResults], clauses: dict[str, Clause]) -> str:
     return "".join(sections) or "<p>No failing, inconclusive or deviating cases.</p>"
 
 
+SLOWEST = 10
+
+
+def _pictures(results: list[RunResults], clauses: dict[str, Clause], history: dict[str, list] | None) -> str:
+    """Per column: where the verdicts fall per spec section, how the column moved over its
+    stored runs, and where the time goes."""
+    parts = []
+    for result in results:
+        column = result.run.column
+        sections: dict[str, Counter] = {}
+        for case in result.cases:
+            clause = clauses.get(case.clause_id)
+            sections.setdefault(clause.section if clause else "(not in catalogue)", Counter())[case.category] += 1
+        slowest = sorted(result.cases, key=lambda case: case.duration, reverse=True)[:SLOWEST]
+        rows = "".join(f"<tr><td>{case.duration:.2f} s</td><td><code>{_e(case.case_id)}</code></td>"
+                       f"<td>{_e(case.clause_id)}</td></tr>" for case in slowest)
+        points = (history or {}).get(column, [])
+        parts.append(
+            f"<section class=pictures data-column='{_e(column)}'><h3>{_e(column)}</h3>"
+            f"<div class=chartbox><h4>Verdicts per spec section</h4>{charts.section_bars(sections, f'{column}: verdicts per section')}</div>"
+            + (f"<div class=chartbox><h4>Run history ({len(points)} stored runs)</h4>"
+               f"{charts.history_strip(points, f'{column}: pass rate and cases against conformance per run')}</div>" if points else "")
+            + f"<div class=chartbox><h4>Case durations</h4>{charts.duration_histogram([c.duration for c in result.cases], f'{column}: case durations')}"
+            f"<table class=slowest><thead><tr><th>duration</th><th>slowest cases</th><th>clause</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></div></section>"
+        )
+    return "".join(parts)
+
+
 def _diff(diff: RunDiff) -> str:
     parts = [f"<section class=diff><h3>{_e(diff.a.id)} → {_e(diff.b.id)} <span class=muted>({_e(diff.b.column)})</span></h3>"]
     if diff.empty:
@@ -204,7 +238,8 @@ def _diff(diff: RunDiff) -> str:
     return "".join(parts)
 
 
-def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: list[RunDiff], title: str = "azihsm conformance") -> str:
+def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: list[RunDiff], title: str = "azihsm conformance",
+                  history: dict[str, list] | None = None) -> str:
     diff_html = "".join(_diff(d) for d in diffs) if diffs else "<p>No earlier run to compare with.</p>"
     return f"""<!DOCTYPE html>
 <html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>
@@ -212,6 +247,7 @@ def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: 
 <body>
 <h1>{_e(title)}</h1>
 {_banners(results)}
+<h2 id=pictures>At a glance</h2>{_pictures(results, clauses, history)}
 <h2>Runs</h2>{_runs_table(results)}
 <h2>Clauses × backend / OpenSSL</h2>{_matrix(results, clauses)}
 <h2>What each backend does (INFO clauses)</h2>{_observations(results, clauses)}

@@ -39,11 +39,12 @@ class RunResults:
             conforms=self.conforms,
             complete=self.run.status == COMPLETE,
             by_level=dict(sorted(levels.items(), key=lambda item: order.get(item[0], 3))),
-            first_failures=self.failing()[:FIRST_FAILURES],
+            first_failures=sorted(self.failing(), key=lambda case: _WORST_FIRST.index(case.category))[:FIRST_FAILURES],
         )
 
 
 FIRST_FAILURES = 5
+_WORST_FIRST = (verdicts.FAIL, verdicts.FIXED_DEVIATION, verdicts.INCONCLUSIVE)
 
 
 @dataclass
@@ -248,3 +249,20 @@ def diff_runs(a: RunResults, b: RunResults) -> RunDiff:
         if case_id not in after:
             diff.removed.append(Change(case_id, old.clause_id, old.outcome, "", old))
     return diff
+
+
+def histories(store: ResultsStore, results: list[RunResults]) -> dict[str, list]:
+    """For each column, the runs of its series so far (oldest first), as chart points."""
+    from harness.report.charts import HistoryPoint
+
+    series = {result.run.series: result.run.column for result in results}
+    points: dict[str, list] = {column: [] for column in series.values()}
+    for run in store.runs():
+        if run.series not in series or run.status != COMPLETE:
+            continue
+        tally = verdicts.tally(store.cases(run.id))
+        applicable = sum(tally.values()) - tally[verdicts.NOT_APPLICABLE]
+        points[series[run.series]].append(HistoryPoint(
+            run.id, run.started_at, tally[verdicts.PASS] / applicable if applicable else 0.0,
+            sum(tally[name] for name in verdicts.AGAINST)))
+    return points

@@ -40,6 +40,7 @@ def write_outputs(
     exported: list[RunResults] | None = None,
     *,
     junit_commands: bool = False,
+    history: dict[str, list] | None = None,
 ) -> dict[str, Path]:
     """The pages show RESULTS (the matrix columns) and DIFFS; the JSON and JUnit exports
     hold EXPORTED (default: the same runs). JUNIT_COMMANDS: passing cases keep their
@@ -48,7 +49,7 @@ def write_outputs(
     exported = results if exported is None else exported
     return {
         "markdown": write_atomic(directory / OUTPUT_FILES["markdown"], markdown.render_report(results, clauses, diffs)),
-        "html": write_atomic(directory / OUTPUT_FILES["html"], html.render_report(results, clauses, diffs)),
+        "html": write_atomic(directory / OUTPUT_FILES["html"], html.render_report(results, clauses, diffs, history=history)),
         "json": exports.write_json(exported, directory / OUTPUT_FILES["json"]),
         "junit": exports.write_junit(exported, directory / OUTPUT_FILES["junit"], all_commands=junit_commands),
     }

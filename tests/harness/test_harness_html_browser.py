@@ -71,3 +71,35 @@ def test_failing_filter_hides_passing_clauses(report_page, tmp_path):
     rows = re.findall(r'<tr class="(failing)?"[^>]*?( hidden="")?>\s*<td>(?:<a [^>]*>)?<code>([A-Z0-9-]+)</code>', dom)
     visible = [clause for failing, hidden, clause in rows if not hidden]
     assert visible == ["DGST-SHA256"] and len(rows) == 8
+
+
+def test_banner_and_charts_render(tmp_path, catalogue_file):
+    """The verdict banner and the three pictures (sections, history, durations) as a browser
+    builds them, and a screenshot of the page (kept beside the test's files to look at)."""
+    from harness.report.model import histories, load_run as load
+    from harness.report.outputs import select
+
+    with ResultsStore(tmp_path / "h.sqlite") as store:
+        for number, outcome in enumerate(("passed", "failed", "passed")):
+            run_id = f"run-{number}"
+            store.begin_run(RunRecord(backend="reference", openssl_version="3.0.19", id=run_id, revision="2026-03"))
+            store.record_case(run_id, CaseRecord("t.py::test_ok", "DGST-SHA384", "passed", "MUST", duration=0.05))
+            store.record_case(run_id, CaseRecord("t.py::test_slow", "DGST-SHA256", outcome, "MUST", duration=3.5,
+                                                 message="went wrong" if outcome == "failed" else ""))
+            store.record_case(run_id, CaseRecord("t.py::test_na", "TLS-HANDSHAKE", "not-applicable", "INFO", duration=0.0))
+            store.finish_run(run_id, COMPLETE, 0)
+        results, diffs = select(store, ["run-1"])
+        page = tmp_path / "charts.html"
+        page.write_text(html.render_report(results, load_clauses(catalogue_file), diffs, history=histories(store, results)))
+    dom = dump_dom(page.as_uri(), tmp_path / "chromium-profile")
+    assert 'class="banner fails"' in dom and "DOES NOT CONFORM to revision 2026-03" in dom
+    assert dom.count('<svg class="chart sections"') == 1 and 'class="segment fail"' in dom and 'class="segment pass"' in dom
+    assert dom.count('<svg class="chart history"') == 1 and dom.count('class="run"') == 3  # all three stored runs
+    assert '<svg class="chart durations"' in dom and "3 cases, 4 s in all" in dom
+    assert "<td>3.50 s</td>" in dom  # the slowest case first
+    shot = tmp_path / "charts.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    f"--user-data-dir={tmp_path / 'chromium-shot'}", "--window-size=1200,900", f"--screenshot={shot}",
+                    page.as_uri()], capture_output=True, timeout=60)
+    assert shot.is_file() and shot.stat().st_size > 10_000  # a real picture, not an empty page
