@@ -43,6 +43,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--keep-work", type=_positive, default=DEFAULT_KEEP_WORK, metavar="N",
                         help="keep the working and device directories (what replay lines need) of the newest N "
                              f"runs under OUT/work, this one included (default {DEFAULT_KEEP_WORK})")
+    parser.add_argument("--progress", type=float, metavar="SECONDS",
+                        help="a progress line every SECONDS (default 5 on a terminal, 15 otherwise; 0: none)")
     parser.add_argument("--junit-commands", action="store_true", help="keep the command lines of passing cases in junit.xml too")
     add_clauses_option(parser)
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
@@ -133,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         # recorded command line can still be replayed after later runs
         "--basetemp", str(work / run_id),
         *(["--azihsm-clauses", args.clauses] if args.clauses else []),
+        *(["--azihsm-progress", str(args.progress)] if args.progress is not None else []),
         *extra,
         str(suite),
     ]

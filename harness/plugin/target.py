@@ -77,6 +77,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--azihsm-clauses", default=None, help="clause catalogue (default fixtures/clauses.toml)")
     add("--azihsm-command-timeout", type=_timeout, default=DEFAULT_TIMEOUT, help="seconds before one openssl command counts as hung")
     add("--azihsm-run-id", default=None, help="id for this run in the results database (default: generated)")
+    add("--azihsm-progress", type=float, default=None, metavar="SECONDS",
+        help="a progress line (done/total, ETA, cases against, long-running cases) every SECONDS on stderr "
+             "(default 5 on a terminal, 15 otherwise; 0: none)")
 
 
 def _timeout(text: str) -> float:
@@ -112,9 +115,13 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE] = state
     if state.store is not None:
+        from harness.plugin.progress import Progress, interval_for
         from harness.plugin.recording import ResultsRecorder
 
         config.pluginmanager.register(ResultsRecorder(state), "azihsm-results-recorder")
+        interval = interval_for(config.option.azihsm_progress, sys.stderr)
+        if interval > 0:
+            config.pluginmanager.register(Progress(interval), "azihsm-progress")
 
 
 def active(config: pytest.Config) -> bool:
