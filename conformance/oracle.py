@@ -213,16 +213,6 @@ def verify_rsa_pss(public, signature: bytes, data: bytes, digest_name: str, salt
         ) from None
 
 
-def verify_rsa_pkcs1(public, signature: bytes, data: bytes, digest_name: str, *, prehashed: bool = False) -> None:
-    key = load_public(public) if isinstance(public, bytes) else public
-    algorithm = utils.Prehashed(hash_algorithm(digest_name)) if prehashed else hash_algorithm(digest_name)
-    try:
-        key.verify(signature, data, padding.PKCS1v15(), algorithm)
-    except InvalidSignature:
-        found = describe_rsa_signature(key, signature)
-        raise AssertionError(f"pyca rejects the PKCS#1 v1.5 {canonical_digest(digest_name)} signature; it looks like {found}") from None
-
-
 _DIGEST_INFO_PREFIX = {
     "sha1": bytes.fromhex("3021300906052b0e03021a05000414"),
     "sha256": bytes.fromhex("3031300d060960864801650304020105000420"),

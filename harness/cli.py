@@ -1,7 +1,7 @@
 """The ``azihsm-conformance`` command line.
 
-Each subcommand lives in its own module exposing ``add_parser(subparsers)``; the
-module is imported lazily so ``--version`` and ``provider-path`` stay cheap.
+Each subcommand lives in its own module exposing ``add_parser(subparsers)``; every module
+is imported to build the parser (they import little at module level).
 """
 
 from __future__ import annotations

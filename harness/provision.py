@@ -34,7 +34,8 @@ from harness.provision_build import (
     version_lock,
 )
 from harness.provision_debian import PrivateApt, fetch_debian_tarball, is_debian_like, private_sources_list
-from harness.provision_debian import system_debian_sources, upstream_of, version_key
+from harness.provision_debian import system_debian_sources, upstream_of
+from harness.versions import version_key
 from harness.provision_files import check_sha256, download_url, is_url, unpack_tarball
 
 CACHE_ENV_VAR = "AZIHSM_CACHE_DIR"

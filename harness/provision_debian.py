@@ -27,6 +27,7 @@ from pathlib import Path
 from harness.errors import UsageError
 from harness.fileutil import write_atomic
 from harness.provision_files import file_lock, sha256_of
+from harness.versions import version_key
 
 SYSTEM_APT_DIR = Path("/etc/apt")
 # suites added to the system's own: where OpenSSL 3.5 (trixie), 3.6 (sid) and 4.0
@@ -346,10 +347,6 @@ def _fetch_debian_tarball(apt: PrivateApt, upstream: str, debian_version: str | 
         print(f"provision: downloading {remote.name} ({remote.size // 1_000_000} MB) from Debian {wanted}", file=sys.stderr)
         apt.download(remote, target)
     return target, wanted
-
-
-def version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 def _newest_upload(debian_versions: list[str], upstream: str) -> str | None:

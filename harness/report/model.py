@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from harness import verdicts
 from harness.clauses import Clause
 from harness.store import COMPLETE, CaseRecord, ResultsStore, RunRecord
+from harness.versions import version_key
 
 
 @dataclass
@@ -89,14 +90,7 @@ def latest_per_column(store: ResultsStore) -> list[RunRecord]:
         run.show_host = pairs[(run.backend, run.openssl_version)] > 1
     backends = list(dict.fromkeys(run.backend for run in latest.values()))
     return sorted(latest.values(),
-                  key=lambda run: (backends.index(run.backend), _version_key(run.openssl_version), run.host_name))
-
-
-def _version_key(text: str) -> tuple:
-    parts = []
-    for piece in text.replace("-", ".").split("."):
-        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
-    return tuple(parts)
+                  key=lambda run: (backends.index(run.backend), version_key(run.openssl_version), run.host_name))
 
 
 def previous_run(store: ResultsStore, run: RunRecord) -> RunRecord | None:
