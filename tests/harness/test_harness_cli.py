@@ -209,3 +209,16 @@ def test_keep_work_must_be_a_positive_count(capsys):
         main(["run", "--keep-work", "0"])
     assert exit_info.value.code == 2
     assert "is not a whole number of runs, at least 1" in capsys.readouterr().err
+
+
+def test_run_loads_the_provider_once(tmp_path, profile_file, catalogue_file):
+    """The target is resolved (and the provider loaded: `openssl list -providers`) once, by
+    `run`; the pytest controller and its workers take it from the target file."""
+    log = tmp_path / "openssl-calls.log"
+    wrapper = fake_script(tmp_path / "openssl", f'echo "$*" >> {log}\nexec {shutil.which("openssl")} "$@"\n')
+    suite = write_fake_suite(tmp_path)
+    done = cli("run", "--backend", profile_file, "--clauses", catalogue_file, "--suite", suite, "--out", tmp_path / "out",
+               "--openssl", wrapper, "-n", "2", "--", "-k", "sha256")
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    loads = [line for line in log.read_text().splitlines() if line.startswith("list -providers")]
+    assert len(loads) == 1, loads
