@@ -48,4 +48,5 @@ MARKERS = (
     "quick: the representative case(s) of a clause run at --level quick",
     "slow: long-running cases (only at --level full)",
     "inconclusive(reason): a case the suite knows it cannot decide (e.g. its vectors are absent)",
+    "hostile: a family of the hostile-input campaign (only at --azihsm-level hostile)",
 )

@@ -34,7 +34,12 @@ def add_parser(subparsers) -> None:
         "Arguments after -- go to pytest (e.g. -- -k ecdsa).",
     )
     add_target_options(parser)
-    parser.add_argument("--level", choices=("quick", "full"), default="full", help="quick: one representative case per clause, no slow cases (default full)")
+    parser.add_argument("--level", choices=("quick", "full", "hostile"), default="full",
+                        help="quick: representative cases per clause, no slow cases; full (default): every conformance "
+                             "case; hostile: the hostile-input campaign (--hostile-budget inputs per family)")
+    parser.add_argument("--hostile-budget", type=_positive_inputs, default=25, metavar="N",
+                        help="hostile level: inputs per family (default 25; the long campaign: 2000)")
+    parser.add_argument("--hostile-seed", type=int, default=1, metavar="SEED", help="hostile level: random seed (default 1)")
     parser.add_argument("--out", metavar="DIR", type=Path, default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
     parser.add_argument("--results", metavar="FILE", help="results database (default OUT/results.sqlite)")
     parser.add_argument("-n", "--workers", type=_workers_value, default="auto", help="parallel workers: a number, 'auto' (default), or 0 for none")
@@ -65,6 +70,12 @@ def _seconds(text: str) -> float:
     if not 0 < value <= 3600:
         raise argparse.ArgumentTypeError(f"{text} must be more than 0 and at most 3600 seconds")
     return value
+
+
+def _positive_inputs(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of inputs, at least 1")
+    return int(text)
 
 
 def _positive(text: str) -> int:
@@ -128,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
         *_workers(args.workers),
         "--azihsm-target", str(target_file),
         "--azihsm-level", args.level,
+        "--azihsm-hostile-budget", str(args.hostile_budget),
+        "--azihsm-hostile-seed", str(args.hostile_seed),
         "--azihsm-results", str(database),
         "--azihsm-run-id", run_id,
         "--azihsm-command-timeout", str(args.command_timeout),

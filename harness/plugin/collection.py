@@ -66,10 +66,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def select_level(items, clause_ids, level):
-    """quick: no slow cases, and per clause the cases marked @pytest.mark.quick, or the
-    first collected case when none is marked."""
+    """hostile: the hostile-input campaign alone (cases marked @pytest.mark.hostile); full:
+    everything else; quick: no slow cases, and per clause the cases marked
+    @pytest.mark.quick, or the first collected case when none is marked."""
+    if level == "hostile":
+        keep = [item for item in items if item.get_closest_marker("hostile") is not None]
+        return keep, [item for item in items if item.get_closest_marker("hostile") is None]
+    items, campaign = ([item for item in items if item.get_closest_marker("hostile") is None],
+                       [item for item in items if item.get_closest_marker("hostile") is not None])
     if level == "full":
-        return items, []
+        return items, campaign
     candidates = [item for item in items if item.get_closest_marker("slow") is None]
     marked = {clause_ids[item.nodeid] for item in candidates if item.get_closest_marker("quick")}
     chosen, seen = set(), set()
@@ -82,7 +88,7 @@ def select_level(items, clause_ids, level):
             chosen.add(item.nodeid)
         seen.add(clause)
     keep = [item for item in items if item.nodeid in chosen]
-    return keep, [item for item in items if item.nodeid not in chosen]
+    return keep, [item for item in items if item.nodeid not in chosen] + campaign
 
 
 def case_info(item: pytest.Item, clause_id: str, state: HarnessState) -> CaseInfo:

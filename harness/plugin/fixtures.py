@@ -107,6 +107,18 @@ def observe(request: pytest.FixtureRequest):
     return record
 
 
+@dataclass(frozen=True)
+class HostileSettings:
+    budget: int  # inputs per family
+    seed: int
+
+
+@pytest.fixture
+def hostile_settings(request: pytest.FixtureRequest) -> HostileSettings:
+    option = request.config.option
+    return HostileSettings(max(1, option.azihsm_hostile_budget), option.azihsm_hostile_seed)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     directory = tmp_path / "work"
@@ -193,6 +205,19 @@ class OpenSSLCommand:
         if prove and result.returncode == 0:
             self.prove(*args, input=input, timeout=timeout, env=env)
         return result
+
+    def attempt(self, *args, input=None, timeout: float | None = None, env: dict[str, str] | None = None,
+                cwd: Path | None = None) -> CommandResult:
+        """Run ``openssl ARGS`` and return however it ended, recording nothing (the hostile-
+        input campaign runs thousands; it records the ones that are findings with ``keep``)."""
+        if isinstance(input, str):
+            input = input.encode()
+        return run_command(self.argv(*args), cwd=cwd or self.cwd, env={**self._env, **(env or {})}, input=input,
+                           timeout=timeout or self._state.timeout, stdin_dir=self._scratch / "stdin")
+
+    def keep(self, result: CommandResult, role: str = STEP) -> None:
+        """Record RESULT among the case's commands (shown and stored, replayable)."""
+        self._log.append(LoggedCommand(result, role))
 
     def tool(self, argv: list[str], *, timeout: float | None = None) -> CommandResult:
         """A prerequisite command that is not openssl (e.g. a PKCS#11 key import)."""

@@ -32,7 +32,7 @@ from harness.markers import MARKERS
 from harness.runner import DEFAULT_TIMEOUT
 from harness.target import Target, load_target, resolve_target
 
-LEVELS = ("quick", "full")
+LEVELS = ("quick", "full", "hostile")
 DEFAULT_RESULTS = Path("azihsm-results") / st.DEFAULT_FILENAME
 TARGET_KEY = "azihsm_target"  # xdist workerinput: the controller's target file
 
@@ -73,7 +73,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--azihsm-openssl-conf", default=None, help="openssl.cnf (or template) that loads the provider")
     add("--azihsm-target", default=None, help="a target file written by 'azihsm-conformance run' (replaces the options above)")
     add("--azihsm-results", default=str(DEFAULT_RESULTS), help=f"results database (default ./{DEFAULT_RESULTS})")
-    add("--azihsm-level", default="full", choices=LEVELS, help="quick: representative cases per clause, no slow cases; full: everything")
+    add("--azihsm-level", default="full", choices=LEVELS,
+        help="quick: representative cases per clause, no slow cases; full: everything but the hostile-input campaign; "
+             "hostile: only the campaign")
+    add("--azihsm-hostile-budget", type=int, default=25, metavar="N",
+        help="hostile level: inputs per family of the campaign (default 25; a long campaign: 2000)")
+    add("--azihsm-hostile-seed", type=int, default=1, metavar="SEED",
+        help="hostile level: the campaign's random seed (default 1: the same inputs on every run)")
     add("--azihsm-clauses", default=None, help="clause catalogue (default fixtures/clauses.toml)")
     add("--azihsm-command-timeout", type=_timeout, default=DEFAULT_TIMEOUT, help="seconds before one openssl command counts as hung")
     add("--azihsm-run-id", default=None, help="id for this run in the results database (default: generated)")
