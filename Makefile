@@ -33,7 +33,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[vectors,pkcs11]'
+	$(BIN)/python -m pip install --quiet -e '.[vectors,pkcs11,dev]'
 	touch $(STAMP)
 
 clean:

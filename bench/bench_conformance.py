@@ -75,20 +75,70 @@ class Workbench:
         w = self.workdir
         (w / "data.bin").write_bytes(os.urandom(4096))
         (w / "data.sha256").write_bytes(__import__("hashlib").sha256((w / "data.bin").read_bytes()).digest())
-        self.run(["genpkey", "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", "azihsm.masked_key:./ec.bin",
-                  "-outform", "DER", "-out", "/dev/null"], provider=True)
-        self.run(["genpkey", "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", "azihsm.key_usage:keyAgreement",
-                  "-pkeyopt", "azihsm.masked_key:./ecdh.bin", "-outform", "DER", "-out", "/dev/null"], provider=True)
-        self.run(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-pkeyopt", "azihsm.input_key:"
-                  + str(PROJECT / "fixtures" / "keys" / "rsa-2048.pkcs8.der"), "-pkeyopt", "azihsm.masked_key:./rsa.bin",
-                  "-outform", "DER", "-out", "/dev/null"], provider=True)
+        self.run(
+            [
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "group:P-256",
+                "-pkeyopt",
+                "azihsm.masked_key:./ec.bin",
+                "-outform",
+                "DER",
+                "-out",
+                "/dev/null",
+            ],
+            provider=True,
+        )
+        self.run(
+            [
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "group:P-256",
+                "-pkeyopt",
+                "azihsm.key_usage:keyAgreement",
+                "-pkeyopt",
+                "azihsm.masked_key:./ecdh.bin",
+                "-outform",
+                "DER",
+                "-out",
+                "/dev/null",
+            ],
+            provider=True,
+        )
+        self.run(
+            [
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-pkeyopt",
+                "azihsm.input_key:" + str(PROJECT / "fixtures" / "keys" / "rsa-2048.pkcs8.der"),
+                "-pkeyopt",
+                "azihsm.masked_key:./rsa.bin",
+                "-outform",
+                "DER",
+                "-out",
+                "/dev/null",
+            ],
+            provider=True,
+        )
         self.run(["genpkey", "-algorithm", "EC", "-pkeyopt", "group:P-256", "-out", "ec.pem"], provider=False)
         rsa_der = (PROJECT / "fixtures" / "keys" / "rsa-2048.pkcs8.der").read_bytes()
         rsa_key = serialization.load_der_private_key(rsa_der, None)
-        (w / "rsa.pem").write_bytes(rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                          serialization.NoEncryption()))
+        (w / "rsa.pem").write_bytes(
+            rsa_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         peer = ec.generate_private_key(ec.SECP256R1()).public_key()
-        (w / "peer.pem").write_bytes(peer.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+        (w / "peer.pem").write_bytes(
+            peer.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
         self.run(["dgst", "-sha256", "-sign", "ec.pem", "-out", "ec.sig", "data.bin"], provider=False)
 
 
@@ -97,7 +147,19 @@ OPERATIONS: dict[str, tuple[list[str], list[str]]] = {
     "provider load (list -providers)": (["list", "-providers"], ["list", "-providers"]),
     "digest sha256 (dgst)": (["dgst", "-sha256", "data.bin"], ["dgst", "-sha256", "data.bin"]),
     "EC P-256 keygen (genpkey)": (
-        ["genpkey", "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", "azihsm.masked_key:./gen.bin", "-outform", "DER", "-out", "/dev/null"],
+        [
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "group:P-256",
+            "-pkeyopt",
+            "azihsm.masked_key:./gen.bin",
+            "-outform",
+            "DER",
+            "-out",
+            "/dev/null",
+        ],
         ["genpkey", "-algorithm", "EC", "-pkeyopt", "group:P-256", "-out", "gen.pem"],
     ),
     "ECDSA P-256 sign (dgst -sign)": (
@@ -117,7 +179,16 @@ OPERATIONS: dict[str, tuple[list[str], list[str]]] = {
         ["pkey", "-in", "ec.pem", "-pubout", "-outform", "DER", "-out", "pub.der"],
     ),
     "ECDH P-256 (pkeyutl -derive)": (
-        ["pkeyutl", "-derive", "-inkey", "azihsm://./ecdh.bin;type=ec", "-peerkey", "peer.pem", "-pkeyopt", "output_file:secret.bin"],
+        [
+            "pkeyutl",
+            "-derive",
+            "-inkey",
+            "azihsm://./ecdh.bin;type=ec",
+            "-peerkey",
+            "peer.pem",
+            "-pkeyopt",
+            "output_file:secret.bin",
+        ],
         ["pkeyutl", "-derive", "-inkey", "ec.pem", "-peerkey", "peer.pem", "-out", "secret.raw"],
     ),
 }
@@ -144,13 +215,29 @@ def measure_commands(bench: Workbench, repeat: int) -> list[dict]:
 def run_suite(level: str, workers: str, backend: str, extra: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"bench-{level}-") as out:
         (Path(out) / "work").mkdir()  # pytest's base temp directory lives there
-        command = [str(Path(sys.executable).with_name("azihsm-conformance")), "run", "--backend", backend,
-                   "--level", level, "-n", workers, "--out", out, *(["--"] + extra if extra else [])]
+        command = [
+            str(Path(sys.executable).with_name("azihsm-conformance")),
+            "run",
+            "--backend",
+            backend,
+            "--level",
+            level,
+            "-n",
+            workers,
+            "--out",
+            out,
+            *(["--"] + extra if extra else []),
+        ]
         started = time.monotonic()
         proc = subprocess.run(command, capture_output=True, text=True)
         elapsed = time.monotonic() - started
-        summary = {"level": level, "workers": workers, "seconds": round(elapsed, 1), "exit_code": proc.returncode,
-                   "summary": [line for line in proc.stdout.splitlines() if "pass," in line][-1:]}
+        summary = {
+            "level": level,
+            "workers": workers,
+            "seconds": round(elapsed, 1),
+            "exit_code": proc.returncode,
+            "summary": [line for line in proc.stdout.splitlines() if "pass," in line][-1:],
+        }
         results = Path(out) / "results.json"
         if results.is_file():
             summary["cases"] = _count_cases(json.loads(results.read_text()))
@@ -174,12 +261,21 @@ def _count_cases(data) -> dict:
         per_outcome[outcome] = per_outcome.get(outcome, 0) + 1
         if outcome not in ("passed", "skipped"):
             not_passing.append(f"{case_id} [{case.get('clause_id', '')} {case.get('clause_level', '')}] {outcome}")
-    return {"total": len(cases), "per_module": dict(sorted(per_module.items())), "per_outcome": per_outcome,
-            "not_passing": not_passing}
+    return {
+        "total": len(cases),
+        "per_module": dict(sorted(per_module.items())),
+        "per_outcome": per_outcome,
+        "not_passing": not_passing,
+    }
 
 
 def markdown(report: dict) -> str:
-    lines = [f"## {report['timestamp']} — {report['host']}", "", f"OpenSSL {report['openssl']}, backend {report['backend']}", ""]
+    lines = [
+        f"## {report['timestamp']} — {report['host']}",
+        "",
+        f"OpenSSL {report['openssl']}, backend {report['backend']}",
+        "",
+    ]
     lines += ["| operation | provider (ms) | default provider (ms) | ratio |", "|---|---:|---:|---:|"]
     for row in report["commands"]:
         provider = row.get("provider_ms") if row.get("provider_ms") is not None else "failed"
@@ -187,8 +283,11 @@ def markdown(report: dict) -> str:
         lines.append(f"| {row['operation']} | {provider} | {default} | {row.get('ratio', '-')} |")
     for run in report["runs"]:
         cases = run.get("cases", {})
-        lines += ["", f"**{run['level']} level** (-n {run['workers']}): {run['seconds']} s, {cases.get('total', '?')} cases, "
-                  f"exit code {run['exit_code']}; outcomes {cases.get('per_outcome', {})}"]
+        lines += [
+            "",
+            f"**{run['level']} level** (-n {run['workers']}): {run['seconds']} s, {cases.get('total', '?')} cases, "
+            f"exit code {run['exit_code']}; outcomes {cases.get('per_outcome', {})}",
+        ]
         for module, count in cases.get("per_module", {}).items():
             lines.append(f"- {module}: {count}")
         if cases.get("not_passing"):
@@ -198,12 +297,20 @@ def markdown(report: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--levels", default="quick,full", help="suite levels to time, comma-separated (default quick,full; '' for none)")
+    parser.add_argument(
+        "--levels", default="quick,full", help="suite levels to time, comma-separated (default quick,full; '' for none)"
+    )
     parser.add_argument("--workers", default="2", help="pytest-xdist workers for the suite runs (default 2)")
-    parser.add_argument("--repeat", type=int, default=11, help="runs per command for the per-command medians (default 11)")
+    parser.add_argument(
+        "--repeat", type=int, default=11, help="runs per command for the per-command medians (default 11)"
+    )
     parser.add_argument("--backend", default="reference", help="backend profile (default reference)")
-    parser.add_argument("--openssl", default=None, help="openssl binary or version (default: $AZIHSM_OPENSSL, then PATH)")
-    parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments for the suite runs")
+    parser.add_argument(
+        "--openssl", default=None, help="openssl binary or version (default: $AZIHSM_OPENSSL, then PATH)"
+    )
+    parser.add_argument(
+        "pytest_args", nargs=argparse.REMAINDER, help="after --: extra pytest arguments for the suite runs"
+    )
     args = parser.parse_args(argv)
     levels = [level for level in args.levels.split(",") if level]
     if any(level not in ("quick", "full") for level in levels):

@@ -26,10 +26,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
+
+import tomllib
 
 PROJECT = Path(__file__).resolve().parent.parent
 MUTANTS = PROJECT / "bench" / "mutants.toml"
@@ -55,7 +56,9 @@ def scratch_copy(root: Path, mutant: dict | None) -> Path:
         target = root / mutant["file"]
         text = target.read_text()
         if text.count(mutant["find"]) != 1:
-            raise MutationError(f"mutant {mutant['id']}: its find text occurs {text.count(mutant['find'])} times in {mutant['file']}")
+            raise MutationError(
+                f"mutant {mutant['id']}: its find text occurs {text.count(mutant['find'])} times in {mutant['file']}"
+            )
         target.write_text(text.replace(mutant["find"], mutant["replace"]))
     return root
 
@@ -63,17 +66,43 @@ def scratch_copy(root: Path, mutant: dict | None) -> Path:
 def build_provider(root: Path) -> Path:
     """The provider built from the copy in ROOT (cached inside ROOT)."""
     env = {**os.environ, "PYTHONPATH": str(root), "AZIHSM_PROVIDER_CACHE": str(root / "cache")}
-    proc = subprocess.run([sys.executable, "-c", "from reference.bridge.build import provider_dir; print(provider_dir())"],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, "-c", "from reference.bridge.build import provider_dir; print(provider_dir())"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if proc.returncode != 0:
-        raise MutationError(f"building the provider in {root} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
+        raise MutationError(
+            f"building the provider in {root} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}"
+        )
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def run_suite(provider: Path, out: Path, level: str, workers: str, openssl: str | None) -> tuple[dict[str, dict], float, int]:
+def run_suite(
+    provider: Path, out: Path, level: str, workers: str, openssl: str | None
+) -> tuple[dict[str, dict], float, int]:
     """Case id -> case (as results.json has it), wall seconds, exit code."""
-    command = [sys.executable, "-m", "harness.cli", "run", "--backend", "reference", "--provider-path", str(provider),
-               "--level", level, "-n", workers, "--out", str(out), "--keep-work", "1"]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        "--backend",
+        "reference",
+        "--provider-path",
+        str(provider),
+        "--level",
+        level,
+        "-n",
+        workers,
+        "--out",
+        str(out),
+        "--keep-work",
+        "1",
+    ]
     if openssl:
         command += ["--openssl", openssl]
     started = time.monotonic()
@@ -87,8 +116,11 @@ def run_suite(provider: Path, out: Path, level: str, workers: str, openssl: str 
 
 
 def verdict(mutant: dict, baseline: dict[str, dict], cases: dict[str, dict]) -> dict:
-    caught = [case for case_id, case in cases.items()
-              if baseline.get(case_id, {}).get("outcome") == "passed" and case["outcome"] != "passed"]
+    caught = [
+        case
+        for case_id, case in cases.items()
+        if baseline.get(case_id, {}).get("outcome") == "passed" and case["outcome"] != "passed"
+    ]
     clauses = Counter(case["clause_id"] for case in caught)
     expected = set(mutant.get("expect", []))
     return {
@@ -128,8 +160,10 @@ def summary(record: dict) -> str:
     survivors = [row for row in rows if not row["killed"] and not row.get("error")]
     if survivors:
         lines += ["", "Survivors:", ""]
-        lines += [f"- `{row['id']}`: {row['survivor_explanation'] or 'no explanation recorded: a gap in the suite'}"
-                  for row in survivors]
+        lines += [
+            f"- `{row['id']}`: {row['survivor_explanation'] or 'no explanation recorded: a gap in the suite'}"
+            for row in survivors
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -153,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="azihsm-mutation-") as scratch:
         scratch = Path(scratch)
         base_root = scratch_copy(scratch / "baseline", None)
-        baseline, baseline_seconds, code = run_suite(build_provider(base_root), scratch / "baseline-out", args.level,
-                                                     args.workers, args.openssl)
+        baseline, baseline_seconds, code = run_suite(
+            build_provider(base_root), scratch / "baseline-out", args.level, args.workers, args.openssl
+        )
         if code != 0:
             print("bench_mutation: the unmutated reference does not conform; fix that first", file=sys.stderr)
             return 1
@@ -163,15 +198,19 @@ def main(argv: list[str] | None = None) -> int:
         for number, mutant in enumerate(mutants, start=1):
             root = scratch / mutant["id"]
             try:
-                cases, seconds, _ = run_suite(build_provider(scratch_copy(root, mutant)), root / "out", args.level,
-                                              args.workers, args.openssl)
+                cases, seconds, _ = run_suite(
+                    build_provider(scratch_copy(root, mutant)), root / "out", args.level, args.workers, args.openssl
+                )
                 row = verdict(mutant, baseline, cases)
                 row["seconds"] = round(seconds, 1)
             except MutationError as exc:
                 row = {**verdict(mutant, {}, {}), "error": str(exc)}
             rows.append(row)
-            print(f"[{number}/{len(mutants)}] {mutant['id']}: {'killed' if row['killed'] else 'SURVIVED'} "
-                  f"{row['clauses'] or row.get('error', '')}", flush=True)
+            print(
+                f"[{number}/{len(mutants)}] {mutant['id']}: {'killed' if row['killed'] else 'SURVIVED'} "
+                f"{row['clauses'] or row.get('error', '')}",
+                flush=True,
+            )
             shutil.rmtree(root, ignore_errors=True)
     version = subprocess.run([args.openssl or "openssl", "version"], capture_output=True, text=True).stdout.strip()
     record = {
@@ -180,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
         "openssl": version,
         "level": args.level,
         "seconds": round(time.monotonic() - clock, 1),
-        "baseline": {"cases": len(baseline), "passed": sum(c["outcome"] == "passed" for c in baseline.values()),
-                     "seconds": round(baseline_seconds, 1)},
+        "baseline": {
+            "cases": len(baseline),
+            "passed": sum(c["outcome"] == "passed" for c in baseline.values()),
+            "seconds": round(baseline_seconds, 1),
+        },
         "mutants": rows,
     }
     stamp = started.strftime("%Y-%m-%dT%H%M%SZ")

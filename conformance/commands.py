@@ -27,8 +27,7 @@ class PublicURI(str):
 def options_args(flag: str, options: dict[str, object] | None) -> list[str]:
     """``FLAG name:value`` pairs (e.g. ``-pkeyopt group:P-384``); options whose value is None
     are left out, so callers can pass every optional setting as it is."""
-    return [arg for name, value in (options or {}).items() if value is not None
-            for arg in (flag, f"{name}:{value}")]
+    return [arg for name, value in (options or {}).items() if value is not None for arg in (flag, f"{name}:{value}")]
 
 
 def prehash(data: Path, digest: str) -> Path:
@@ -38,21 +37,54 @@ def prehash(data: Path, digest: str) -> Path:
     return hashed
 
 
-def sign_args(uri: str, data: Path, digest: str, mode: str, options: dict[str, str] | None = None, *,
-              digest_option: bool = False, out: str = "sig.bin") -> tuple:
+def sign_args(
+    uri: str,
+    data: Path,
+    digest: str,
+    mode: str,
+    options: dict[str, str] | None = None,
+    *,
+    digest_option: bool = False,
+    out: str = "sig.bin",
+) -> tuple:
     """mode 'stream': ``dgst -shaN -sign`` with OPTIONS as -sigopt; 'oneshot': ``pkeyutl -sign``
     over DATA's digest with OPTIONS as -pkeyopt (plus ``digest:shaN`` when DIGEST_OPTION)."""
     if mode == "stream":
         return ("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-sign", uri, "-out", out, data)
     # the digest first: a provider may accept a PSS salt length only once it knows the digest
     options = {**({"digest": digest} if digest_option else {}), **(options or {})}
-    return ("pkeyutl", "-sign", PROV, "-inkey", uri, *options_args("-pkeyopt", options), "-in", prehash(data, digest), "-out", out)
+    return (
+        "pkeyutl",
+        "-sign",
+        PROV,
+        "-inkey",
+        uri,
+        *options_args("-pkeyopt", options),
+        "-in",
+        prehash(data, digest),
+        "-out",
+        out,
+    )
 
 
-def sign(openssl, uri: str, data: Path, digest: str, mode: str, options: dict[str, str] | None = None, *,
-         digest_option: bool = False, out: str = "sig.bin", prove: bool = False, prerequisite: bool = False) -> bytes:
-    openssl(*sign_args(uri, data, digest, mode, options, digest_option=digest_option, out=out), prove=prove,
-            prerequisite=prerequisite)
+def sign(
+    openssl,
+    uri: str,
+    data: Path,
+    digest: str,
+    mode: str,
+    options: dict[str, str] | None = None,
+    *,
+    digest_option: bool = False,
+    out: str = "sig.bin",
+    prove: bool = False,
+    prerequisite: bool = False,
+) -> bytes:
+    openssl(
+        *sign_args(uri, data, digest, mode, options, digest_option=digest_option, out=out),
+        prove=prove,
+        prerequisite=prerequisite,
+    )
     return (openssl.cwd / out).read_bytes()
 
 
@@ -60,19 +92,59 @@ def _pubin(uri: str) -> tuple:
     return ("-pubin",) if isinstance(uri, PublicURI) else ()
 
 
-def verify_args(uri: str, data: Path, signature_file: str, digest: str, mode: str, options: dict[str, str] | None = None, *,
-                digest_option: bool = False) -> tuple:
+def verify_args(
+    uri: str,
+    data: Path,
+    signature_file: str,
+    digest: str,
+    mode: str,
+    options: dict[str, str] | None = None,
+    *,
+    digest_option: bool = False,
+) -> tuple:
     """``dgst -verify`` or ``pkeyutl -verify`` of SIGNATURE_FILE (in the case's directory);
     URI is the key's (or, a PublicURI, its public half's)."""
     if mode == "stream":
-        return ("dgst", f"-{digest}", PROV, *options_args("-sigopt", options), "-verify", uri, "-signature", signature_file, data)
+        return (
+            "dgst",
+            f"-{digest}",
+            PROV,
+            *options_args("-sigopt", options),
+            "-verify",
+            uri,
+            "-signature",
+            signature_file,
+            data,
+        )
     options = {**({"digest": digest} if digest_option else {}), **(options or {})}
-    return ("pkeyutl", "-verify", PROV, *_pubin(uri), "-inkey", uri, *options_args("-pkeyopt", options),
-            "-in", prehash(data, digest), "-sigfile", signature_file)
+    return (
+        "pkeyutl",
+        "-verify",
+        PROV,
+        *_pubin(uri),
+        "-inkey",
+        uri,
+        *options_args("-pkeyopt", options),
+        "-in",
+        prehash(data, digest),
+        "-sigfile",
+        signature_file,
+    )
 
 
-def verify(openssl, uri: str, data: Path, signature: bytes, digest: str, mode: str, options: dict[str, str] | None = None, *,
-           digest_option: bool = False, prove: bool = True, name: str = "check.sig"):
+def verify(
+    openssl,
+    uri: str,
+    data: Path,
+    signature: bytes,
+    digest: str,
+    mode: str,
+    options: dict[str, str] | None = None,
+    *,
+    digest_option: bool = False,
+    prove: bool = True,
+    name: str = "check.sig",
+):
     """Verify SIGNATURE; a pass must also print the success text. Proven by default."""
     (openssl.cwd / name).write_bytes(signature)
     result = openssl(*verify_args(uri, data, name, digest, mode, options, digest_option=digest_option), prove=prove)
@@ -80,14 +152,28 @@ def verify(openssl, uri: str, data: Path, signature: bytes, digest: str, mode: s
     return result
 
 
-def verify_refused(openssl, uri: str, data: Path, good: bytes, bad: bytes, digest: str, mode: str,
-                   options: dict[str, str] | None = None, *, digest_option: bool = False, control_uri: str | None = None,
-                   control_data: Path | None = None, because: str = "verification"):
+def verify_refused(
+    openssl,
+    uri: str,
+    data: Path,
+    good: bytes,
+    bad: bytes,
+    digest: str,
+    mode: str,
+    options: dict[str, str] | None = None,
+    *,
+    digest_option: bool = False,
+    control_uri: str | None = None,
+    control_data: Path | None = None,
+    because: str = "verification",
+):
     """The provider must refuse BAD (a signature, or a key/data change the caller made) while
     GOOD, the control, verifies: both checked in one case."""
     (openssl.cwd / "good.sig").write_bytes(good)
     (openssl.cwd / "bad.sig").write_bytes(bad)
-    control = verify_args(control_uri or uri, control_data or data, "good.sig", digest, mode, options, digest_option=digest_option)
+    control = verify_args(
+        control_uri or uri, control_data or data, "good.sig", digest, mode, options, digest_option=digest_option
+    )
     faulty = verify_args(uri, data, "bad.sig", digest, mode, options, digest_option=digest_option)
     return openssl.refuses(*faulty, control=control, because=because)
 
@@ -100,8 +186,9 @@ def write_peer(directory: Path, public_key, form: str, name: str = "peer") -> st
     return path.name
 
 
-def derive_args(uri: str, peer: str, *, output_file: str | None = "secret.bin", peer_form: str | None = None,
-                out: str | None = None) -> tuple:
+def derive_args(
+    uri: str, peer: str, *, output_file: str | None = "secret.bin", peer_form: str | None = None, out: str | None = None
+) -> tuple:
     """ECDH: ``pkeyutl -derive -inkey URI -peerkey PEER [-pkeyopt output_file:F] [-out OUT]``."""
     args = ["pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", peer]
     if peer_form:
@@ -121,25 +208,59 @@ def derive_as_backend_does(backend, uri: str, peer: str, name: str, *, peer_form
     return derive_args(uri, peer, output_file=None, out=f"{name}.bin", peer_form=peer_form)
 
 
-def derive(openssl, uri: str, peer: str, *, output_file: str | None = "secret.bin", peer_form: str | None = None,
-           out: str | None = None, expect_fail: bool | None = False, prove: bool = False):
-    return openssl(*derive_args(uri, peer, output_file=output_file, peer_form=peer_form, out=out), expect_fail=expect_fail,
-                   prove=prove)
+def derive(
+    openssl,
+    uri: str,
+    peer: str,
+    *,
+    output_file: str | None = "secret.bin",
+    peer_form: str | None = None,
+    out: str | None = None,
+    expect_fail: bool | None = False,
+    prove: bool = False,
+):
+    return openssl(
+        *derive_args(uri, peer, output_file=output_file, peer_form=peer_form, out=out),
+        expect_fail=expect_fail,
+        prove=prove,
+    )
 
 
-def hkdf_args(ikm_file: str, *, digest: str = "SHA256", key_type: str | None = "hmac", bits: int | None = 256,
-              output_file: str | None = "derived.bin", salt: bytes | None = None, info: bytes | None = None,
-              keylen: int = 4096, out: str = "/dev/null") -> tuple:
+def hkdf_args(
+    ikm_file: str,
+    *,
+    digest: str = "SHA256",
+    key_type: str | None = "hmac",
+    bits: int | None = 256,
+    output_file: str | None = "derived.bin",
+    salt: bytes | None = None,
+    info: bytes | None = None,
+    keylen: int = 4096,
+    out: str = "/dev/null",
+) -> tuple:
     """``kdf -keylen N -kdfopt digest:D -kdfopt azihsm.ikm_file:F ... -binary -out OUT HKDF``."""
-    return ("kdf", PROV, "-keylen", str(keylen), *options_args("-kdfopt", {
-        "digest": digest,
-        "azihsm.ikm_file": ikm_file,
-        "output_file": output_file or None,
-        "derived_key_type": key_type or None,
-        "derived_key_bits": bits,
-        "hexsalt": salt.hex() if salt else None,
-        "hexinfo": info.hex() if info else None,
-    }), "-binary", "-out", out, "HKDF")
+    return (
+        "kdf",
+        PROV,
+        "-keylen",
+        str(keylen),
+        *options_args(
+            "-kdfopt",
+            {
+                "digest": digest,
+                "azihsm.ikm_file": ikm_file,
+                "output_file": output_file or None,
+                "derived_key_type": key_type or None,
+                "derived_key_bits": bits,
+                "hexsalt": salt.hex() if salt else None,
+                "hexinfo": info.hex() if info else None,
+            },
+        ),
+        "-binary",
+        "-out",
+        out,
+        "HKDF",
+    )
 
 
 def hkdf(openssl, ikm_file: str, *, prove: bool = False, expect_fail: bool | None = False, **options):
@@ -152,19 +273,45 @@ def hmac_args(key_file: str, digest: str, data: Path, *, digest_flag: str = "-di
     return ("mac", PROV, *digest_args, "-macopt", f"key:{key_file}", "-in", data, "-binary", "-out", out, "HMAC")
 
 
-def hmac(openssl, key_file: str, digest: str, data: Path, *, digest_flag: str = "-digest", prove: bool = False) -> bytes:
+def hmac(
+    openssl, key_file: str, digest: str, data: Path, *, digest_flag: str = "-digest", prove: bool = False
+) -> bytes:
     """The HMAC tag of DATA under the masked key KEY_FILE."""
     openssl(*hmac_args(key_file, digest, data, digest_flag=digest_flag), prove=prove)
     return (openssl.cwd / "tag.bin").read_bytes()
 
 
-def crypt_args(operation: str, uri: str, *, padding: str | None = "oaep", digest: str | None = None, mgf1: str | None = None,
-               label: bytes | None = None, infile: str = "crypt.in", outfile: str = "crypt.out") -> tuple:
+def crypt_args(
+    operation: str,
+    uri: str,
+    *,
+    padding: str | None = "oaep",
+    digest: str | None = None,
+    mgf1: str | None = None,
+    label: bytes | None = None,
+    infile: str = "crypt.in",
+    outfile: str = "crypt.out",
+) -> tuple:
     """``pkeyutl -encrypt|-decrypt`` with the spec's -pkeyopt names."""
-    options = {"rsa_padding_mode": padding, "rsa_oaep_md": digest, "rsa_mgf1_md": mgf1,
-               "rsa_oaep_label": label.hex() if label is not None else None}
-    return ("pkeyutl", f"-{operation}", PROV, *_pubin(uri), "-inkey", uri, *options_args("-pkeyopt", options),
-            "-in", infile, "-out", outfile)
+    options = {
+        "rsa_padding_mode": padding,
+        "rsa_oaep_md": digest,
+        "rsa_mgf1_md": mgf1,
+        "rsa_oaep_label": label.hex() if label is not None else None,
+    }
+    return (
+        "pkeyutl",
+        f"-{operation}",
+        PROV,
+        *_pubin(uri),
+        "-inkey",
+        uri,
+        *options_args("-pkeyopt", options),
+        "-in",
+        infile,
+        "-out",
+        outfile,
+    )
 
 
 def rsa_crypt(openssl, operation: str, uri: str, data: bytes, *, prove: bool = False, **options) -> bytes:
@@ -176,14 +323,31 @@ def rsa_crypt(openssl, operation: str, uri: str, data: bytes, *, prove: bool = F
     return output.read_bytes()
 
 
-def hmac_chain_tag(openssl, secret_file: str, digest: str, data: Path, *, salt: bytes | None = None,
-                   info: bytes | None = None, prove: bool = False) -> bytes:
+def hmac_chain_tag(
+    openssl,
+    secret_file: str,
+    digest: str,
+    data: Path,
+    *,
+    salt: bytes | None = None,
+    info: bytes | None = None,
+    prove: bool = False,
+) -> bytes:
     """The tag of DATA under an HMAC key derived by HKDF from the masked SECRET_FILE.
 
     This is how the suite reads a masked secret it can never see: it compares this tag
     with ``oracle.software_chain`` over the value the secret must have. PROVE proves the HKDF.
     """
     hmac_key = f"{Path(secret_file).stem}.{digest}.hmac.bin"
-    hkdf(openssl, secret_file, digest=digest.upper(), key_type="hmac", bits=oracle.digest_size(digest) * 8,
-         output_file=hmac_key, salt=salt, info=info, prove=prove)
+    hkdf(
+        openssl,
+        secret_file,
+        digest=digest.upper(),
+        key_type="hmac",
+        bits=oracle.digest_size(digest) * 8,
+        output_file=hmac_key,
+        salt=salt,
+        info=info,
+        prove=prove,
+    )
     return hmac(openssl, hmac_key, digest.upper(), data)

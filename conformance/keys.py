@@ -43,9 +43,17 @@ ALGORITHM = {value: key for key, value in URI_TYPE.items()}
 CURVE_NAMES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
 
 
-def genpkey_args(algorithm: str, *, masked_key: str | None, group: str | None = None, bits: int | None = None,
-                 usage: str | None = None, session: str | None = None, input_key: str | None = None,
-                 group_option: str = "group") -> list:
+def genpkey_args(
+    algorithm: str,
+    *,
+    masked_key: str | None,
+    group: str | None = None,
+    bits: int | None = None,
+    usage: str | None = None,
+    session: str | None = None,
+    input_key: str | None = None,
+    group_option: str = "group",
+) -> list:
     """The spec's genpkey command line (generation, or import with INPUT_KEY)."""
     options = {
         group_option: group or None,
@@ -55,11 +63,22 @@ def genpkey_args(algorithm: str, *, masked_key: str | None, group: str | None = 
         "azihsm.session": session,
         "azihsm.masked_key": masked_key or None,
     }
-    return ["genpkey", PROV, "-algorithm", algorithm, *commands.options_args("-pkeyopt", options),
-            "-outform", "DER", "-out", "/dev/null"]
+    return [
+        "genpkey",
+        PROV,
+        "-algorithm",
+        algorithm,
+        *commands.options_args("-pkeyopt", options),
+        "-outform",
+        "DER",
+        "-out",
+        "/dev/null",
+    ]
 
 
-def export_public_der(openssl, uri: str, out: str = "pub.der", *, prerequisite: bool = False, prove: bool = False) -> bytes:
+def export_public_der(
+    openssl, uri: str, out: str = "pub.der", *, prerequisite: bool = False, prove: bool = False
+) -> bytes:
     """The key's SubjectPublicKeyInfo as the backend exports it (DER works upstream too)."""
     openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", "-out", out, prerequisite=prerequisite, prove=prove)
     return (openssl.cwd / out).read_bytes()
@@ -87,7 +106,9 @@ class HsmKey:
     def copy_to(self, directory: Path, filename: str | None = None) -> Path:
         """The key's file in DIRECTORY (masked-blob clauses only: other keys are not files)."""
         if self.blob is None:
-            raise NotApplicable(f"the backend's keys are not files ({self.recipes.source}): nothing to copy or tamper with")
+            raise NotApplicable(
+                f"the backend's keys are not files ({self.recipes.source}): nothing to copy or tamper with"
+            )
         target = Path(directory) / (filename or f"{self.name}.bin")
         if not target.exists():
             shutil.copyfile(self.blob, target)
@@ -96,22 +117,33 @@ class HsmKey:
     def uri(self, directory: Path, *, type: str | None = None, filename: str | None = None) -> str:
         """How a case names the key: for file keys a relative URI to a copy in DIRECTORY."""
         path = f"./{self.copy_to(directory, filename).name}" if self.blob is not None else ""
-        return fill(self.recipes.uri, {**self.values, "path": path, "type": type or self.type, "name": self.name},
-                    f"key URI of {self.recipes.source}")
+        return fill(
+            self.recipes.uri,
+            {**self.values, "path": path, "type": type or self.type, "name": self.name},
+            f"key URI of {self.recipes.source}",
+        )
 
     def public_uri(self, directory: Path) -> str:
         """How a case names the key for verification and encryption: the public half's own
         URI where the backend has one, else the key's URI."""
         if not self.recipes.public_uri:
             return self.uri(directory)
-        return PublicURI(fill(self.recipes.public_uri, {**self.values, "path": "", "type": self.type, "name": self.name},
-                              f"public key URI of {self.recipes.source}"))
+        return PublicURI(
+            fill(
+                self.recipes.public_uri,
+                {**self.values, "path": "", "type": self.type, "name": self.name},
+                f"public key URI of {self.recipes.source}",
+            )
+        )
 
     def absolute_uri(self) -> str:
         """The key's URI wherever the command runs (the worker's master copy for file keys)."""
         path = str(self.blob) if self.blob is not None else ""
-        return fill(self.recipes.uri, {**self.values, "path": path, "type": self.type, "name": self.name},
-                    f"key URI of {self.recipes.source}")
+        return fill(
+            self.recipes.uri,
+            {**self.values, "path": path, "type": self.type, "name": self.name},
+            f"key URI of {self.recipes.source}",
+        )
 
 
 class SoftwareKeys:
@@ -173,7 +205,9 @@ class KeyMaker:
         if curve is not None and curve not in recipes.curves:
             raise NotApplicable(f"backend {name} declares no {curve} keys (it has {', '.join(recipes.curves)})")
         if bits is not None and bits not in recipes.rsa_sizes:
-            raise NotApplicable(f"backend {name} declares no {bits}-bit RSA keys (it has {', '.join(map(str, recipes.rsa_sizes))})")
+            raise NotApplicable(
+                f"backend {name} declares no {bits}-bit RSA keys (it has {', '.join(map(str, recipes.rsa_sizes))})"
+            )
         if usage and usage not in recipes.usage:
             raise NotApplicable(f"backend {name} declares no keys with usage {usage}")
 
@@ -181,14 +215,27 @@ class KeyMaker:
         where = f"key recipe of {self.recipes.source}"
         for step in steps:
             if step[0] == "openssl":
-                self.openssl(*[PROV if arg == "{PROV}" else fill(arg, values, where) for arg in step[1:]], prerequisite=True)
+                self.openssl(
+                    *[PROV if arg == "{PROV}" else fill(arg, values, where) for arg in step[1:]], prerequisite=True
+                )
             else:
                 self.openssl.tool([fill(arg, values, where) for arg in step])
 
     def _values(self, name: str, key_type: str, usage: str, **extra) -> dict:
-        return {**self.values, "name": name, "id": key_id(name), "type": key_type, "algorithm": ALGORITHM[key_type],
-                "usage": self.recipes.usage.get(usage, usage), "blob": str(self.ring.directory / f"{name}.bin"),
-                "curve": "", "curve_name": "", "bits": "", "pkcs8": "", **extra}
+        return {
+            **self.values,
+            "name": name,
+            "id": key_id(name),
+            "type": key_type,
+            "algorithm": ALGORITHM[key_type],
+            "usage": self.recipes.usage.get(usage, usage),
+            "blob": str(self.ring.directory / f"{name}.bin"),
+            "curve": "",
+            "curve_name": "",
+            "bits": "",
+            "pkcs8": "",
+            **extra,
+        }
 
     def _cached(self, name: str, make) -> HsmKey:
         if name not in self.ring.keys:
@@ -227,9 +274,13 @@ class KeyMaker:
         self._require("ec", curve=curve, usage=usage)
         return self.imported(f"ec-{curve}-{usage}-import{index}", self.software.ec(curve, index), "EC", usage)
 
-    def imported_rsa(self, bits: int, usage: str = "digitalSignature", algorithm: str = "RSA", index: int = 0) -> HsmKey:
+    def imported_rsa(
+        self, bits: int, usage: str = "digitalSignature", algorithm: str = "RSA", index: int = 0
+    ) -> HsmKey:
         self._require(URI_TYPE[algorithm], bits=bits, usage=usage)
-        return self.imported(f"{algorithm.lower()}-{bits}-{usage}-import{index}", self.software.rsa(bits, index), algorithm, usage)
+        return self.imported(
+            f"{algorithm.lower()}-{bits}-{usage}-import{index}", self.software.rsa(bits, index), algorithm, usage
+        )
 
     def imported(self, name: str, private, algorithm: str, usage: str = "digitalSignature") -> HsmKey:
         """Any pyca private key (e.g. a Wycheproof vector's), imported once under NAME."""
@@ -237,7 +288,10 @@ class KeyMaker:
         if algorithm == "EC":
             curve = oracle.CURVE_BY_NAME[private.curve.name]
             self._require(key_type, curve=curve, usage=usage)
-            size, described = {"curve": curve, "curve_name": CURVE_NAMES[curve]}, {"curve": curve, "bits": int(curve[2:])}
+            size, described = (
+                {"curve": curve, "curve_name": CURVE_NAMES[curve]},
+                {"curve": curve, "bits": int(curve[2:])},
+            )
         else:
             self._require(key_type, bits=private.key_size, usage=usage)
             size, described = {"bits": private.key_size}, {"bits": private.key_size}
@@ -249,8 +303,15 @@ class KeyMaker:
             source.write_bytes(oracle.private_der(private, "pkcs8"))
             values = self._values(name, key_type, usage, pkcs8=str(source), **size)
             self._run(self.recipes.imports[key_type], values)
-            return self._key(name, values, type=key_type, usage=usage, public_der=oracle.spki_der(private), private=private,
-                             **described)
+            return self._key(
+                name,
+                values,
+                type=key_type,
+                usage=usage,
+                public_der=oracle.spki_der(private),
+                private=private,
+                **described,
+            )
 
         return self._cached(name, make)
 
@@ -262,7 +323,7 @@ class KeyMaker:
 
     # ------------------------------------------------------------- masked secrets
 
-    def shared_secret(self, curve: str = "P-256") -> "MaskedSecret":
+    def shared_secret(self, curve: str = "P-256") -> MaskedSecret:
         """An ECDH masked secret (imported keyAgreement key, pyca peer) and its true value."""
         name = f"ecdh-{curve}-secret"
         if name not in self.ring.secrets:
@@ -271,20 +332,30 @@ class KeyMaker:
             directory = self.ring.directory
             peer_file = commands.write_peer(directory, peer.public_key(), "pem", f"{name}-peer")
             blob = directory / f"{name}.bin"
-            self.openssl(*commands.derive_args(key.absolute_uri(), str(directory / peer_file), output_file=str(blob)),
-                         prerequisite=True)
-            self.ring.secrets[name] = MaskedSecret(name, blob, oracle.ecdh_shared_secret(key.private, peer.public_key()))
+            self.openssl(
+                *commands.derive_args(key.absolute_uri(), str(directory / peer_file), output_file=str(blob)),
+                prerequisite=True,
+            )
+            self.ring.secrets[name] = MaskedSecret(
+                name, blob, oracle.ecdh_shared_secret(key.private, peer.public_key())
+            )
         return self.ring.secrets[name]
 
-    def derived_key(self, digest: str, key_type: str = "hmac", bits: int | None = None, curve: str = "P-256") -> "MaskedSecret":
+    def derived_key(
+        self, digest: str, key_type: str = "hmac", bits: int | None = None, curve: str = "P-256"
+    ) -> MaskedSecret:
         """An HKDF-derived masked key (no salt, no info) from shared_secret(CURVE), and its true value."""
         bits = bits or oracle.digest_size(digest) * 8
         name = f"hkdf-{curve}-{digest}-{key_type}-{bits}"
         if name not in self.ring.secrets:
             secret = self.shared_secret(curve)
             blob = self.ring.directory / f"{name}.bin"
-            self.openssl(*commands.hkdf_args(str(secret.blob), digest=digest.upper(), key_type=key_type, bits=bits,
-                                             output_file=str(blob)), prerequisite=True)
+            self.openssl(
+                *commands.hkdf_args(
+                    str(secret.blob), digest=digest.upper(), key_type=key_type, bits=bits, output_file=str(blob)
+                ),
+                prerequisite=True,
+            )
             value = oracle.hkdf(secret.value, digest, bits // 8)
             self.ring.secrets[name] = MaskedSecret(name, blob, value)
         return self.ring.secrets[name]

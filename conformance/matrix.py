@@ -10,8 +10,9 @@ each digest and each mode of a clause while running a handful of cases.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import pytest
 
@@ -55,9 +56,7 @@ def grid(*, exclude=None, marks: Sequence = (), **axes: Sequence[Any]) -> list:
     params = []
     for combo in combos:
         case_marks = list(marks) + ([pytest.mark.quick] if combo in quick else [])
-        params.append(
-            pytest.param(*(unwrap(v) for v in combo), id="-".join(label(v) for v in combo), marks=case_marks)
-        )
+        params.append(pytest.param(*(unwrap(v) for v in combo), id="-".join(label(v) for v in combo), marks=case_marks))
     return params
 
 
@@ -79,6 +78,8 @@ def single(values: Iterable[Any], *, quick: Iterable[Any] = (), marks: Sequence 
     values = list(values)
     quick_labels = {label(v) for v in quick} or {label(values[0])}
     return [
-        pytest.param(unwrap(v), id=label(v), marks=list(marks) + ([pytest.mark.quick] if label(v) in quick_labels else []))
+        pytest.param(
+            unwrap(v), id=label(v), marks=list(marks) + ([pytest.mark.quick] if label(v) in quick_labels else [])
+        )
         for v in values
     ]

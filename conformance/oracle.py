@@ -60,6 +60,7 @@ def digest_size(name: str) -> int:
 
 # ----------------------------------------------------------------- keys
 
+
 def load_public(der_or_pem: bytes):
     """A pyca public key from SubjectPublicKeyInfo DER or PEM."""
     if der_or_pem.lstrip().startswith(b"-----BEGIN"):
@@ -126,7 +127,9 @@ def assert_not_private_key(data: bytes) -> None:
             loader(data, password=None)
         except (ValueError, TypeError):
             continue
-        raise AssertionError(f"the output holds a private key that {loader.__name__} can load: key material was exported")
+        raise AssertionError(
+            f"the output holds a private key that {loader.__name__} can load: key material was exported"
+        )
 
 
 def private_der(key, form: str) -> bytes:
@@ -140,6 +143,7 @@ def private_der(key, form: str) -> bytes:
 
 
 # ----------------------------------------------------------------- ECDSA
+
 
 def verify_ecdsa(public, signature: bytes, data: bytes, digest_name: str, *, prehashed: bool = False) -> None:
     """SIGNATURE is a DER ECDSA signature over DATA (or over the digest DATA) with DIGEST_NAME."""
@@ -163,6 +167,7 @@ def ecdsa_sign(private_key, data: bytes, digest_name: str, *, prehashed: bool = 
 
 # ----------------------------------------------------------------- RSA signatures
 
+
 def pss_salt_length(spec: str | int, key_bits: int, digest_name: str) -> int:
     """The salt length an rsa_pss_saltlen value means for signing: digest, max or an integer."""
     if isinstance(spec, int) or str(spec).lstrip("-").isdigit():
@@ -185,7 +190,9 @@ def rsa_pss_sign(private_key, data: bytes, digest_name: str, salt_length: int, m
     return private_key.sign(data, padding.PSS(mgf=mgf, salt_length=salt_length), hash_algorithm(digest_name))
 
 
-def assert_rsa_pkcs1_signature(expected_private_key, signature: bytes, data: bytes, digest_name: str, *, prehashed: bool = False) -> None:
+def assert_rsa_pkcs1_signature(
+    expected_private_key, signature: bytes, data: bytes, digest_name: str, *, prehashed: bool = False
+) -> None:
     """SIGNATURE is byte for byte pyca's PKCS#1 v1.5 signature of DATA."""
     expected = rsa_pkcs1_sign(expected_private_key, data, digest_name, prehashed=prehashed)
     if signature != expected:
@@ -196,8 +203,16 @@ def assert_rsa_pkcs1_signature(expected_private_key, signature: bytes, data: byt
         )
 
 
-def verify_rsa_pss(public, signature: bytes, data: bytes, digest_name: str, salt_length: int,
-                   mgf1_digest: str | None = None, *, prehashed: bool = False) -> None:
+def verify_rsa_pss(
+    public,
+    signature: bytes,
+    data: bytes,
+    digest_name: str,
+    salt_length: int,
+    mgf1_digest: str | None = None,
+    *,
+    prehashed: bool = False,
+) -> None:
     """SIGNATURE is a PSS signature with exactly SALT_LENGTH, DIGEST_NAME and MGF1_DIGEST."""
     key = load_public(public) if isinstance(public, bytes) else public
     mgf1 = mgf1_digest or digest_name
@@ -221,7 +236,9 @@ _DIGEST_INFO_PREFIX = {
 }
 
 
-def describe_rsa_signature(public, signature: bytes, digest_name: str | None = None, mgf1_digest: str | None = None) -> str:
+def describe_rsa_signature(
+    public, signature: bytes, digest_name: str | None = None, mgf1_digest: str | None = None
+) -> str:
     """What an RSA signature is, told from its encoded message (for failure messages only).
 
     Opens the signature with the public key and recognises a PKCS#1 v1.5 DigestInfo or a
@@ -275,6 +292,7 @@ def _pss_salt_from_em(em: bytes, key_bits: int, digest_name: str, mgf1_digest: s
 
 # ----------------------------------------------------------------- RSA encryption
 
+
 def _oaep(digest_name: str, mgf1_digest: str | None, label: bytes) -> padding.OAEP:
     return padding.OAEP(
         mgf=padding.MGF1(hash_algorithm(mgf1_digest or digest_name)),
@@ -283,7 +301,9 @@ def _oaep(digest_name: str, mgf1_digest: str | None, label: bytes) -> padding.OA
     )
 
 
-def oaep_encrypt(public, plaintext: bytes, digest_name: str, mgf1_digest: str | None = None, label: bytes = b"") -> bytes:
+def oaep_encrypt(
+    public, plaintext: bytes, digest_name: str, mgf1_digest: str | None = None, label: bytes = b""
+) -> bytes:
     key = load_public(public) if isinstance(public, bytes) else public
     return key.encrypt(plaintext, _oaep(digest_name, mgf1_digest, label))
 
@@ -293,8 +313,14 @@ def pkcs1_encrypt(public, plaintext: bytes) -> bytes:
     return key.encrypt(plaintext, padding.PKCS1v15())
 
 
-def assert_oaep_decrypts(private_key, ciphertext: bytes, expected: bytes, digest_name: str,
-                         mgf1_digest: str | None = None, label: bytes = b"") -> None:
+def assert_oaep_decrypts(
+    private_key,
+    ciphertext: bytes,
+    expected: bytes,
+    digest_name: str,
+    mgf1_digest: str | None = None,
+    label: bytes = b"",
+) -> None:
     """pyca decrypts CIPHERTEXT (made by the backend) under exactly these OAEP parameters to EXPECTED."""
     try:
         plaintext = private_key.decrypt(ciphertext, _oaep(digest_name, mgf1_digest, label))
@@ -305,7 +331,9 @@ def assert_oaep_decrypts(private_key, ciphertext: bytes, expected: bytes, digest
             f"(MGF1-{canonical_digest(mgf1_digest or digest_name)}){detail}"
         ) from None
     if plaintext != expected:
-        raise AssertionError(f"the ciphertext decrypts to {len(plaintext)} other bytes, not the {len(expected)}-byte plaintext")
+        raise AssertionError(
+            f"the ciphertext decrypts to {len(plaintext)} other bytes, not the {len(expected)}-byte plaintext"
+        )
 
 
 def assert_pkcs1_decrypts(private_key, ciphertext: bytes, expected: bytes) -> None:
@@ -314,7 +342,9 @@ def assert_pkcs1_decrypts(private_key, ciphertext: bytes, expected: bytes) -> No
     except ValueError:
         raise AssertionError("pyca cannot decrypt the backend's ciphertext as PKCS#1 v1.5") from None
     if plaintext != expected:
-        raise AssertionError(f"the ciphertext decrypts to {len(plaintext)} other bytes, not the {len(expected)}-byte plaintext")
+        raise AssertionError(
+            f"the ciphertext decrypts to {len(plaintext)} other bytes, not the {len(expected)}-byte plaintext"
+        )
 
 
 def max_plaintext(key_bits: int, padding_name: str, digest_name: str = "sha256") -> int:
@@ -325,6 +355,7 @@ def max_plaintext(key_bits: int, padding_name: str, digest_name: str = "sha256")
 
 
 # ----------------------------------------------------------------- ECDH -> HKDF -> HMAC
+
 
 def ecdh_shared_secret(private_key, peer_public) -> bytes:
     peer = load_public(peer_public) if isinstance(peer_public, bytes) else peer_public
@@ -340,8 +371,9 @@ def hmac(key: bytes, digest_name: str, data: bytes) -> bytes:
     return _hmac.new(key, data, canonical_digest(digest_name)).digest()
 
 
-def software_chain(secret: bytes, digest_name: str, data: bytes, *, salt: bytes = b"", info: bytes = b"",
-                   key_bits: int | None = None) -> bytes:
+def software_chain(
+    secret: bytes, digest_name: str, data: bytes, *, salt: bytes = b"", info: bytes = b"", key_bits: int | None = None
+) -> bytes:
     """The tag of DATA under an HMAC key derived from SECRET: what ECDH -> HKDF(hmac) -> HMAC gives."""
     key = hkdf(secret, digest_name, (key_bits or digest_size(digest_name) * 8) // 8, salt, info)
     return hmac(key, digest_name, data)
@@ -356,6 +388,7 @@ def assert_tag(actual: bytes, expected: bytes, what: str) -> None:
 
 
 # ----------------------------------------------------------------- certificates
+
 
 def load_certificate(pem_or_der: bytes):
     from cryptography import x509
@@ -376,7 +409,9 @@ def assert_self_signed_certificate(pem_or_der: bytes, expected_key) -> None:
         certificate.verify_directly_issued_by(certificate)
     except (InvalidSignature, ValueError, TypeError) as exc:
         algorithm = certificate.signature_algorithm_oid._name
-        raise AssertionError(f"pyca rejects the certificate's self-signature ({algorithm}): {exc or type(exc).__name__}") from None
+        raise AssertionError(
+            f"pyca rejects the certificate's self-signature ({algorithm}): {exc or type(exc).__name__}"
+        ) from None
 
 
 def assert_csr_signed(pem_or_der: bytes, public) -> None:

@@ -33,7 +33,9 @@ def load_must_fail(openssl, uri: str, control_uri: str, **options) -> None:
 
 
 @pytest.mark.clause("BLOB-TAMPERED")
-@pytest.mark.parametrize("kind, position", grid(kind=("ec", "rsa"), position=("first_byte", "middle", "last_byte", "every_16th_byte")))
+@pytest.mark.parametrize(
+    "kind, position", grid(kind=("ec", "rsa"), position=("first_byte", "middle", "last_byte", "every_16th_byte"))
+)
 def test_tampered_blob_refused(openssl, workdir, keys, kind, position):
     key = key_of(keys, kind)
     key.copy_to(workdir, "intact.bin")
@@ -52,23 +54,29 @@ def test_tampered_blob_refused(openssl, workdir, keys, kind, position):
 
 
 @pytest.mark.clause("BLOB-TRUNCATED")
-@pytest.mark.parametrize("kind, cut", grid(kind=("ec", "rsa"), cut=("one_byte_short", "half", "first_16_bytes", "empty")))
+@pytest.mark.parametrize(
+    "kind, cut", grid(kind=("ec", "rsa"), cut=("one_byte_short", "half", "first_16_bytes", "empty"))
+)
 def test_truncated_blob_refused(openssl, workdir, keys, kind, cut):
     key = key_of(keys, kind)
     key.copy_to(workdir, "intact.bin")
     path = key.copy_to(workdir, "k.bin")
     blob = path.read_bytes()
-    path.write_bytes({
-        "one_byte_short": blob[:-1],
-        "half": blob[: len(blob) // 2],
-        "first_16_bytes": blob[:16],
-        "empty": b"",
-    }[cut])
+    path.write_bytes(
+        {
+            "one_byte_short": blob[:-1],
+            "half": blob[: len(blob) // 2],
+            "first_16_bytes": blob[:16],
+            "empty": b"",
+        }[cut]
+    )
     load_must_fail(openssl, f"azihsm://./k.bin;type={key.type}", f"azihsm://./intact.bin;type={key.type}")
 
 
 @pytest.mark.clause("BLOB-OTHER-DEVICE")
-@pytest.mark.parametrize("kind", [pytest.param("ec", id="ec-generated", marks=pytest.mark.quick), pytest.param("rsa", id="rsa-imported")])
+@pytest.mark.parametrize(
+    "kind", [pytest.param("ec", id="ec-generated", marks=pytest.mark.quick), pytest.param("rsa", id="rsa-imported")]
+)
 def test_other_device_blob_refused(openssl, workdir, keys, software_keys, kind):
     """A second simulated device is a second device directory ($AZIHSM_DEVICE_DIR). A backend
     claiming 'second-device' must keep the two apart; if a blob of one loads on the other,
@@ -84,29 +92,44 @@ def test_other_device_blob_refused(openssl, workdir, keys, software_keys, kind):
     openssl(*args, env=on_other, prerequisite=True)
     # the control: it loads on the device that made it; the fault: this case's own device
     control = load_args(f"azihsm://./k.bin;type={kind}", "control.der")
-    result = openssl.refuses(*load_args(f"azihsm://./k.bin;type={kind}"), control=control, because="blob", control_env=on_other)
+    result = openssl.refuses(
+        *load_args(f"azihsm://./k.bin;type={kind}"), control=control, because="blob", control_env=on_other
+    )
     assert result.stderr.strip(), "loading another device's blob failed without any message on stderr"
 
 
 @pytest.mark.clause("BLOB-ENDED-SESSION")
-@pytest.mark.parametrize("kind", [
-    pytest.param("ec-generated", id="ec-generated", marks=pytest.mark.quick),
-    pytest.param("ec-imported", id="ec-imported"),
-    pytest.param("rsa-imported", id="rsa-imported"),
-])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        pytest.param("ec-generated", id="ec-generated", marks=pytest.mark.quick),
+        pytest.param("ec-imported", id="ec-imported"),
+        pytest.param("rsa-imported", id="rsa-imported"),
+    ],
+)
 def test_session_blob_refused_later(openssl, workdir, software_keys, kind):
     if kind == "ec-generated":
         args, uri_type = genpkey_args("EC", group="P-384", session="true", masked_key="./k.bin"), "ec"
     elif kind == "ec-imported":
         (workdir / "in.der").write_bytes(oracle.private_der(software_keys.ec("P-384"), "pkcs8"))
-        args, uri_type = genpkey_args("EC", group="P-384", session="true", input_key="./in.der", masked_key="./k.bin"), "ec"
+        args, uri_type = (
+            genpkey_args("EC", group="P-384", session="true", input_key="./in.der", masked_key="./k.bin"),
+            "ec",
+        )
     else:
         (workdir / "in.der").write_bytes(oracle.private_der(software_keys.rsa(2048), "pkcs8"))
-        args, uri_type = genpkey_args("RSA", bits=2048, session="true", input_key="./in.der", masked_key="./k.bin"), "rsa"
+        args, uri_type = (
+            genpkey_args("RSA", bits=2048, session="true", input_key="./in.der", masked_key="./k.bin"),
+            "rsa",
+        )
     openssl(*args, prerequisite=True)
     assert (workdir / "k.bin").is_file(), "genpkey exited 0 but wrote no masked key file for the session key"
     # the control: a persistent key made the same way loads in a later process
-    persistent = [arg.replace("azihsm.session:true", "azihsm.session:false").replace("./k.bin", "./p.bin")
-                  if isinstance(arg, str) else arg for arg in args]
+    persistent = [
+        arg.replace("azihsm.session:true", "azihsm.session:false").replace("./k.bin", "./p.bin")
+        if isinstance(arg, str)
+        else arg
+        for arg in args
+    ]
     openssl(*persistent, prerequisite=True)
     load_must_fail(openssl, f"azihsm://./k.bin;type={uri_type}", f"azihsm://./p.bin;type={uri_type}")

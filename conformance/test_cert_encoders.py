@@ -35,8 +35,13 @@ def key_params(*, quick: tuple = ()):
 @pytest.mark.parametrize(
     "kind, param, digest",
     [
-        pytest.param(kind, param, digest, id=f"{kind_id(kind, param)}-{digest}",
-                     marks=[pytest.mark.quick] if (param, digest) in (("P-384", "sha384"), (2048, "sha256")) else [])
+        pytest.param(
+            kind,
+            param,
+            digest,
+            id=f"{kind_id(kind, param)}-{digest}",
+            marks=[pytest.mark.quick] if (param, digest) in (("P-384", "sha384"), (2048, "sha256")) else [],
+        )
         for kind, param in KEY_KINDS
         if kind != "rsa-pss"  # clause CERT-RSA-PSS-ALGID
         for digest in ("sha256", "sha384", "sha512")
@@ -44,8 +49,22 @@ def key_params(*, quick: tuple = ()):
 )
 def test_self_signed_certificate(openssl, workdir, keys, kind, param, digest):
     key = imported_key(keys, kind, param)
-    openssl("req", "-new", "-x509", PROV, "-key", key.uri(workdir), "-subj", "/CN=azihsm conformance",
-            "-days", "30", f"-{digest}", "-out", "cert.pem", prove=True)
+    openssl(
+        "req",
+        "-new",
+        "-x509",
+        PROV,
+        "-key",
+        key.uri(workdir),
+        "-subj",
+        "/CN=azihsm conformance",
+        "-days",
+        "30",
+        f"-{digest}",
+        "-out",
+        "cert.pem",
+        prove=True,
+    )
     oracle.assert_self_signed_certificate((workdir / "cert.pem").read_bytes(), key.private)
 
 
@@ -53,8 +72,22 @@ def test_self_signed_certificate(openssl, workdir, keys, kind, param, digest):
 @pytest.mark.parametrize("bits, digest", grid(bits=RSA_SIZES, digest=("sha256", "sha384", "sha512")))
 def test_rsa_pss_certificate_names_pss(openssl, workdir, keys, bits, digest):
     key = keys.imported_rsa(bits, algorithm="RSA-PSS")
-    openssl("req", "-new", "-x509", PROV, "-key", key.uri(workdir), "-subj", "/CN=azihsm conformance",
-            "-days", "30", f"-{digest}", "-out", "cert.pem", prove=True)
+    openssl(
+        "req",
+        "-new",
+        "-x509",
+        PROV,
+        "-key",
+        key.uri(workdir),
+        "-subj",
+        "/CN=azihsm conformance",
+        "-days",
+        "30",
+        f"-{digest}",
+        "-out",
+        "cert.pem",
+        prove=True,
+    )
     certificate = oracle.load_certificate((workdir / "cert.pem").read_bytes())
     algorithm = certificate.signature_algorithm_oid
     assert algorithm == SignatureAlgorithmOID.RSASSA_PSS, (
@@ -72,7 +105,9 @@ def test_pubout_der(openssl, workdir, keys, kind, param):
 
 
 @pytest.mark.clause("STORE-PUBOUT-PEM")
-@pytest.mark.parametrize("kind, param", key_params(quick=(("ec", "P-256"), ("rsa", 2048), ("ec", "P-521"), ("rsa", 3072))))
+@pytest.mark.parametrize(
+    "kind, param", key_params(quick=(("ec", "P-256"), ("rsa", 2048), ("ec", "P-521"), ("rsa", 3072)))
+)
 def test_pubout_pem(openssl, workdir, keys, kind, param):
     key = imported_key(keys, kind, param)
     openssl("pkey", PROV, "-in", key.uri(workdir), "-pubout", "-out", "pub.pem", prove=True)
@@ -84,9 +119,11 @@ def test_pubout_pem(openssl, workdir, keys, kind, param):
 @pytest.mark.clause("STORE-TEXT-USAGE")
 @pytest.mark.parametrize(
     "kind, usage",
-    [pytest.param("ec", "keyAgreement", id="ec-keyAgreement", marks=pytest.mark.quick),
-     pytest.param("rsa", "keyEncipherment", id="rsa-keyEncipherment", marks=pytest.mark.quick),
-     pytest.param("rsa-pss", "keyEncipherment", id="rsa-pss-keyEncipherment")],
+    [
+        pytest.param("ec", "keyAgreement", id="ec-keyAgreement", marks=pytest.mark.quick),
+        pytest.param("rsa", "keyEncipherment", id="rsa-keyEncipherment", marks=pytest.mark.quick),
+        pytest.param("rsa-pss", "keyEncipherment", id="rsa-pss-keyEncipherment"),
+    ],
 )
 def test_text_shows_real_usage(openssl, workdir, keys, kind, usage):
     if kind == "ec":

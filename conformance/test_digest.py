@@ -47,11 +47,7 @@ def dgst(openssl, name: str, *files) -> list[bytes]:
 @pytest.mark.clause("DIGEST-VALUES")
 @pytest.mark.parametrize(
     "algorithm, name, size",
-    [
-        param
-        for algorithm, names in NAMES.items()
-        for param in grid(algorithm=(algorithm,), name=names, size=SIZES)
-    ],
+    [param for algorithm, names in NAMES.items() for param in grid(algorithm=(algorithm,), name=names, size=SIZES)],
 )
 def test_digest_values(openssl, workdir, algorithm, name, size):
     data = message(size, BLOCK[algorithm])
@@ -91,7 +87,9 @@ def test_digests_come_from_the_provider(openssl):
         if match and match["provider"] not in ("default", "base", "legacy", "fips"):
             provided |= {name.strip().upper() for name in match["names"].split(",")}
     missing = [name for name in ("SHA1", "SHA2-256", "SHA2-384", "SHA2-512") if name not in provided]
-    assert not missing, f"no provider besides default lists {', '.join(missing)}; it lists {sorted(provided) or 'nothing'}"
+    assert not missing, (
+        f"no provider besides default lists {', '.join(missing)}; it lists {sorted(provided) or 'nothing'}"
+    )
 
 
 @pytest.mark.clause("DIGEST-DUPCTX")
@@ -102,10 +100,27 @@ def test_digest_context_copies(openssl, workdir, algorithm):
     provider under test can serve it, and a provider that cannot copy a context fails here."""
     names = {"sha1": "SHA1", "sha256": "SHA2-256", "sha384": "SHA2-384", "sha512": "SHA2-512"}
     length = oracle.digest_size(algorithm) * 2 + 5  # several blocks: several copies
-    openssl.forced("kdf", PROV, "-keylen", str(length), "-kdfopt", f"digest:{names[algorithm]}",
-                   "-kdfopt", f"properties:{openssl.forced_property}", "-kdfopt", "pass:azihsm",
-                   "-kdfopt", "salt:conformance-salt", "-kdfopt", "iter:3", "-binary", "-out", "okm.bin", "PBKDF2",
-                   what=f"PBKDF2's {names[algorithm]}")
+    openssl.forced(
+        "kdf",
+        PROV,
+        "-keylen",
+        str(length),
+        "-kdfopt",
+        f"digest:{names[algorithm]}",
+        "-kdfopt",
+        f"properties:{openssl.forced_property}",
+        "-kdfopt",
+        "pass:azihsm",
+        "-kdfopt",
+        "salt:conformance-salt",
+        "-kdfopt",
+        "iter:3",
+        "-binary",
+        "-out",
+        "okm.bin",
+        "PBKDF2",
+        what=f"PBKDF2's {names[algorithm]}",
+    )
     expected = hashlib.pbkdf2_hmac(algorithm, b"azihsm", b"conformance-salt", 3, length)
     produced = (workdir / "okm.bin").read_bytes()
     assert produced == expected, f"PBKDF2-HMAC-{algorithm} through the provider's digests differs from hashlib"

@@ -22,7 +22,9 @@ def assert_secret(openssl, secret_file: str, expected: bytes, data, what: str) -
 
 
 @pytest.mark.clause("ECDH-DERIVE")
-@pytest.mark.parametrize("curve, peer_form, key_origin", grid(curve=CURVES, peer_form=("pem", "der"), key_origin=("generated", "imported")))
+@pytest.mark.parametrize(
+    "curve, peer_form, key_origin", grid(curve=CURVES, peer_form=("pem", "der"), key_origin=("generated", "imported"))
+)
 def test_ecdh_derive(openssl, workdir, keys, software_keys, data, curve, peer_form, key_origin):
     peer = software_keys.ec(curve, 2)
     if key_origin == "generated":
@@ -32,12 +34,22 @@ def test_ecdh_derive(openssl, workdir, keys, software_keys, data, curve, peer_fo
         key = keys.imported_ec(curve, "keyAgreement")
         expected = oracle.ecdh_shared_secret(key.private, peer.public_key())
     peer_file = commands.write_peer(workdir, peer.public_key(), peer_form)
-    commands.derive(openssl, key.uri(workdir), peer_file, peer_form="DER" if peer_form == "der" else None, out="derive.out",
-                    prove=True)
+    commands.derive(
+        openssl,
+        key.uri(workdir),
+        peer_file,
+        peer_form="DER" if peer_form == "der" else None,
+        out="derive.out",
+        prove=True,
+    )
     secret = workdir / "secret.bin"
-    assert secret.is_file() and secret.stat().st_size, "pkeyutl -derive exited 0 but wrote no masked secret to output_file"
+    assert secret.is_file() and secret.stat().st_size, (
+        "pkeyutl -derive exited 0 but wrote no masked secret to output_file"
+    )
     out = workdir / "derive.out"
-    assert not (out.exists() and out.stat().st_size), f"pkeyutl -derive wrote {out.stat().st_size} bytes to -out: nothing may leave"
+    assert not (out.exists() and out.stat().st_size), (
+        f"pkeyutl -derive wrote {out.stat().st_size} bytes to -out: nothing may leave"
+    )
     assert expected not in secret.read_bytes(), "the masked secret file holds the raw shared secret"
     assert_secret(openssl, "secret.bin", expected, data, f"ECDH {curve} secret")
 
@@ -52,8 +64,11 @@ def test_ecdh_other_curve_refused(openssl, workdir, keys, backend, software_keys
     uri = keys.imported_ec(curve, "keyAgreement").uri(workdir)
     peer_file = commands.write_peer(workdir, software_keys.ec(peer_curve, 1).public_key(), "pem", "peer")
     same_curve = commands.write_peer(workdir, software_keys.ec(curve, 1).public_key(), "pem", "same-curve-peer")
-    openssl.refuses(*commands.derive_as_backend_does(backend, uri, peer_file, "refused"),
-                    control=commands.derive_as_backend_does(backend, uri, same_curve, "control"), because="peer")
+    openssl.refuses(
+        *commands.derive_as_backend_does(backend, uri, peer_file, "refused"),
+        control=commands.derive_as_backend_does(backend, uri, same_curve, "control"),
+        because="peer",
+    )
     secret = workdir / "refused.bin"
     assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a secret"
 
@@ -66,16 +81,22 @@ def test_ecdh_without_output_file(openssl, workdir, keys, software_keys, observe
     peer_file = commands.write_peer(workdir, software_keys.ec("P-256", 1).public_key(), "pem")
     control = commands.derive_args(key.uri(workdir), peer_file, output_file="control.bin")
     try:
-        openssl.refuses(*commands.derive_args(key.uri(workdir), peer_file, output_file=None, out="derive.out"),
-                        control=control, because="parameter")
+        openssl.refuses(
+            *commands.derive_args(key.uri(workdir), peer_file, output_file=None, out="derive.out"),
+            control=control,
+            because="parameter",
+        )
         observe("without output_file the derive fails (no buffer fallback)")
         return
     except pytest.fail.Exception as exc:
         if not str(exc).startswith("accepted"):
             raise
     written = (workdir / "derive.out").stat().st_size if (workdir / "derive.out").exists() else 0
-    pytest.fail(f"recorded: without output_file the derive succeeded and wrote {written} bytes to -out "
-                "(a buffer fallback the README rules out)", pytrace=False)
+    pytest.fail(
+        f"recorded: without output_file the derive succeeded and wrote {written} bytes to -out "
+        "(a buffer fallback the README rules out)",
+        pytrace=False,
+    )
 
 
 # ----------------------------------------------------------------- Wycheproof
@@ -146,8 +167,10 @@ def vector_private_key(case):
 
 
 def pytest_generate_tests(metafunc):
-    selections = (("ecdh_vector", dict(valid=3, invalid=0), _usable),
-                  ("ecdh_invalid_vector", dict(valid=0, invalid=5), lambda case: _usable(case) and _reaches_provider(case)))
+    selections = (
+        ("ecdh_vector", dict(valid=3, invalid=0), _usable),
+        ("ecdh_invalid_vector", dict(valid=0, invalid=5), lambda case: _usable(case) and _reaches_provider(case)),
+    )
     for name, counts, accept in selections:
         if name in metafunc.fixturenames:
             params = []
@@ -175,11 +198,15 @@ def test_ecdh_wycheproof_invalid_peer_refused(openssl, workdir, keys, backend, s
     peer, peer_form = write_vector_peer(workdir, case)
     good = software_keys.ec(curve, 1).public_key()
     good_peer = commands.write_peer(workdir, good, "pem" if peer_form is None else "der", "good-peer")
-    openssl.refuses(*commands.derive_as_backend_does(backend, uri, peer, "refused", peer_form=peer_form),
-                    control=commands.derive_as_backend_does(backend, uri, good_peer, "control", peer_form=peer_form),
-                    because="peer")
+    openssl.refuses(
+        *commands.derive_as_backend_does(backend, uri, peer, "refused", peer_form=peer_form),
+        control=commands.derive_as_backend_does(backend, uri, good_peer, "control", peer_form=peer_form),
+        because="peer",
+    )
     secret = workdir / "refused.bin"
-    assert not (secret.exists() and secret.stat().st_size), f"tc {case.tc_id} ({case.comment}): a refused peer still produced a secret"
+    assert not (secret.exists() and secret.stat().st_size), (
+        f"tc {case.tc_id} ({case.comment}): a refused peer still produced a secret"
+    )
 
 
 @pytest.mark.clause("ECDH-DERIVE-RAW")
@@ -189,8 +216,17 @@ def test_ecdh_derive_raw(openssl, workdir, keys, software_keys, curve, peer_form
     key = keys.ec(curve, "keyAgreement")
     peer = software_keys.ec(curve, 2)
     peer_file = commands.write_peer(workdir, peer.public_key(), peer_form)
-    commands.derive(openssl, key.uri(workdir), peer_file, output_file=None, out="secret.raw",
-                    peer_form="DER" if peer_form == "der" else None, prove=True)
+    commands.derive(
+        openssl,
+        key.uri(workdir),
+        peer_file,
+        output_file=None,
+        out="secret.raw",
+        peer_form="DER" if peer_form == "der" else None,
+        prove=True,
+    )
     produced = (workdir / "secret.raw").read_bytes()
     expected = peer.exchange(ec.ECDH(), key.public)
-    assert produced == expected, f"the ECDH {curve} secret differs from pyca's ({len(produced)} bytes, expected {len(expected)})"
+    assert produced == expected, (
+        f"the ECDH {curve} secret differs from pyca's ({len(produced)} bytes, expected {len(expected)})"
+    )

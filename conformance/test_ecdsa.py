@@ -56,7 +56,9 @@ def tampered(signature: bytes) -> bytes:
 
 
 @pytest.mark.clause("VERIFY-ECDSA-REJECT")
-@pytest.mark.parametrize("curve, mode, tamper", grid(curve=CURVES, mode=MODES, tamper=("data", "signature", "wrong_key")))
+@pytest.mark.parametrize(
+    "curve, mode, tamper", grid(curve=CURVES, mode=MODES, tamper=("data", "signature", "wrong_key"))
+)
 def test_ecdsa_verify_rejects(openssl, workdir, keys, data, curve, mode, tamper):
     """The control verifies the untampered signature with the right key and data."""
     key = keys.imported_ec(curve)
@@ -71,7 +73,9 @@ def test_ecdsa_verify_rejects(openssl, workdir, keys, data, curve, mode, tamper)
         bad = tampered(good)
     else:
         uri = keys.imported_ec(curve, index=1).public_uri(workdir)
-    verify_refused(openssl, uri, checked, good, bad, "sha256", mode, control_uri=key.public_uri(workdir), control_data=data)
+    verify_refused(
+        openssl, uri, checked, good, bad, "sha256", mode, control_uri=key.public_uri(workdir), control_data=data
+    )
 
 
 def pytest_generate_tests(metafunc):
@@ -85,7 +89,16 @@ def ecdsa_vector_command(workdir):
         (workdir / f"{prefix}.pub.pem").write_text(case.group["publicKeyPem"])
         (workdir / f"{prefix}.msg").write_bytes(case.hex("msg"))
         (workdir / f"{prefix}.sig").write_bytes(case.hex("sig"))
-        return ("dgst", f"-{digest}", PROV, "-verify", f"{prefix}.pub.pem", "-signature", f"{prefix}.sig", f"{prefix}.msg")
+        return (
+            "dgst",
+            f"-{digest}",
+            PROV,
+            "-verify",
+            f"{prefix}.pub.pem",
+            "-signature",
+            f"{prefix}.sig",
+            f"{prefix}.msg",
+        )
 
     return command_for
 

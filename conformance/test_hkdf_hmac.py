@@ -23,15 +23,28 @@ def no_key_written(path) -> bool:
 @pytest.mark.clause("HKDF-DERIVE")
 @pytest.mark.parametrize(
     "digest, key_type, salt, info",
-    grid(digest=HKDF_DIGESTS, key_type=("aes", "hmac"),
-         salt=(Named("salt", SALT), Named("no_salt", None)), info=(Named("info", INFO), Named("no_info", None))),
+    grid(
+        digest=HKDF_DIGESTS,
+        key_type=("aes", "hmac"),
+        salt=(Named("salt", SALT), Named("no_salt", None)),
+        info=(Named("info", INFO), Named("no_info", None)),
+    ),
 )
 def test_hkdf_derive(openssl, workdir, keys, data, digest, key_type, salt, info):
     secret = keys.shared_secret("P-384")
     secret.copy_to(workdir, "secret.bin")
     bits = 256 if key_type == "aes" else oracle.digest_size(digest) * 8
-    commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), key_type=key_type, bits=bits, output_file="./derived.bin",
-                  salt=salt, info=info, prove=True)
+    commands.hkdf(
+        openssl,
+        "./secret.bin",
+        digest=digest.upper(),
+        key_type=key_type,
+        bits=bits,
+        output_file="./derived.bin",
+        salt=salt,
+        info=info,
+        prove=True,
+    )
     derived = workdir / "derived.bin"
     assert derived.is_file() and derived.stat().st_size, "kdf HKDF exited 0 but wrote no masked key to output_file"
     expected_key = oracle.hkdf(secret.value, digest, bits // 8, salt or b"", info or b"")
@@ -45,13 +58,27 @@ def test_hkdf_derive(openssl, workdir, keys, data, digest, key_type, salt, info)
 @pytest.mark.parametrize(
     "key_type, digest, bits, allowed",
     [
-        pytest.param(key_type, digest, bits, allowed, id=f"{key_type}-{digest}-{bits}-{'allowed' if allowed else 'refused'}",
-                     marks=[pytest.mark.quick] if (key_type, bits) in (("aes", 128), ("aes", 512), ("hmac", 384)) else [])
+        pytest.param(
+            key_type,
+            digest,
+            bits,
+            allowed,
+            id=f"{key_type}-{digest}-{bits}-{'allowed' if allowed else 'refused'}",
+            marks=[pytest.mark.quick] if (key_type, bits) in (("aes", 128), ("aes", 512), ("hmac", 384)) else [],
+        )
         for key_type, digest, bits, allowed in (
-            ("aes", "sha256", 128, True), ("aes", "sha256", 192, True), ("aes", "sha512", 256, True),
-            ("hmac", "sha256", 256, True), ("hmac", "sha384", 384, True), ("hmac", "sha512", 512, True),
-            ("aes", "sha256", 0, False), ("aes", "sha256", 12, False), ("aes", "sha256", 64, False),
-            ("aes", "sha256", 512, False), ("hmac", "sha256", 384, False), ("hmac", "sha512", 256, False),
+            ("aes", "sha256", 128, True),
+            ("aes", "sha256", 192, True),
+            ("aes", "sha512", 256, True),
+            ("hmac", "sha256", 256, True),
+            ("hmac", "sha384", 384, True),
+            ("hmac", "sha512", 512, True),
+            ("aes", "sha256", 0, False),
+            ("aes", "sha256", 12, False),
+            ("aes", "sha256", 64, False),
+            ("aes", "sha256", 512, False),
+            ("hmac", "sha256", 384, False),
+            ("hmac", "sha512", 256, False),
             ("hmac", "sha384", 385, False),
         )
     ],
@@ -64,13 +91,19 @@ def test_hkdf_key_bits(openssl, workdir, keys, key_type, digest, bits, allowed):
         commands.hkdf(openssl, "./secret.bin", bits=bits, output_file="./derived.bin", prove=True, **options)
     else:  # the control asks for a size the key type allows
         good = 256 if key_type == "aes" else oracle.digest_size(digest) * 8
-        openssl.refuses(*commands.hkdf_args("./secret.bin", bits=bits, output_file="./derived.bin", **options),
-                        control=commands.hkdf_args("./secret.bin", bits=good, output_file="./control.bin", **options),
-                        because="key-length")
+        openssl.refuses(
+            *commands.hkdf_args("./secret.bin", bits=bits, output_file="./derived.bin", **options),
+            control=commands.hkdf_args("./secret.bin", bits=good, output_file="./control.bin", **options),
+            because="key-length",
+        )
     derived = workdir / "derived.bin"
     if allowed:
-        assert derived.is_file() and derived.stat().st_size, f"{key_type} {bits} bits: kdf exited 0 but wrote no masked key"
-        assert oracle.hkdf(secret.value, digest, bits // 8) not in derived.read_bytes(), "the masked key holds the key in clear"
+        assert derived.is_file() and derived.stat().st_size, (
+            f"{key_type} {bits} bits: kdf exited 0 but wrote no masked key"
+        )
+        assert oracle.hkdf(secret.value, digest, bits // 8) not in derived.read_bytes(), (
+            "the masked key holds the key in clear"
+        )
     else:
         assert no_key_written(derived), f"{key_type} {bits} bits was refused but a masked key was written"
 
@@ -84,8 +117,16 @@ def test_hkdf_into_caller_buffer(openssl, workdir, keys, data, digest):
     # the blob's length, measured (never pinned) from the same derivation written to a file
     commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), bits=bits, output_file="./sized.bin")
     blob_length = (workdir / "sized.bin").stat().st_size
-    commands.hkdf(openssl, "./secret.bin", digest=digest.upper(), bits=bits, output_file=None, keylen=4096, out="buffer.bin",
-                  prove=True)
+    commands.hkdf(
+        openssl,
+        "./secret.bin",
+        digest=digest.upper(),
+        bits=bits,
+        output_file=None,
+        keylen=4096,
+        out="buffer.bin",
+        prove=True,
+    )
     buffer = (workdir / "buffer.bin").read_bytes()
     assert len(buffer) == 4096, f"kdf -keylen 4096 -binary wrote {len(buffer)} bytes"
     (workdir / "from-buffer.bin").write_bytes(buffer[:blob_length])
@@ -102,9 +143,11 @@ def test_hkdf_buffer_too_small(openssl, workdir, keys, size):
     if size == "one_byte_short":
         openssl(*commands.hkdf_args("./secret.bin", output_file="./sized.bin"), prerequisite=True)
         keylen = (workdir / "sized.bin").stat().st_size - 1
-    openssl.refuses(*commands.hkdf_args("./secret.bin", output_file=None, keylen=keylen, out="buffer.bin"),
-                    control=commands.hkdf_args("./secret.bin", output_file=None, keylen=4096, out="control.bin"),
-                    because="buffer")
+    openssl.refuses(
+        *commands.hkdf_args("./secret.bin", output_file=None, keylen=keylen, out="buffer.bin"),
+        control=commands.hkdf_args("./secret.bin", output_file=None, keylen=4096, out="control.bin"),
+        because="buffer",
+    )
 
 
 @pytest.mark.clause("HKDF-FROM-HKDF")
@@ -116,7 +159,9 @@ def test_hkdf_from_hkdf_output(openssl, workdir, keys, data, first, digest):
         intermediate = keys.derived_key("sha384", "hmac")
     intermediate.copy_to(workdir, "ikm.bin")
     tag = commands.hmac_chain_tag(openssl, "./ikm.bin", digest, data, prove=True)
-    oracle.assert_tag(tag, oracle.software_chain(intermediate.value, digest, data.read_bytes()), f"HKDF from a {first} HKDF output")
+    oracle.assert_tag(
+        tag, oracle.software_chain(intermediate.value, digest, data.read_bytes()), f"HKDF from a {first} HKDF output"
+    )
 
 
 @pytest.mark.clause("HKDF-DIGEST-REFUSED")
@@ -124,9 +169,11 @@ def test_hkdf_from_hkdf_output(openssl, workdir, keys, data, first, digest):
 def test_hkdf_digest_refused(openssl, workdir, keys, digest):
     keys.shared_secret("P-256").copy_to(workdir, "secret.bin")
     options = dict(key_type="aes", bits=256)
-    openssl.refuses(*commands.hkdf_args("./secret.bin", digest=digest, output_file="./derived.bin", **options),
-                    control=commands.hkdf_args("./secret.bin", digest="SHA256", output_file="./control.bin", **options),
-                    because="digest")
+    openssl.refuses(
+        *commands.hkdf_args("./secret.bin", digest=digest, output_file="./derived.bin", **options),
+        control=commands.hkdf_args("./secret.bin", digest="SHA256", output_file="./control.bin", **options),
+        because="digest",
+    )
     assert no_key_written(workdir / "derived.bin"), f"HKDF with {digest} was refused but wrote a masked key"
 
 
@@ -149,23 +196,36 @@ def spelt(digest: str, spelling: str) -> str:
 @pytest.mark.clause("HMAC-MAC")
 @pytest.mark.parametrize(
     "digest, size, spelling, flag",
-    grid(digest=HKDF_DIGESTS, size=("empty", "short", "block_128", "1MiB"), spelling=("upper", "sha2_dash", "lower"),
-         flag=("digest_option", "macopt_digest")),
+    grid(
+        digest=HKDF_DIGESTS,
+        size=("empty", "short", "block_128", "1MiB"),
+        spelling=("upper", "sha2_dash", "lower"),
+        flag=("digest_option", "macopt_digest"),
+    ),
 )
 def test_hmac(openssl, workdir, keys, digest, size, spelling, flag):
     key = keys.derived_key(digest, "hmac")
     key.copy_to(workdir, "hmac.bin")
     data = message_of(workdir, size)
-    tag = commands.hmac(openssl, "./hmac.bin", spelt(digest, spelling), data,
-                        digest_flag="-digest" if flag == "digest_option" else "-macopt", prove=True)
+    tag = commands.hmac(
+        openssl,
+        "./hmac.bin",
+        spelt(digest, spelling),
+        data,
+        digest_flag="-digest" if flag == "digest_option" else "-macopt",
+        prove=True,
+    )
     oracle.assert_tag(tag, oracle.hmac(key.value, digest, data.read_bytes()), f"HMAC-{digest}")
 
 
 @pytest.mark.clause("HMAC-DIGEST-SPELLINGS")
 @pytest.mark.parametrize(
     "digest, spelling",
-    [pytest.param(d, s, id=f"{d}-{s}", marks=[pytest.mark.quick] if s in ("SHA-384", "sha-512") else [])
-     for d in HKDF_DIGESTS for s in (f"SHA-{d[3:]}", f"sha-{d[3:]}")],
+    [
+        pytest.param(d, s, id=f"{d}-{s}", marks=[pytest.mark.quick] if s in ("SHA-384", "sha-512") else [])
+        for d in HKDF_DIGESTS
+        for s in (f"SHA-{d[3:]}", f"sha-{d[3:]}")
+    ],
 )
 def test_hmac_digest_spellings(openssl, workdir, keys, data, digest, spelling):
     key = keys.derived_key(digest, "hmac")
@@ -178,11 +238,21 @@ def _digest_bits(name: str) -> int:
     return 160 if name == "SHA1" else int(name[3:])
 
 
-def refuse_hmac(openssl, data, key_digest: str, requested: str, because: str = "digest", key_file: str = "./hmac.bin",
-                control_key: str = "./hmac.bin") -> None:
+def refuse_hmac(
+    openssl,
+    data,
+    key_digest: str,
+    requested: str,
+    because: str = "digest",
+    key_file: str = "./hmac.bin",
+    control_key: str = "./hmac.bin",
+) -> None:
     """HMAC with REQUESTED must be refused; the control asks for the key's own digest."""
-    openssl.refuses(*commands.hmac_args(key_file, requested, data, out="refused.tag"),
-                    control=commands.hmac_args(control_key, key_digest.upper(), data, out="control.tag"), because=because)
+    openssl.refuses(
+        *commands.hmac_args(key_file, requested, data, out="refused.tag"),
+        control=commands.hmac_args(control_key, key_digest.upper(), data, out="control.tag"),
+        because=because,
+    )
     tag = openssl.cwd / "refused.tag"
     assert not (tag.exists() and tag.stat().st_size), "a refused HMAC still wrote a tag"
 
@@ -190,8 +260,11 @@ def refuse_hmac(openssl, data, key_digest: str, requested: str, because: str = "
 @pytest.mark.clause("HMAC-DIGEST-MISMATCH")
 @pytest.mark.parametrize(
     "key_digest, requested",
-    grid(key_digest=HKDF_DIGESTS, requested=("SHA1", "SHA256", "SHA384"),
-         exclude=lambda key_digest, requested: _digest_bits(requested) >= int(key_digest[3:])),
+    grid(
+        key_digest=HKDF_DIGESTS,
+        requested=("SHA1", "SHA256", "SHA384"),
+        exclude=lambda key_digest, requested: _digest_bits(requested) >= int(key_digest[3:]),
+    ),
 )
 def test_hmac_shorter_digest_refused(openssl, workdir, keys, data, key_digest, requested):
     keys.derived_key(key_digest, "hmac").copy_to(workdir, "hmac.bin")
@@ -201,8 +274,11 @@ def test_hmac_shorter_digest_refused(openssl, workdir, keys, data, key_digest, r
 @pytest.mark.clause("HMAC-DIGEST-LONGER-REFUSED")
 @pytest.mark.parametrize(
     "key_digest, requested",
-    grid(key_digest=HKDF_DIGESTS, requested=("SHA384", "SHA512"),
-         exclude=lambda key_digest, requested: _digest_bits(requested) <= int(key_digest[3:])),
+    grid(
+        key_digest=HKDF_DIGESTS,
+        requested=("SHA384", "SHA512"),
+        exclude=lambda key_digest, requested: _digest_bits(requested) <= int(key_digest[3:]),
+    ),
 )
 def test_hmac_longer_digest_refused(openssl, workdir, keys, data, key_digest, requested):
     keys.derived_key(key_digest, "hmac").copy_to(workdir, "hmac.bin")
@@ -248,7 +324,9 @@ def pytest_generate_tests(metafunc):
         # Wycheproof's HKDF vectors are raw-key vectors (they check the software oracle, see
         # tests/conformance); their salt and info edge cases are replayed on an ECDH secret
         replayable = lambda case: bool(case.test["salt"] or case.test["info"])  # noqa: E731
-        metafunc.parametrize("hkdf_vector", wycheproof_params(metafunc.config, "hkdf", valid=4, invalid=0, accept=replayable))
+        metafunc.parametrize(
+            "hkdf_vector", wycheproof_params(metafunc.config, "hkdf", valid=4, invalid=0, accept=replayable)
+        )
 
 
 @pytest.mark.clause("HKDF-DERIVE")
@@ -258,6 +336,10 @@ def test_hkdf_wycheproof_salt_and_info(openssl, workdir, keys, data, hkdf_vector
     secret = keys.shared_secret("P-256")
     secret.copy_to(workdir, "secret.bin")
     salt, info = case.hex("salt"), case.hex("info")
-    tag = commands.hmac_chain_tag(openssl, "./secret.bin", digest, data, salt=salt or None, info=info or None, prove=True)
+    tag = commands.hmac_chain_tag(
+        openssl, "./secret.bin", digest, data, salt=salt or None, info=info or None, prove=True
+    )
     expected = oracle.software_chain(secret.value, digest, data.read_bytes(), salt=salt, info=info)
-    oracle.assert_tag(tag, expected, f"HKDF-{digest} with the salt ({len(salt)} bytes) and info ({len(info)} bytes) of {case.id}")
+    oracle.assert_tag(
+        tag, expected, f"HKDF-{digest} with the salt ({len(salt)} bytes) and info ({len(info)} bytes) of {case.id}"
+    )

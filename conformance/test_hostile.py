@@ -20,8 +20,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 from conformance import commands, oracle
-from conformance.keys import CURVES
-from harness.hostile import CLEAN_ERROR, SUCCESS, Tally, classify, leaked
+from harness.hostile import CLEAN_ERROR, SUCCESS, Tally, leaked
 from harness.markers import PROV
 
 pytestmark = pytest.mark.hostile
@@ -33,8 +32,13 @@ def campaign(hostile_settings, **strategies):
     given strategies."""
 
     def decorate(function):
-        runner = settings(max_examples=hostile_settings.budget, deadline=None, database=None, derandomize=False,
-                          suppress_health_check=list(HealthCheck))(given(**strategies)(function))
+        runner = settings(
+            max_examples=hostile_settings.budget,
+            deadline=None,
+            database=None,
+            derandomize=False,
+            suppress_health_check=list(HealthCheck),
+        )(given(**strategies)(function))
         return seed(hostile_settings.seed)(runner)
 
     return decorate
@@ -46,8 +50,10 @@ def conclude(tally: Tally, openssl, observe) -> None:
     if tally.findings:
         listed = "\n".join(f"- {f.what}\n  replay: {f.command_line}" for f in tally.findings[:10])
         more = f"\n... and {len(tally.findings) - 10} more" if len(tally.findings) > 10 else ""
-        pytest.fail(f"{tally.family}: {len(tally.findings)} finding(s) in {tally.inputs} hostile inputs:\n{listed}{more}",
-                    pytrace=False)
+        pytest.fail(
+            f"{tally.family}: {len(tally.findings)} finding(s) in {tally.inputs} hostile inputs:\n{listed}{more}",
+            pytrace=False,
+        )
 
 
 def judge(tally: Tally, openssl, result, what: str, **options) -> str:
@@ -71,12 +77,12 @@ def mutate(blob: bytes, mutation) -> bytes:
     kind, value, bit = mutation
     if kind == "flip":
         position = min(int(value * len(blob)), len(blob) - 1)
-        return blob[:position] + bytes([blob[position] ^ (1 << bit)]) + blob[position + 1:]
+        return blob[:position] + bytes([blob[position] ^ (1 << bit)]) + blob[position + 1 :]
     if kind == "truncate":
         return blob[: int(value * len(blob))]
     if kind == "extend":
         return blob + value
-    return value + blob[len(value):]  # forged header: the first bytes replaced
+    return value + blob[len(value) :]  # forged header: the first bytes replaced
 
 
 @pytest.mark.clause("HOSTILE-BLOBS")
@@ -94,8 +100,17 @@ def test_mutated_blobs_are_refused(openssl, workdir, keys, hostile_settings, obs
         tally.inputs += 1
         name = f"m{tally.inputs}.bin"
         (workdir / name).write_bytes(mutated)
-        result = openssl.attempt("pkey", PROV, "-in", f"azihsm://./{name};type={key.type}", "-pubout", "-outform", "DER",
-                                 "-out", f"{name}.der")
+        result = openssl.attempt(
+            "pkey",
+            PROV,
+            "-in",
+            f"azihsm://./{name};type={key.type}",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            f"{name}.der",
+        )
         if judge(tally, openssl, result, f"{kind} blob, {mutation[0]}", must_refuse=True) == CLEAN_ERROR:
             tally.notes["mutated blobs refused"] += 1
 
@@ -117,8 +132,16 @@ def test_hostile_uris_end_cleanly(openssl, workdir, keys, hostile_settings, obse
     keys.imported_ec("P-384").copy_to(workdir, "k.bin")
     parts = st.tuples(
         st.one_of(st.just("./k.bin"), st.just(str(workdir / "k.bin")), URI_TEXT),
-        st.lists(st.one_of(st.just("type=ec"), st.just("type=rsa"), st.just("type=rsa-pss"),
-                           URI_TEXT.map(lambda t: f"type={t}"), URI_TEXT), max_size=4),
+        st.lists(
+            st.one_of(
+                st.just("type=ec"),
+                st.just("type=rsa"),
+                st.just("type=rsa-pss"),
+                URI_TEXT.map(lambda t: f"type={t}"),
+                URI_TEXT,
+            ),
+            max_size=4,
+        ),
         st.sampled_from(["storeutl", "pkey"]),
     )
 
@@ -127,8 +150,11 @@ def test_hostile_uris_end_cleanly(openssl, workdir, keys, hostile_settings, obse
         path, attributes, command = uri
         text = "azihsm://" + path + "".join(f";{attribute}" for attribute in attributes)
         tally.inputs += 1
-        args = ("storeutl", PROV, text) if command == "storeutl" else ("pkey", PROV, "-in", text, "-pubout", "-outform", "DER",
-                                                                       "-out", "u.der")
+        args = (
+            ("storeutl", PROV, text)
+            if command == "storeutl"
+            else ("pkey", PROV, "-in", text, "-pubout", "-outform", "DER", "-out", "u.der")
+        )
         result = openssl.attempt(*args)
         judge(tally, openssl, result, f"{command} {text!r}")
         if CONTROL & set(text) and CONTROL & set(result.stderr):
@@ -141,9 +167,32 @@ def test_hostile_uris_end_cleanly(openssl, workdir, keys, hostile_settings, obse
 
 # ----------------------------------------------------------------- parameters
 
-VALUES = st.one_of(st.text(max_size=40).filter(lambda t: "\x00" not in t), st.integers(-2**70, 2**70).map(str),
-                   st.sampled_from(["", "P-256", "P-999", "true", "TRUE", "on", "SHA256", "SHA1", "MD5", "aes", "hmac",
-                                    "0", "-1", "256", "385", "99999999999", "digitalSignature", "keyEncipherment"]))
+VALUES = st.one_of(
+    st.text(max_size=40).filter(lambda t: "\x00" not in t),
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(
+        [
+            "",
+            "P-256",
+            "P-999",
+            "true",
+            "TRUE",
+            "on",
+            "SHA256",
+            "SHA1",
+            "MD5",
+            "aes",
+            "hmac",
+            "0",
+            "-1",
+            "256",
+            "385",
+            "99999999999",
+            "digitalSignature",
+            "keyEncipherment",
+        ]
+    ),
+)
 
 
 @pytest.mark.clause("HOSTILE-PARAMETERS")
@@ -155,18 +204,46 @@ def test_hostile_parameters_end_cleanly(openssl, workdir, keys, hostile_settings
     genpkey = ("group", "azihsm.session", "azihsm.key_usage", "rsa_keygen_bits")
     kdf = ("digest", "derived_key_type", "derived_key_bits", "hexsalt", "hexinfo", "output_file")
 
-    @campaign(hostile_settings, target=st.sampled_from(["genpkey-ec", "genpkey-rsa", "kdf", "mac"]),
-              name=st.sampled_from(genpkey + kdf), value=VALUES)
+    @campaign(
+        hostile_settings,
+        target=st.sampled_from(["genpkey-ec", "genpkey-rsa", "kdf", "mac"]),
+        name=st.sampled_from(genpkey + kdf),
+        value=VALUES,
+    )
     def one(target, name, value):
         tally.inputs += 1
         out = f"p{tally.inputs}.bin"
         if target.startswith("genpkey"):
             algorithm = "EC" if target == "genpkey-ec" else "RSA"
-            args = ("genpkey", PROV, "-algorithm", algorithm, "-pkeyopt", f"{name}:{value}", "-pkeyopt", f"azihsm.masked_key:{out}",
-                    "-outform", "DER", "-out", "/dev/null")
+            args = (
+                "genpkey",
+                PROV,
+                "-algorithm",
+                algorithm,
+                "-pkeyopt",
+                f"{name}:{value}",
+                "-pkeyopt",
+                f"azihsm.masked_key:{out}",
+                "-outform",
+                "DER",
+                "-out",
+                "/dev/null",
+            )
         elif target == "kdf":
-            args = ("kdf", PROV, "-keylen", "4096", "-kdfopt", "azihsm.ikm_file:./secret.bin", "-kdfopt", f"{name}:{value}",
-                    "-binary", "-out", "/dev/null", "HKDF")
+            args = (
+                "kdf",
+                PROV,
+                "-keylen",
+                "4096",
+                "-kdfopt",
+                "azihsm.ikm_file:./secret.bin",
+                "-kdfopt",
+                f"{name}:{value}",
+                "-binary",
+                "-out",
+                "/dev/null",
+                "HKDF",
+            )
         else:
             args = ("mac", PROV, "-digest", value or "SHA256", "-macopt", "key:./hmac.bin", "-in", "data.bin", "HMAC")
         judge(tally, openssl, openssl.attempt(*args), f"{target} {name}={value!r}")
@@ -177,15 +254,23 @@ def test_hostile_parameters_end_cleanly(openssl, workdir, keys, hostile_settings
 
 # ----------------------------------------------------------------- peer keys
 
-CURVE_OIDS = {"P-256": "06082a8648ce3d030107", "P-384": "06052b81040022", "P-521": "06052b81040023",
-              "secp256k1": "06052b8104000a"}
+CURVE_OIDS = {
+    "P-256": "06082a8648ce3d030107",
+    "P-384": "06052b81040022",
+    "P-521": "06052b81040023",
+    "secp256k1": "06052b8104000a",
+}
 
 
 def spki(curve_oid_hex: str, point: bytes) -> bytes:
     def der(tag: int, body: bytes) -> bytes:
         length = len(body)
-        header = bytes([length]) if length < 0x80 else bytes([0x80 | ((length.bit_length() + 7) // 8)]) + length.to_bytes(
-            (length.bit_length() + 7) // 8, "big")
+        header = (
+            bytes([length])
+            if length < 0x80
+            else bytes([0x80 | ((length.bit_length() + 7) // 8)])
+            + length.to_bytes((length.bit_length() + 7) // 8, "big")
+        )
         return bytes([tag]) + header + body
 
     algorithm = der(0x30, bytes.fromhex("06072a8648ce3d0201") + bytes.fromhex(curve_oid_hex))
@@ -197,20 +282,31 @@ def test_hostile_peers_end_cleanly(openssl, workdir, keys, backend, hostile_sett
     tally = Tally("peers")
     agreers = {curve: keys.ec(curve, "keyAgreement") for curve in ("P-256", "P-384")}
 
-    @campaign(hostile_settings, curve=st.sampled_from(sorted(agreers)), declared=st.sampled_from(sorted(CURVE_OIDS)),
-              prefix=st.sampled_from([b"\x04", b"\x02", b"\x03", b"\x00", b""]), body=st.binary(max_size=140))
+    @campaign(
+        hostile_settings,
+        curve=st.sampled_from(sorted(agreers)),
+        declared=st.sampled_from(sorted(CURVE_OIDS)),
+        prefix=st.sampled_from([b"\x04", b"\x02", b"\x03", b"\x00", b""]),
+        body=st.binary(max_size=140),
+    )
     def one(curve, declared, prefix, body):
         tally.inputs += 1
         peer = f"peer{tally.inputs}.der"
         encoded = spki(CURVE_OIDS[declared], prefix + body)
         (workdir / peer).write_bytes(encoded)
-        result = openssl.attempt(*commands.derive_as_backend_does(backend, agreers[curve].uri(workdir), peer,
-                                                                  f"s{tally.inputs}", peer_form="DER"))
+        result = openssl.attempt(
+            *commands.derive_as_backend_does(
+                backend, agreers[curve].uri(workdir), peer, f"s{tally.inputs}", peer_form="DER"
+            )
+        )
         kind = judge(tally, openssl, result, f"{curve} key, peer on {declared} {(prefix + body).hex()[:40]}")
         if kind == SUCCESS:
             try:
                 loaded = oracle.load_public(encoded)
-                valid = isinstance(loaded, ec.EllipticCurvePublicKey) and oracle.CURVE_BY_NAME.get(loaded.curve.name) == curve
+                valid = (
+                    isinstance(loaded, ec.EllipticCurvePublicKey)
+                    and oracle.CURVE_BY_NAME.get(loaded.curve.name) == curve
+                )
             except Exception:  # noqa: BLE001 - pyca refuses the encoding: not a valid peer
                 valid = False
             if not valid:
@@ -254,8 +350,9 @@ def test_special_files_end_promptly(openssl, workdir, keys, hostile_settings, ob
     keys.shared_secret("P-256").copy_to(workdir, "secret.bin")
     (workdir / "data.bin").write_bytes(b"special files")
     root = os.geteuid() == 0
-    cases = [("in", where, kind) for where in INPUTS for kind in SPECIAL] + [("out", target, "") for target in OUTPUTS
-                                                                             if root or "device" not in target]
+    cases = [("in", where, kind) for where in INPUTS for kind in SPECIAL] + [
+        ("out", target, "") for target in OUTPUTS if root or "device" not in target
+    ]
 
     @campaign(hostile_settings, case=st.sampled_from(cases))
     def one(case):
@@ -265,9 +362,31 @@ def test_special_files_end_promptly(openssl, workdir, keys, hostile_settings, ob
         if direction == "in":
             make_special(workdir, name, kind)
             args = {
-                "uri": ("pkey", PROV, "-in", f"azihsm://./{name};type=ec", "-pubout", "-outform", "DER", "-out", "x.der"),
-                "input_key": ("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"azihsm.input_key:./{name}",
-                              "-pkeyopt", "azihsm.masked_key:./x.bin", "-outform", "DER", "-out", "/dev/null"),
+                "uri": (
+                    "pkey",
+                    PROV,
+                    "-in",
+                    f"azihsm://./{name};type=ec",
+                    "-pubout",
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "x.der",
+                ),
+                "input_key": (
+                    "genpkey",
+                    PROV,
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    f"azihsm.input_key:./{name}",
+                    "-pkeyopt",
+                    "azihsm.masked_key:./x.bin",
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "/dev/null",
+                ),
                 "ikm_file": commands.hkdf_args(f"./{name}", output_file="./x.bin"),
                 "mac_key": ("mac", PROV, "-digest", "SHA256", "-macopt", f"key:./{name}", "-in", "data.bin", "HMAC"),
             }[where]
@@ -275,9 +394,22 @@ def test_special_files_end_promptly(openssl, workdir, keys, hostile_settings, ob
         else:
             option, special = where.split("-")
             target = make_special(workdir, name, "fifo" if special == "fifo" else special)
-            args = (("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"azihsm.masked_key:./{name}", "-outform", "DER",
-                     "-out", "/dev/null") if option == "masked_key"
-                    else commands.hkdf_args("./secret.bin", output_file=f"./{name}"))
+            args = (
+                (
+                    "genpkey",
+                    PROV,
+                    "-algorithm",
+                    "EC",
+                    "-pkeyopt",
+                    f"azihsm.masked_key:./{name}",
+                    "-outform",
+                    "DER",
+                    "-out",
+                    "/dev/null",
+                )
+                if option == "masked_key"
+                else commands.hkdf_args("./secret.bin", output_file=f"./{name}")
+            )
             what = f"{special} as {option}"
         result = openssl.attempt(*args, timeout=SHORT_TIMEOUT)
         judge(tally, openssl, result, what)
@@ -293,15 +425,19 @@ def test_special_files_end_promptly(openssl, workdir, keys, hostile_settings, ob
 
 # ----------------------------------------------------------------- environment
 
-ENVIRONMENTS = st.fixed_dictionaries({}, optional={
-    "AZIHSM_DEVICE_DIR": st.sampled_from(["/nonexistent/device", "/etc/passwd", "relative/device", "/tmp/ünïcode-device",
-                                          "/" + "d" * 300, ""]),
-    "OPENSSL_CONF": st.sampled_from(["/nonexistent.cnf", "/etc/passwd", "/dev/null"]),
-    "PYTHONHOME": st.sampled_from(["/nonexistent", "/"]),
-    "PYTHONPATH": st.sampled_from(["/nonexistent", "/etc"]),
-    "LC_ALL": st.sampled_from(["C", "C.UTF-8", "xx_YY.bogus"]),
-    "AZIHSM_PYTHON": st.sampled_from(["/nonexistent/python", "/bin/false"]),
-})
+ENVIRONMENTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "AZIHSM_DEVICE_DIR": st.sampled_from(
+            ["/nonexistent/device", "/etc/passwd", "relative/device", "/tmp/ünïcode-device", "/" + "d" * 300, ""]
+        ),
+        "OPENSSL_CONF": st.sampled_from(["/nonexistent.cnf", "/etc/passwd", "/dev/null"]),
+        "PYTHONHOME": st.sampled_from(["/nonexistent", "/"]),
+        "PYTHONPATH": st.sampled_from(["/nonexistent", "/etc"]),
+        "LC_ALL": st.sampled_from(["C", "C.UTF-8", "xx_YY.bogus"]),
+        "AZIHSM_PYTHON": st.sampled_from(["/nonexistent/python", "/bin/false"]),
+    },
+)
 
 
 @pytest.mark.clause("HOSTILE-ENVIRONMENT")
@@ -338,14 +474,41 @@ def test_no_output_shows_a_private_key(openssl, workdir, keys, backend, observe,
         "pkey private DER": ("pkey", PROV, "-in", uri, "-outform", "DER", "-out", "priv.der"),
         "pkey -aes256": ("pkey", PROV, "-in", uri, "-aes256", "-passout", "pass:hostile", "-out", "enc.pem"),
         "storeutl -text": ("storeutl", PROV, "-text", uri),
-        "req -x509 -text": ("req", "-new", "-x509", PROV, "-key", uri, "-subj", "/CN=leak", "-days", "1", "-text", "-out", "cert.pem"),
+        "req -x509 -text": (
+            "req",
+            "-new",
+            "-x509",
+            PROV,
+            "-key",
+            uri,
+            "-subj",
+            "/CN=leak",
+            "-days",
+            "1",
+            "-text",
+            "-out",
+            "cert.pem",
+        ),
     }
     if backend.has_capability("masked-keys") and kind.startswith("ec"):
         (workdir / "in.der").write_bytes(oracle.private_der(key.private, "pkcs8"))
         for outform in ("PEM", "DER"):
             paths[f"genpkey -outform {outform}"] = (
-                "genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"group:{kind[3:]}", "-pkeyopt", "azihsm.input_key:./in.der",
-                "-pkeyopt", "azihsm.masked_key:./g.bin", "-outform", outform, "-out", f"genpkey.{outform}")
+                "genpkey",
+                PROV,
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                f"group:{kind[3:]}",
+                "-pkeyopt",
+                "azihsm.input_key:./in.der",
+                "-pkeyopt",
+                "azihsm.masked_key:./g.bin",
+                "-outform",
+                outform,
+                "-out",
+                f"genpkey.{outform}",
+            )
     tally = Tally("key leaks")
     for name, args in paths.items():
         before = {p.name for p in workdir.iterdir()}

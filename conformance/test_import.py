@@ -55,9 +55,11 @@ def test_import_parameter_mismatch_refused(openssl, workdir, software_keys, key,
     else:
         private, algorithm, right = software_keys.ec(size), "EC", {"group": size}
     (workdir / "external.der").write_bytes(oracle.private_der(private, "pkcs8"))
-    openssl.refuses(*genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **declared),
-                    control=genpkey_args(algorithm, input_key="./external.der", masked_key="./control.bin", **right),
-                    because="mismatch")
+    openssl.refuses(
+        *genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **declared),
+        control=genpkey_args(algorithm, input_key="./external.der", masked_key="./control.bin", **right),
+        because="mismatch",
+    )
     assert not (workdir / "k.bin").exists(), "the refused import left a masked key file"
 
 
@@ -66,9 +68,19 @@ def _bad_input(kind: str, software_keys) -> tuple[str, bytes | None, dict]:
     the control imports the matching good key (``_good_input``) with the same options."""
     ec_key, rsa_key = software_keys.ec("P-256"), software_keys.rsa(2048)
     if kind == "pem":
-        return "EC", ec_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()), {"group": "P-256"}
+        return (
+            "EC",
+            ec_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            ),
+            {"group": "P-256"},
+        )
     if kind == "encrypted_pkcs8":
-        encrypted = rsa_key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.BestAvailableEncryption(b"secret"))
+        encrypted = rsa_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
         return "RSA", encrypted, {"bits": 2048}
     if kind == "junk":
         return "EC", b"\x30\x82\x01\x00not a key at all" * 8, {"group": "P-256"}
@@ -88,7 +100,16 @@ def _bad_input(kind: str, software_keys) -> tuple[str, bytes | None, dict]:
     "kind",
     [
         pytest.param(kind, id=kind, marks=[pytest.mark.quick] if kind == "pem" else [])
-        for kind in ("pem", "encrypted_pkcs8", "junk", "empty", "rsa_key_as_EC", "ec_key_as_RSA", "public_key_only", "missing_file")
+        for kind in (
+            "pem",
+            "encrypted_pkcs8",
+            "junk",
+            "empty",
+            "rsa_key_as_EC",
+            "ec_key_as_RSA",
+            "public_key_only",
+            "missing_file",
+        )
     ],
 )
 def test_import_bad_input_refused(openssl, workdir, software_keys, kind):
@@ -97,7 +118,9 @@ def test_import_bad_input_refused(openssl, workdir, software_keys, kind):
         (workdir / "external.der").write_bytes(content)
     good = software_keys.ec("P-256") if algorithm == "EC" else software_keys.rsa(2048)
     (workdir / "good.der").write_bytes(oracle.private_der(good, "pkcs8"))
-    openssl.refuses(*genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **size),
-                    control=genpkey_args(algorithm, input_key="./good.der", masked_key="./control.bin", **size),
-                    because="key-input")
+    openssl.refuses(
+        *genpkey_args(algorithm, input_key="./external.der", masked_key="./k.bin", **size),
+        control=genpkey_args(algorithm, input_key="./good.der", masked_key="./control.bin", **size),
+        because="key-input",
+    )
     assert not (workdir / "k.bin").exists(), f"the refused import ({kind}) left a masked key file"

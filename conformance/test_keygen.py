@@ -41,7 +41,13 @@ def test_generate_ec_key(openssl, workdir, data, curve, usage, session):
 @pytest.mark.parametrize(
     "curve, option, name",
     [
-        pytest.param(curve, option, name(curve), id=f"{curve}-{option}-{name(curve)}", marks=[pytest.mark.quick] if curve == "P-384" else [])
+        pytest.param(
+            curve,
+            option,
+            name(curve),
+            id=f"{curve}-{option}-{name(curve)}",
+            marks=[pytest.mark.quick] if curve == "P-384" else [],
+        )
         for curve in CURVES
         for option, name in (
             ("group", lambda c: OPENSSL_CURVE_NAMES[c]),
@@ -58,8 +64,11 @@ def test_generate_ec_curve_spellings(openssl, workdir, data, curve, option, name
 @pytest.mark.clause("KEYGEN-EC-BAD-GROUP")
 @pytest.mark.parametrize("group", single(["P-999", "P-224", "secp256k1", "brainpoolP256r1"]))
 def test_generate_ec_unsupported_curve_refused(openssl, workdir, group):
-    openssl.refuses(*genpkey_args("EC", group=group, masked_key="./k.bin"),
-                    control=genpkey_args("EC", group="P-256", masked_key="./control.bin"), because="curve")
+    openssl.refuses(
+        *genpkey_args("EC", group=group, masked_key="./k.bin"),
+        control=genpkey_args("EC", group="P-256", masked_key="./control.bin"),
+        because="curve",
+    )
     assert not (workdir / "k.bin").exists(), f"a failed genpkey (group {group}) left a masked key file"
 
 
@@ -69,7 +78,9 @@ def test_generate_ec_without_group(openssl, workdir, observe):
     public = oracle.load_public(export_public_der(openssl, "azihsm://./k.bin;type=ec"))
     observe(f"without a group genpkey makes an {oracle.describe_public(public).removesuffix(' public key')} key")
     # recorded behaviour: the reference decided on P-256 (reference-behavior.md, "Defaults")
-    assert oracle.describe_public(public) == "EC P-256 public key", f"without a group the backend made an {oracle.describe_public(public)}"
+    assert oracle.describe_public(public) == "EC P-256 public key", (
+        f"without a group the backend made an {oracle.describe_public(public)}"
+    )
 
 
 @pytest.mark.clause("KEYGEN-SESSION-VALUES")
@@ -84,7 +95,9 @@ def test_session_spellings(openssl, workdir, usage, spelling):
     load = ("pkey", PROV, "-in", "azihsm://./k.bin;type=ec", "-pubout", "-outform", "DER", "-out", "pub.der")
     if spelling in ("true", "yes", "1"):
         # the control: the same load of a persistent key made the same way
-        openssl(*genpkey_args("EC", group="P-256", usage=usage, session="false", masked_key="./p.bin"), prerequisite=True)
+        openssl(
+            *genpkey_args("EC", group="P-256", usage=usage, session="false", masked_key="./p.bin"), prerequisite=True
+        )
         control = [arg if arg != "azihsm://./k.bin;type=ec" else "azihsm://./p.bin;type=ec" for arg in load]
         openssl.refuses(*load, control=control, because="blob")
     else:
@@ -95,8 +108,11 @@ def test_session_spellings(openssl, workdir, usage, spelling):
 @pytest.mark.clause("KEYGEN-SESSION-BAD-VALUE")
 @pytest.mark.parametrize("spelling", single(["TRUE", "on", "2", "maybe"]))
 def test_session_bad_value_refused(openssl, workdir, spelling):
-    openssl.refuses(*genpkey_args("EC", group="P-256", session=spelling, masked_key="./k.bin"),
-                    control=genpkey_args("EC", group="P-256", session="true", masked_key="./control.bin"), because="parameter")
+    openssl.refuses(
+        *genpkey_args("EC", group="P-256", session=spelling, masked_key="./k.bin"),
+        control=genpkey_args("EC", group="P-256", session="true", masked_key="./control.bin"),
+        because="parameter",
+    )
     assert not (workdir / "k.bin").exists(), f"azihsm.session:{spelling} failed but left a masked key file"
 
 
@@ -118,7 +134,9 @@ def test_disallowed_usage_refused(openssl, workdir, software_keys, algorithm, us
     else:
         (workdir / "rsa.der").write_bytes(oracle.private_der(software_keys.rsa(2048), "pkcs8"))
         args = genpkey_args(algorithm, bits=2048, usage=usage, input_key="./rsa.der", masked_key="./k.bin")
-        control = genpkey_args(algorithm, bits=2048, usage="keyEncipherment", input_key="./rsa.der", masked_key="./control.bin")
+        control = genpkey_args(
+            algorithm, bits=2048, usage="keyEncipherment", input_key="./rsa.der", masked_key="./control.bin"
+        )
     openssl.refuses(*args, control=control, because="usage")
     assert not (workdir / "k.bin").exists(), f"{algorithm} with usage {usage} failed but left a masked key file"
 
@@ -128,9 +146,11 @@ def test_disallowed_usage_refused(openssl, workdir, software_keys, algorithm, us
 def test_rsa_generation_refused(openssl, workdir, software_keys, algorithm, bits):
     """The control imports a key of the same size: the one fault left is the missing input key."""
     (workdir / "rsa.der").write_bytes(oracle.private_der(software_keys.rsa(bits), "pkcs8"))
-    openssl.refuses(*genpkey_args(algorithm, bits=bits, masked_key="./k.bin"),
-                    control=genpkey_args(algorithm, bits=bits, input_key="./rsa.der", masked_key="./control.bin"),
-                    because="generation")
+    openssl.refuses(
+        *genpkey_args(algorithm, bits=bits, masked_key="./k.bin"),
+        control=genpkey_args(algorithm, bits=bits, input_key="./rsa.der", masked_key="./control.bin"),
+        because="generation",
+    )
     assert not (workdir / "k.bin").exists(), "RSA generation failed but left a masked key file"
 
 
@@ -147,7 +167,9 @@ def test_masked_file_mode(openssl, workdir, software_keys, kind):
 
 
 @pytest.mark.clause("KEY-NOT-EXPORTABLE")
-@pytest.mark.parametrize("kind, outform", grid(kind=("EC-generated", "RSA-imported", "EC-imported"), outform=("PEM", "DER")))
+@pytest.mark.parametrize(
+    "kind, outform", grid(kind=("EC-generated", "RSA-imported", "EC-imported"), outform=("PEM", "DER"))
+)
 def test_genpkey_output_holds_no_private_key(openssl, workdir, software_keys, kind, outform):
     if kind == "EC-generated":
         args = genpkey_args("EC", group="P-384", masked_key="./k.bin")

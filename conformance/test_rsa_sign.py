@@ -24,14 +24,24 @@ def other_digest(digest: str) -> str:
     return "sha256" if digest == "sha512" else "sha512"
 
 
-def sign_rsa(openssl, uri: str, data, digest: str, mode: str, options: dict[str, str] | None = None, *,
-             prove: bool = True, prerequisite: bool = False) -> bytes:
+def sign_rsa(
+    openssl,
+    uri: str,
+    data,
+    digest: str,
+    mode: str,
+    options: dict[str, str] | None = None,
+    *,
+    prove: bool = True,
+    prerequisite: bool = False,
+) -> bytes:
     """RSA one-shot signing names its digest (-pkeyopt digest:shaN) so the DigestInfo is known."""
     return sign(openssl, uri, data, digest, mode, options, digest_option=True, prove=prove, prerequisite=prerequisite)
 
 
-def verify_rsa(openssl, uri: str, data, signature: bytes, digest: str, mode: str = "stream",
-               options: dict[str, str] | None = None):
+def verify_rsa(
+    openssl, uri: str, data, signature: bytes, digest: str, mode: str = "stream", options: dict[str, str] | None = None
+):
     return verify(openssl, uri, data, signature, digest, mode, options, digest_option=True)
 
 
@@ -48,7 +58,9 @@ def test_rsa_pkcs1_sign_stream(openssl, workdir, keys, data, bits, digest):
 def test_rsa_pkcs1_sign_oneshot(openssl, workdir, keys, data, bits, digest):
     key = keys.imported_rsa(bits)
     signature = sign_rsa(openssl, key.uri(workdir), data, digest, "oneshot")
-    oracle.assert_rsa_pkcs1_signature(key.private, signature, oracle.digest(digest, data.read_bytes()), digest, prehashed=True)
+    oracle.assert_rsa_pkcs1_signature(
+        key.private, signature, oracle.digest(digest, data.read_bytes()), digest, prehashed=True
+    )
     verify_rsa(openssl, key.public_uri(workdir), data, signature, digest, "oneshot")
 
 
@@ -139,8 +151,18 @@ def test_rsa_verify_rejects(openssl, workdir, keys, data, bits, padding, tamper)
         bad = good[:5] + bytes([good[5] ^ 0x01]) + good[6:]
     else:
         uri = keys.imported_rsa(bits, algorithm=algorithm, index=1).public_uri(workdir)
-    verify_refused(openssl, uri, checked, good, bad, "sha256", "stream", digest_option=True,
-                   control_uri=key.public_uri(workdir), control_data=data)
+    verify_refused(
+        openssl,
+        uri,
+        checked,
+        good,
+        bad,
+        "sha256",
+        "stream",
+        digest_option=True,
+        control_uri=key.public_uri(workdir),
+        control_data=data,
+    )
 
 
 # ----------------------------------------------------------------- Wycheproof
@@ -173,11 +195,18 @@ def _usable(case) -> bool:
 def pytest_generate_tests(metafunc):
     verifiable = lambda case: _usable(case) and _intact_through_cli(case)  # noqa: E731
     if "pkcs1_vector" in metafunc.fixturenames:
-        metafunc.parametrize("pkcs1_vector", wycheproof_params(metafunc.config, "rsa_signature", valid=4, invalid=8, accept=verifiable))
+        metafunc.parametrize(
+            "pkcs1_vector", wycheproof_params(metafunc.config, "rsa_signature", valid=4, invalid=8, accept=verifiable)
+        )
     if "pss_vector" in metafunc.fixturenames:
-        metafunc.parametrize("pss_vector", wycheproof_params(metafunc.config, "rsa_pss", valid=6, invalid=8, accept=verifiable))
+        metafunc.parametrize(
+            "pss_vector", wycheproof_params(metafunc.config, "rsa_pss", valid=6, invalid=8, accept=verifiable)
+        )
     if "sig_gen_vector" in metafunc.fixturenames:
-        metafunc.parametrize("sig_gen_vector", wycheproof_params(metafunc.config, "rsa_pkcs1_sig_gen", valid=6, invalid=0, accept=_usable))
+        metafunc.parametrize(
+            "sig_gen_vector",
+            wycheproof_params(metafunc.config, "rsa_pkcs1_sig_gen", valid=6, invalid=0, accept=_usable),
+        )
 
 
 def vector_command(workdir, pss: bool):
@@ -190,9 +219,25 @@ def vector_command(workdir, pss: bool):
         digest = oracle.canonical_digest(case.group["sha"])
         options = ()
         if pss:
-            options = ("-sigopt", "rsa_padding_mode:pss", "-sigopt", f"rsa_pss_saltlen:{case.group['sLen']}",
-                       "-sigopt", f"rsa_mgf1_md:{oracle.canonical_digest(case.group['mgfSha'])}")
-        return ("dgst", f"-{digest}", PROV, *options, "-verify", f"{prefix}.pub.pem", "-signature", f"{prefix}.sig", f"{prefix}.msg")
+            options = (
+                "-sigopt",
+                "rsa_padding_mode:pss",
+                "-sigopt",
+                f"rsa_pss_saltlen:{case.group['sLen']}",
+                "-sigopt",
+                f"rsa_mgf1_md:{oracle.canonical_digest(case.group['mgfSha'])}",
+            )
+        return (
+            "dgst",
+            f"-{digest}",
+            PROV,
+            *options,
+            "-verify",
+            f"{prefix}.pub.pem",
+            "-signature",
+            f"{prefix}.sig",
+            f"{prefix}.msg",
+        )
 
     return command_for
 

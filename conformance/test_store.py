@@ -46,7 +46,11 @@ def assert_load_fails(openssl, workdir, uri: str, control_uri: str, because: str
 @pytest.mark.parametrize(
     "kind, param",
     [pytest.param("ec", c, id=f"ec-{c}", marks=[pytest.mark.quick] if c == "P-256" else []) for c in CURVES]
-    + [pytest.param(k, b, id=f"{k}-{b}", marks=[pytest.mark.quick] if b == 4096 else []) for k in ("rsa", "rsa-pss") for b in RSA_SIZES],
+    + [
+        pytest.param(k, b, id=f"{k}-{b}", marks=[pytest.mark.quick] if b == 4096 else [])
+        for k in ("rsa", "rsa-pss")
+        for b in RSA_SIZES
+    ],
 )
 def test_storeutl_finds_one_key(openssl, workdir, keys, kind, param):
     key = keys.for_algorithm(kind, param)
@@ -76,13 +80,16 @@ def test_absolute_uri(openssl, workdir, keys, kind):
 
 
 @pytest.mark.clause("STORE-URI-TYPE-CASE")
-@pytest.mark.parametrize("kind, spelling", [
-    pytest.param("ec", "EC", id="EC", marks=pytest.mark.quick),
-    pytest.param("ec", "Ec", id="Ec"),
-    pytest.param("rsa", "RSA", id="RSA"),
-    pytest.param("rsa-pss", "RSA-PSS", id="RSA-PSS"),
-    pytest.param("rsa-pss", "Rsa-Pss", id="Rsa-Pss"),
-])
+@pytest.mark.parametrize(
+    "kind, spelling",
+    [
+        pytest.param("ec", "EC", id="EC", marks=pytest.mark.quick),
+        pytest.param("ec", "Ec", id="Ec"),
+        pytest.param("rsa", "RSA", id="RSA"),
+        pytest.param("rsa-pss", "RSA-PSS", id="RSA-PSS"),
+        pytest.param("rsa-pss", "Rsa-Pss", id="Rsa-Pss"),
+    ],
+)
 def test_type_is_case_insensitive(openssl, workdir, keys, kind, spelling):
     key = key_of(keys, kind)
     key.copy_to(workdir, "k.bin")
@@ -90,13 +97,16 @@ def test_type_is_case_insensitive(openssl, workdir, keys, kind, spelling):
 
 
 @pytest.mark.clause("STORE-URI-EXTRA-ATTRS")
-@pytest.mark.parametrize("suffix", [
-    pytest.param(";type={t};label=server", id="attr_after", marks=pytest.mark.quick),
-    pytest.param(";object=x;type={t}", id="attr_before"),
-    pytest.param(";;type={t}", id="empty_segment"),
-    pytest.param(";type={t};", id="trailing_semicolon"),
-    pytest.param(";flag;type={t}", id="segment_without_value"),
-])
+@pytest.mark.parametrize(
+    "suffix",
+    [
+        pytest.param(";type={t};label=server", id="attr_after", marks=pytest.mark.quick),
+        pytest.param(";object=x;type={t}", id="attr_before"),
+        pytest.param(";;type={t}", id="empty_segment"),
+        pytest.param(";type={t};", id="trailing_semicolon"),
+        pytest.param(";flag;type={t}", id="segment_without_value"),
+    ],
+)
 def test_extra_attributes_ignored(openssl, workdir, keys, suffix):
     key = key_of(keys, "ec")
     key.copy_to(workdir, "k.bin")
@@ -104,25 +114,45 @@ def test_extra_attributes_ignored(openssl, workdir, keys, suffix):
 
 
 @pytest.mark.clause("STORE-URI-TYPE-REQUIRED")
-@pytest.mark.parametrize("suffix", single([
-    Named("no_attributes", ""), Named("empty_attributes", ";"), Named("other_attribute", ";label=x"), Named("misspelt_type", ";types=ec"),
-]))
+@pytest.mark.parametrize(
+    "suffix",
+    single(
+        [
+            Named("no_attributes", ""),
+            Named("empty_attributes", ";"),
+            Named("other_attribute", ";label=x"),
+            Named("misspelt_type", ";types=ec"),
+        ]
+    ),
+)
 def test_type_required(openssl, workdir, keys, suffix):
     keys.imported_ec("P-384").copy_to(workdir, "k.bin")
     assert_load_fails(openssl, workdir, "azihsm://./k.bin" + suffix, "azihsm://./k.bin;type=ec", "uri")
 
 
 @pytest.mark.clause("STORE-URI-UNKNOWN-TYPE")
-@pytest.mark.parametrize("value", single([
-    "dsa", "ecdsa", Named("empty", ""), "aes", Named("trailing_space", "ec "), "rsa_pss",
-]))
+@pytest.mark.parametrize(
+    "value",
+    single(
+        [
+            "dsa",
+            "ecdsa",
+            Named("empty", ""),
+            "aes",
+            Named("trailing_space", "ec "),
+            "rsa_pss",
+        ]
+    ),
+)
 def test_unknown_type_refused(openssl, workdir, keys, value):
     keys.imported_ec("P-384").copy_to(workdir, "k.bin")
     assert_load_fails(openssl, workdir, f"azihsm://./k.bin;type={value}", "azihsm://./k.bin;type=ec", "uri")
 
 
 @pytest.mark.clause("STORE-URI-EMPTY-PATH")
-@pytest.mark.parametrize("uri", single([Named("with_type", "azihsm://;type=ec"), Named("nothing_after_scheme", "azihsm://")]))
+@pytest.mark.parametrize(
+    "uri", single([Named("with_type", "azihsm://;type=ec"), Named("nothing_after_scheme", "azihsm://")])
+)
 def test_empty_path_refused(openssl, workdir, keys, uri):
     keys.imported_ec("P-384").copy_to(workdir, "k.bin")
     assert_load_fails(openssl, workdir, uri, "azihsm://./k.bin;type=ec", "uri")
@@ -144,15 +174,20 @@ def test_missing_file_refused(openssl, workdir, keys, target):
 
 
 @pytest.mark.clause("STORE-TYPE-MISMATCH")
-@pytest.mark.parametrize("kind, wrong_type", [
-    pytest.param("ec", "rsa", id="ec_blob-as-rsa", marks=pytest.mark.quick),
-    pytest.param("ec", "rsa-pss", id="ec_blob-as-rsa-pss"),
-    pytest.param("rsa", "ec", id="rsa_blob-as-ec", marks=pytest.mark.quick),
-    pytest.param("rsa-pss", "ec", id="rsa-pss_blob-as-ec"),
-])
+@pytest.mark.parametrize(
+    "kind, wrong_type",
+    [
+        pytest.param("ec", "rsa", id="ec_blob-as-rsa", marks=pytest.mark.quick),
+        pytest.param("ec", "rsa-pss", id="ec_blob-as-rsa-pss"),
+        pytest.param("rsa", "ec", id="rsa_blob-as-ec", marks=pytest.mark.quick),
+        pytest.param("rsa-pss", "ec", id="rsa-pss_blob-as-ec"),
+    ],
+)
 def test_type_mismatch_refused(openssl, workdir, keys, kind, wrong_type):
     key_of(keys, kind).copy_to(workdir, "k.bin")
-    assert_load_fails(openssl, workdir, f"azihsm://./k.bin;type={wrong_type}", f"azihsm://./k.bin;type={kind}", "key-type")
+    assert_load_fails(
+        openssl, workdir, f"azihsm://./k.bin;type={wrong_type}", f"azihsm://./k.bin;type={kind}", "key-type"
+    )
 
 
 @pytest.mark.clause("STORE-FAILURE-VISIBLE")
@@ -162,8 +197,23 @@ def test_storeutl_failure_visible(openssl, workdir, keys, problem):
     key.copy_to(workdir, "good.bin")
     uri = "azihsm://./k.bin;type=ec"
     if problem == "session_key":
-        openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", "azihsm.session:true",
-                "-pkeyopt", "azihsm.masked_key:./k.bin", "-outform", "DER", "-out", "/dev/null", prerequisite=True)
+        openssl(
+            "genpkey",
+            PROV,
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "group:P-256",
+            "-pkeyopt",
+            "azihsm.session:true",
+            "-pkeyopt",
+            "azihsm.masked_key:./k.bin",
+            "-outform",
+            "DER",
+            "-out",
+            "/dev/null",
+            prerequisite=True,
+        )
     else:
         path = key.copy_to(workdir, "k.bin")
         if problem == "tampered":
@@ -172,6 +222,11 @@ def test_storeutl_failure_visible(openssl, workdir, keys, problem):
             path.write_bytes(bytes(blob))
         else:
             uri = "azihsm://./k.bin;type=rsa"
-    result = openssl.refuses("storeutl", PROV, uri, control=("storeutl", PROV, "azihsm://./good.bin;type=ec"),
-                             because="key-type" if problem == "wrong_type" else "blob")
+    result = openssl.refuses(
+        "storeutl",
+        PROV,
+        uri,
+        control=("storeutl", PROV, "azihsm://./good.bin;type=ec"),
+        because="key-type" if problem == "wrong_type" else "blob",
+    )
     assert result.stderr.strip(), "storeutl failed without any message on stderr"

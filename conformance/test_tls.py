@@ -45,8 +45,23 @@ def make_certificate(openssl, workdir: Path, key) -> Path:
     # PSS asked for explicitly, so the certificate's algorithm does not hinge on the
     # backend's RSA-PSS default (that is clause CERT-RSA-PSS-ALGID, not this one)
     pss = ["-sigopt", "rsa_padding_mode:pss"] if key.type == "rsa-pss" else []
-    openssl("req", "-new", "-x509", PROV, "-config", "cert.cnf", "-key", key.uri(workdir),
-            "-days", "30", "-sha256", *pss, "-out", "cert.pem", prerequisite=True)
+    openssl(
+        "req",
+        "-new",
+        "-x509",
+        PROV,
+        "-config",
+        "cert.cnf",
+        "-key",
+        key.uri(workdir),
+        "-days",
+        "30",
+        "-sha256",
+        *pss,
+        "-out",
+        "cert.pem",
+        prerequisite=True,
+    )
     oracle.assert_self_signed_certificate((workdir / "cert.pem").read_bytes(), key.private)
     return workdir / "cert.pem"
 
@@ -57,7 +72,7 @@ def provider_flags_without_propquery(openssl, *, isolated: bool = False) -> list
     flags = openssl.argv(PROV, isolated=isolated)[1:]
     if "-propquery" in flags:
         at = flags.index("-propquery")
-        del flags[at:at + 2]
+        del flags[at : at + 2]
     return flags
 
 
@@ -87,25 +102,42 @@ class Server:
         self.port = free_port()
         self.result = None
         self.error: BaseException | None = None
-        argv = ["s_server", *flags, "-accept", f"127.0.0.1:{self.port}", "-naccept", "1", "-www",
-                "-key", uri, "-cert", "cert.pem", TLS_FLAGS[tls]]
+        argv = [
+            "s_server",
+            *flags,
+            "-accept",
+            f"127.0.0.1:{self.port}",
+            "-naccept",
+            "1",
+            "-www",
+            "-key",
+            uri,
+            "-cert",
+            "cert.pem",
+            TLS_FLAGS[tls],
+        ]
         self.thread = threading.Thread(target=self._serve, args=(openssl, argv, prove), daemon=True)
 
     def _serve(self, openssl, argv, prove: bool) -> None:
         timeout = LISTEN_TIMEOUT + HANDSHAKE_TIMEOUT
         try:  # a hang or crash fails the case: keep it for the main thread to raise
-            self.result = openssl.prove(*argv, timeout=timeout) if prove else openssl(*argv, expect_fail=None, timeout=timeout)
+            self.result = (
+                openssl.prove(*argv, timeout=timeout) if prove else openssl(*argv, expect_fail=None, timeout=timeout)
+            )
         except BaseException as exc:  # noqa: BLE001 - pytest.fail raises a BaseException
             self.error = exc
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         self.thread.start()
         deadline = time.monotonic() + LISTEN_TIMEOUT
         while not is_listening(self.port):
             if not self.thread.is_alive():
                 self._raise()
-                pytest.fail(f"s_server exited before listening:\n  replay: {self.result.command_line}\n"
-                            f"  stderr: {self.result.stderr.strip()[-800:]}", pytrace=False)
+                pytest.fail(
+                    f"s_server exited before listening:\n  replay: {self.result.command_line}\n"
+                    f"  stderr: {self.result.stderr.strip()[-800:]}",
+                    pytrace=False,
+                )
             if time.monotonic() > deadline:
                 break  # the thread's own timeout reports the hang
             time.sleep(0.05)
@@ -128,8 +160,19 @@ class Server:
 
 def connect(openssl, port: int, tls: str, *, group: str | None = None, expect_fail: bool | None = False):
     """A software client (no provider flags) that verifies the server's chain."""
-    argv = ["s_client", "-connect", f"127.0.0.1:{port}", "-servername", "localhost",
-            "-verify_return_error", "-verify_hostname", "localhost", "-CAfile", "cert.pem", TLS_FLAGS[tls]]
+    argv = [
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-servername",
+        "localhost",
+        "-verify_return_error",
+        "-verify_hostname",
+        "localhost",
+        "-CAfile",
+        "cert.pem",
+        TLS_FLAGS[tls],
+    ]
     if group:
         argv += ["-groups", group]
     return openssl(*argv, input=b"GET / HTTP/1.0\r\n\r\n", expect_fail=expect_fail, timeout=HANDSHAKE_TIMEOUT)
@@ -153,10 +196,13 @@ def protocol_of(client_stdout: bytes) -> str:
 
 @pytest.mark.clause("TLS-SERVER-HSM-KEY")
 @pytest.mark.parametrize("tls", [pytest.param(t, id=t) for t in TLS_FLAGS])
-@pytest.mark.parametrize("name", [
-    pytest.param(name, id=name, marks=[pytest.mark.quick] if name in ("ec-P-384", "rsa_pss-2048") else [])
-    for name in SERVER_KEYS
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(name, id=name, marks=[pytest.mark.quick] if name in ("ec-P-384", "rsa_pss-2048") else [])
+        for name in SERVER_KEYS
+    ],
+)
 def test_handshake_with_hsm_key(openssl, workdir, keys, name, tls):
     """The documented server, then its isolated twin (no signature implementation but the
     provider's): both handshakes must verify."""
@@ -175,10 +221,13 @@ def test_handshake_with_hsm_key(openssl, workdir, keys, name, tls):
 @pytest.mark.clause("TLS-PROPQUERY-ECDHE")
 @pytest.mark.parametrize("group", ["X25519", "P-256", "P-384"])
 @pytest.mark.parametrize("tls", [pytest.param(t, id=t) for t in TLS_FLAGS])
-@pytest.mark.parametrize("name", [
-    pytest.param("ec-P-256", id="ec-P-256", marks=pytest.mark.quick),
-    pytest.param("rsa-2048", id="rsa-2048"),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("ec-P-256", id="ec-P-256", marks=pytest.mark.quick),
+        pytest.param("rsa-2048", id="rsa-2048"),
+    ],
+)
 def test_handshake_with_documented_propquery(openssl, workdir, keys, observe, name, tls, group):
     """Records whether the ephemeral key exchange completes when the server uses the
     documented ``-propquery "?provider=azihsm"``; either way it must end cleanly (the
@@ -191,5 +240,7 @@ def test_handshake_with_documented_propquery(openssl, workdir, keys, observe, na
         assert b"Verify return code: 0 (ok)" in client.stdout, "a completed handshake did not verify the chain"
         observe(f"{name} key, {tls}, client group {group}: completes")
     else:
-        observe(f"{name} key, {tls}, client group {group}: refused cleanly "
-                f"({failure_reason(server.result.stderr) or 'handshake failure'})")
+        observe(
+            f"{name} key, {tls}, client group {group}: refused cleanly "
+            f"({failure_reason(server.result.stderr) or 'handshake failure'})"
+        )

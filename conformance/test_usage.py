@@ -35,15 +35,34 @@ def _sign_args(operation: str, kind: str, uri: str, data, out: str) -> tuple:
         return commands.sign_args(uri, data, "sha256", "stream", out=out)
     if operation == "pkeyutl_sign":
         return commands.sign_args(uri, data, "sha256", "oneshot", digest_option=kind == "rsa", out=out)
-    return ("req", "-new", "-x509", PROV, "-key", uri, "-subj", "/CN=azihsm conformance", "-days", "1", "-sha256", "-out", out)
+    return (
+        "req",
+        "-new",
+        "-x509",
+        PROV,
+        "-key",
+        uri,
+        "-subj",
+        "/CN=azihsm conformance",
+        "-days",
+        "1",
+        "-sha256",
+        "-out",
+        out,
+    )
 
 
 @pytest.mark.clause("USAGE-SIGN-REFUSED")
 @pytest.mark.parametrize(
     "kind, size, operation",
     [
-        pytest.param(kind, size, operation, id=f"{kind}-{usage}-{size}-{operation}",
-                     marks=[pytest.mark.quick] if size in ("P-256", 2048) else [])
+        pytest.param(
+            kind,
+            size,
+            operation,
+            id=f"{kind}-{usage}-{size}-{operation}",
+            marks=[pytest.mark.quick] if size in ("P-256", 2048) else [],
+        )
         for kind, usage in NON_SIGNING
         for size in _sizes(kind)
         for operation in ("dgst_sign", "pkeyutl_sign", "req_x509")
@@ -53,8 +72,11 @@ def test_sign_refused(openssl, workdir, keys, data, kind, size, operation):
     usage = dict(NON_SIGNING)[kind]
     signer = key_with_usage(keys, kind, size, "digitalSignature").uri(workdir)
     refused = key_with_usage(keys, kind, size, usage).uri(workdir)
-    openssl.refuses(*_sign_args(operation, kind, refused, data, "refused.out"),
-                    control=_sign_args(operation, kind, signer, data, "control.out"), because="usage")
+    openssl.refuses(
+        *_sign_args(operation, kind, refused, data, "refused.out"),
+        control=_sign_args(operation, kind, signer, data, "control.out"),
+        because="usage",
+    )
     written = workdir / "refused.out"
     assert not (written.exists() and written.stat().st_size), f"{operation} was refused but wrote its output"
 
@@ -76,9 +98,13 @@ def test_verify_refused(openssl, workdir, keys, data, kind, mode):
     # valid for the key's public half: only the usage forbids verifying it
     (workdir / "refused.sig").write_bytes(signature_of(refused))
     option = kind == "rsa"
-    openssl.refuses(*commands.verify_args(refused.public_uri(workdir), data, "refused.sig", "sha256", mode, digest_option=option),
-                    control=commands.verify_args(signer.public_uri(workdir), data, "signer.sig", "sha256", mode, digest_option=option),
-                    because="usage")
+    openssl.refuses(
+        *commands.verify_args(refused.public_uri(workdir), data, "refused.sig", "sha256", mode, digest_option=option),
+        control=commands.verify_args(
+            signer.public_uri(workdir), data, "signer.sig", "sha256", mode, digest_option=option
+        ),
+        because="usage",
+    )
 
 
 @pytest.mark.clause("USAGE-DERIVE-REFUSED")
@@ -87,8 +113,11 @@ def test_derive_refused(openssl, workdir, keys, backend, software_keys, curve, k
     make = keys.generated_ec if key_origin == "generated" else keys.imported_ec
     signer, agreer = make(curve), make(curve, "keyAgreement")
     peer = commands.write_peer(workdir, software_keys.ec(curve, 1).public_key(), "pem")
-    openssl.refuses(*commands.derive_as_backend_does(backend, signer.uri(workdir), peer, "refused"),
-                    control=commands.derive_as_backend_does(backend, agreer.uri(workdir), peer, "control"), because="usage")
+    openssl.refuses(
+        *commands.derive_as_backend_does(backend, signer.uri(workdir), peer, "refused"),
+        control=commands.derive_as_backend_does(backend, agreer.uri(workdir), peer, "control"),
+        because="usage",
+    )
     secret = workdir / "refused.bin"
     assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a secret"
 
@@ -112,8 +141,10 @@ def test_encrypt_refused(openssl, workdir, keys, bits, algorithm, operation, pad
     (workdir / "crypt.in").write_bytes(data)
     options = dict(padding=padding, digest="sha256" if padding == "oaep" else None)
     name = (lambda key: key.public_uri(workdir)) if operation == "encrypt" else (lambda key: key.uri(workdir))
-    openssl.refuses(*commands.crypt_args(operation, name(signer), outfile="refused.out", **options),
-                    control=commands.crypt_args(operation, name(encipherer), outfile="control.out", **options),
-                    because="usage")
+    openssl.refuses(
+        *commands.crypt_args(operation, name(signer), outfile="refused.out", **options),
+        control=commands.crypt_args(operation, name(encipherer), outfile="control.out", **options),
+        because="usage",
+    )
     output = workdir / "refused.out"
     assert not (output.exists() and plaintext in output.read_bytes()), "a refused decryption still wrote the plaintext"

@@ -38,7 +38,7 @@ def absent_families(root: Path) -> list[str]:
     return [family for family, pattern in WYCHEPROOF_FAMILIES.items() if not any(Path(root).glob(pattern))]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(path: Path) -> tuple[WycheproofCase, ...]:
     return tuple(load_wycheproof(path))
 

@@ -208,7 +208,9 @@ class BackendProfile:
                     "pass --provider-module NAME if the module has another name"
                 )
         if self.openssl_conf is not None and not self.openssl_conf.is_file():
-            raise UsageError(f"backend {self.name}: openssl config {self.openssl_conf} does not exist; fix --openssl-conf")
+            raise UsageError(
+                f"backend {self.name}: openssl config {self.openssl_conf} does not exist; fix --openssl-conf"
+            )
         return directory
 
     # -- what PROV stands for --------------------------------------------------------------
@@ -246,7 +248,10 @@ class BackendProfile:
         what the isolated twins run with (``isolated_environment``)."""
         workspace.mkdir(parents=True, exist_ok=True)
         values = self.values(workspace)
-        env = {name: fill(value, values, f"backend {self.name}: environment {name}") for name, value in self.environment.items()}
+        env = {
+            name: fill(value, values, f"backend {self.name}: environment {name}")
+            for name, value in self.environment.items()
+        }
         device_dir = env.get(DEVICE_DIR_VAR, "")
         if self.fresh_device_dir:
             device = workspace / "device"
@@ -266,8 +271,16 @@ class BackendProfile:
             return ""
         argv = [fill(arg, self.values(workspace), f"backend {self.name}: identity") for arg in self.identity]
         try:
-            done = subprocess.run(argv, cwd=workspace, env={**os.environ, **env}, capture_output=True, text=True,
-                                  errors="replace", timeout=60, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                argv,
+                cwd=workspace,
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             return f"(identity command {' '.join(argv)} could not run: {exc})"
         text = done.stdout.strip()
@@ -292,10 +305,20 @@ class BackendProfile:
                 continue
             argv = [fill(arg, values, where) for arg in step.run]
             try:
-                done = subprocess.run(argv, cwd=workspace, env={**os.environ, **env}, capture_output=True, text=True,
-                                      errors="replace", timeout=120, stdin=subprocess.DEVNULL)
+                done = subprocess.run(
+                    argv,
+                    cwd=workspace,
+                    env={**os.environ, **env},
+                    capture_output=True,
+                    text=True,
+                    errors="replace",
+                    timeout=120,
+                    stdin=subprocess.DEVNULL,
+                )
             except (OSError, subprocess.TimeoutExpired) as exc:
-                raise UsageError(f"{where} ({' '.join(argv)}) could not run: {exc}; install what the profile needs") from None
+                raise UsageError(
+                    f"{where} ({' '.join(argv)}) could not run: {exc}; install what the profile needs"
+                ) from None
             if done.returncode != 0:
                 last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["no output"]
                 raise UsageError(f"{where} ({' '.join(argv)}) failed with exit code {done.returncode}: {last[0]}")
@@ -361,8 +384,21 @@ def available_backends() -> list[str]:
     return sorted(path.stem for path in PROFILE_DIR.glob("*.toml"))
 
 
-_TOP_KEYS = {"name", "description", "revision", "capabilities", "fresh_device_dir", "keys", "provider", "environment",
-             "variables", "provision", "identity", "refusal_reasons", "deviation"}
+_TOP_KEYS = {
+    "name",
+    "description",
+    "revision",
+    "capabilities",
+    "fresh_device_dir",
+    "keys",
+    "provider",
+    "environment",
+    "variables",
+    "provision",
+    "identity",
+    "refusal_reasons",
+    "deviation",
+}
 _PROVIDER_KEYS = {"module", "path", "path_from", "openssl_conf", "propquery", "error_origin"}
 _KEY_KEYS = {"uri", "public_uri", "files", "types", "curves", "rsa_sizes", "usage", "generate", "import"}
 
@@ -374,7 +410,9 @@ def load_profile(path: Path) -> BackendProfile:
     unknown = set(data) - _TOP_KEYS
     unknown |= {f"provider.{key}" for key in set(provider) - _PROVIDER_KEYS}
     if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; see harness/backends.py for the format")
+        raise UsageError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; see harness/backends.py for the format"
+        )
     if provider.get("path") and provider.get("path_from"):
         raise UsageError(f"{where}: give provider.path or provider.path_from, not both")
     revision = str(data.get("revision", DEFAULT_REVISION))
@@ -388,10 +426,20 @@ def load_profile(path: Path) -> BackendProfile:
     steps = []
     for number, entry in enumerate(data.get("provision", []), start=1):
         if bool(entry.get("write")) == bool(entry.get("run")) or set(entry) - {"write", "text", "run"}:
-            raise UsageError(f"{where}: [[provision]] step {number} needs either write (+ text) or run, and nothing else")
-        steps.append(ProvisionStep(write=str(entry.get("write", "")), text=str(entry.get("text", "")),
-                                   run=tuple(str(arg) for arg in entry.get("run", ()))))
-    for kind, pattern in [*data.get("refusal_reasons", {}).items(), ("provider.error_origin", provider.get("error_origin", ""))]:
+            raise UsageError(
+                f"{where}: [[provision]] step {number} needs either write (+ text) or run, and nothing else"
+            )
+        steps.append(
+            ProvisionStep(
+                write=str(entry.get("write", "")),
+                text=str(entry.get("text", "")),
+                run=tuple(str(arg) for arg in entry.get("run", ())),
+            )
+        )
+    for kind, pattern in [
+        *data.get("refusal_reasons", {}).items(),
+        ("provider.error_origin", provider.get("error_origin", "")),
+    ]:
         try:
             re.compile(pattern)
         except re.error as exc:
@@ -437,7 +485,9 @@ def _load_keys(value, where: str) -> KeyRecipes | None:
         table = value.get(table_name, {})
         bad = set(table) - set(KEY_TYPES)
         if bad:
-            raise UsageError(f"{where}: {table_name} has unknown key type(s) {', '.join(sorted(bad))}; use {', '.join(KEY_TYPES)}")
+            raise UsageError(
+                f"{where}: {table_name} has unknown key type(s) {', '.join(sorted(bad))}; use {', '.join(KEY_TYPES)}"
+            )
         return {kind: tuple(tuple(str(arg) for arg in command) for command in steps) for kind, steps in table.items()}
 
     usage = {**{u: u for u in USAGES}, **{str(k): str(v) for k, v in value.get("usage", {}).items()}}
@@ -485,8 +535,12 @@ def resolve_backend(
             f"unknown backend '{name}'; choose one of {', '.join(available_backends())}, "
             "a profile file NAME.toml, or pass --provider-path DIR"
         )
-    if profile.name == EXTERNAL and not (provider_path or openssl_conf or profile.provider_path or profile.openssl_conf):
-        raise UsageError("backend external needs --provider-path DIR (the directory holding azihsm_provider.so) or --openssl-conf FILE")
+    if profile.name == EXTERNAL and not (
+        provider_path or openssl_conf or profile.provider_path or profile.openssl_conf
+    ):
+        raise UsageError(
+            "backend external needs --provider-path DIR (the directory holding azihsm_provider.so) or --openssl-conf FILE"
+        )
     overrides: dict = {}
     if provider_path:
         overrides.update(provider_path=Path(provider_path).expanduser().resolve(), provider_path_from="")

@@ -72,7 +72,9 @@ def load_catalogue(path: Path | str | None = None) -> Catalogue:
     for number, entry in enumerate(entries, start=1):
         clause = _clause(entry, f"clause catalogue {path}, entry {number}", capabilities)
         if clause.id in clauses:
-            raise UsageError(f"clause catalogue {path}, entry {number}: clause id {clause.id} appears twice; ids must be unique")
+            raise UsageError(
+                f"clause catalogue {path}, entry {number}: clause id {clause.id} appears twice; ids must be unique"
+            )
         clauses[clause.id] = clause
     return Catalogue(clauses, capabilities, path)
 
@@ -88,7 +90,9 @@ def _clause(entry: dict, where: str, capabilities: dict[str, str]) -> Clause:
         raise UsageError(f"{where} lacks {', '.join(missing)}; every clause needs id, section, level and text")
     unknown = set(entry) - _CLAUSE_KEYS
     if unknown:
-        raise UsageError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}; a clause has {', '.join(sorted(_CLAUSE_KEYS))}")
+        raise UsageError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}; a clause has {', '.join(sorted(_CLAUSE_KEYS))}"
+        )
     clause = Clause(
         id=str(entry["id"]),
         section=str(entry["section"]),
@@ -111,10 +115,14 @@ def _clause(entry: dict, where: str, capabilities: dict[str, str]) -> Clause:
         raise UsageError(f"{where}: needs unknown capability {', '.join(strange)}; define it under [capability.NAME]")
     strange = [name for name in clause.performs if name not in OPERATION_CLASSES]
     if strange:
-        raise UsageError(f"{where}: performs unknown operation class {', '.join(strange)}; use {', '.join(OPERATION_CLASSES)}")
+        raise UsageError(
+            f"{where}: performs unknown operation class {', '.join(strange)}; use {', '.join(OPERATION_CLASSES)}"
+        )
     if clause.openssl:
         try:
             SpecifierSet(clause.openssl)
         except InvalidSpecifier:
-            raise UsageError(f"{where}: openssl range '{clause.openssl}' is not like '>=3.0' or '>=3.0,<3.5'; fix the catalogue") from None
+            raise UsageError(
+                f"{where}: openssl range '{clause.openssl}' is not like '>=3.0' or '>=3.0,<3.5'; fix the catalogue"
+            ) from None
     return clause

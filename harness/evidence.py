@@ -28,14 +28,30 @@ from harness.runner import CommandResult, OpenSSLError
 _FOREIGN = (
     (re.compile(r"unable to load provider|provider_init:init fail", re.I), "the provider under test did not load"),
     (re.compile(r"unregistered scheme|No store loader found", re.I), "no store loader knows the URI's scheme"),
-    (re.compile(r"fixup_args:command not supported|ctrl_params_translate", re.I),
-     "OpenSSL's option translation rejected an option no loaded provider declares"),
-    (re.compile(r"Unknown option|Use -help for summary|Extra option", re.I), "openssl rejected the command line itself"),
-    (re.compile(r"inner_evp_generic_fetch:unsupported|fetch.*unsupported", re.I), "no loaded provider offers the algorithm"),
-    (re.compile(r"operation not supported for this keytype", re.I), "no loaded provider implements the operation for this key"),
-    (re.compile(r"Could not (read|open|load)|Error reading|unable to load|ossl_store_handle_load_result|"
-                r"DECODER routines", re.I),
-     "openssl could not read an input (no store or decoder accepted it), so no operation was attempted"),
+    (
+        re.compile(r"fixup_args:command not supported|ctrl_params_translate", re.I),
+        "OpenSSL's option translation rejected an option no loaded provider declares",
+    ),
+    (
+        re.compile(r"Unknown option|Use -help for summary|Extra option", re.I),
+        "openssl rejected the command line itself",
+    ),
+    (
+        re.compile(r"inner_evp_generic_fetch:unsupported|fetch.*unsupported", re.I),
+        "no loaded provider offers the algorithm",
+    ),
+    (
+        re.compile(r"operation not supported for this keytype", re.I),
+        "no loaded provider implements the operation for this key",
+    ),
+    (
+        re.compile(
+            r"Could not (read|open|load)|Error reading|unable to load|ossl_store_handle_load_result|"
+            r"DECODER routines",
+            re.I,
+        ),
+        "openssl could not read an input (no store or decoder accepted it), so no operation was attempted",
+    ),
 )
 
 

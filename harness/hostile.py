@@ -49,8 +49,11 @@ def classify(result: CommandResult) -> str:
     if any(_INTERNAL.search(f"{error.reason} {error.data}") for error in result.errors):
         return INTERNAL_ERROR
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    unexplained = [error for error in result.errors
-                   if not error.data and (_UNNAMED.match(error.library) or _UNNAMED.match(error.reason))]
+    unexplained = [
+        error
+        for error in result.errors
+        if not error.data and (_UNNAMED.match(error.library) or _UNNAMED.match(error.reason))
+    ]
     if not lines or unexplained:
         return EMPTY_MESSAGE
     return CLEAN_ERROR
@@ -101,7 +104,7 @@ def secret_forms(value: int, length: int) -> list[bytes]:
     decimal, and raw big-endian bytes of LENGTH."""
     raw = value.to_bytes(length, "big")
     plain = raw.hex()
-    colons = ":".join(plain[i:i + 2] for i in range(0, len(plain), 2))
+    colons = ":".join(plain[i : i + 2] for i in range(0, len(plain), 2))
     forms = [plain, plain.upper(), colons, colons.upper(), str(value)]
     return [form.encode() for form in forms] + [raw]
 

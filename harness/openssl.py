@@ -67,7 +67,9 @@ def _locate(spec: str, source: str) -> Path:
     if os.sep in spec or Path(spec).exists():
         path = Path(spec).expanduser()
         if not path.exists():
-            raise UsageError(f"{source}: {spec} does not exist; pass the path of an openssl binary, or a version like 3.5")
+            raise UsageError(
+                f"{source}: {spec} does not exist; pass the path of an openssl binary, or a version like 3.5"
+            )
         if path.is_dir():
             for candidate in (path / "bin" / "openssl", path / "openssl", path / "apps" / "openssl"):
                 if candidate.is_file():
@@ -117,7 +119,9 @@ def _run_version(binary: Path, env: dict[str, str]) -> subprocess.CompletedProce
             stdin=subprocess.DEVNULL,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UsageError(f"{binary} could not be run as openssl ({exc}); pass --openssl with an OpenSSL 3 binary") from None
+        raise UsageError(
+            f"{binary} could not be run as openssl ({exc}); pass --openssl with an OpenSSL 3 binary"
+        ) from None
 
 
 def _uses_own_library(proc: subprocess.CompletedProcess) -> bool:
@@ -141,7 +145,9 @@ def probe(binary: Path) -> OpenSSLInstall:
     lines = proc.stdout.splitlines()
     match = _VERSION_LINE.match(lines[0]) if lines else None
     if proc.returncode != 0 or not match:
-        first = (lines[0] if lines else proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else "nothing").strip()
+        first = (
+            lines[0] if lines else proc.stderr.strip().splitlines()[0] if proc.stderr.strip() else "nothing"
+        ).strip()
         raise UsageError(
             f"{binary} is not OpenSSL ('{binary.name} version' printed: {first[:80]}); "
             "pass --openssl with an OpenSSL 3 binary or a version like 3.5"

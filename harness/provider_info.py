@@ -56,7 +56,9 @@ def parse_provider_list(text: str) -> list[ProviderInfo]:
             key = "buildinfo" if field.group(1) == "build info" else field.group(1)
             entries[-1].setdefault(key, field.group(2).strip())
     return [
-        ProviderInfo(e["load_name"], e.get("name", ""), e.get("version", ""), e.get("buildinfo", ""), e.get("status", ""))
+        ProviderInfo(
+            e["load_name"], e.get("name", ""), e.get("version", ""), e.get("buildinfo", ""), e.get("status", "")
+        )
         for e in entries
     ]
 

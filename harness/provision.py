@@ -33,10 +33,16 @@ from harness.provision_build import (
     remove_leftovers,
     version_lock,
 )
-from harness.provision_debian import PrivateApt, fetch_debian_tarball, is_debian_like, private_sources_list
-from harness.provision_debian import system_debian_sources, upstream_of
-from harness.versions import version_key
+from harness.provision_debian import (
+    PrivateApt,
+    fetch_debian_tarball,
+    is_debian_like,
+    private_sources_list,
+    system_debian_sources,
+    upstream_of,
+)
 from harness.provision_files import check_sha256, download_url, is_url, unpack_tarball
+from harness.versions import version_key
 
 CACHE_ENV_VAR = "AZIHSM_CACHE_DIR"
 
@@ -62,10 +68,12 @@ class VersionRequest:
     exact: str | None
 
     @classmethod
-    def parse(cls, text: str) -> "VersionRequest":
+    def parse(cls, text: str) -> VersionRequest:
         match = _REQUEST.match(text.strip())
         if not match:
-            raise UsageError(f"'{text}' is not an OpenSSL version; write a series like 3.5 or an exact version like 3.5.7")
+            raise UsageError(
+                f"'{text}' is not an OpenSSL version; write a series like 3.5 or an exact version like 3.5.7"
+            )
         if match.group("patch") is None:
             return cls(match.group("series"), None)
         return cls(match.group("series"), text.strip())
@@ -185,7 +193,9 @@ def _provision_from_source(
         origin["source"] = str(path)
     version = read_source_version(tree)
     if request is not None and not request.matches(version):
-        raise UsageError(f"--source holds OpenSSL {version}, not the requested {request}; drop the version or pass its source")
+        raise UsageError(
+            f"--source holds OpenSSL {version}, not the requested {request}; drop the version or pass its source"
+        )
     with version_lock(root, version):
         if is_complete(root / version):
             return Build(version, root / version)
@@ -247,7 +257,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "provision",
         help="build VERSION (3.5, 3.5.7) into the cache unless it is there; print its openssl path",
     )
-    build.add_argument("version", nargs="?", help="series (3.0, 3.5, 3.6, 4.0) or exact version; optional with --source")
+    build.add_argument(
+        "version", nargs="?", help="series (3.0, 3.5, 3.6, 4.0) or exact version; optional with --source"
+    )
     build.add_argument("--source", metavar="PATH|URL", help="OpenSSL release tarball or source tree, by path or URL")
     build.add_argument("--sha256", metavar="HEX", help="expected SHA-256 of the --source tarball")
     build.add_argument("--jobs", "-j", type=int, metavar="N", help="parallel compile jobs (default: all cores)")
@@ -300,7 +312,9 @@ def _cmd_available(args: argparse.Namespace) -> int:
     for debian_version in sorted(versions, key=lambda v: version_key(upstream_of(v))):
         note = "  (pinned)" if debian_version in pinned else ""
         print(f"  {upstream_of(debian_version):<10} Debian {debian_version}{note}")
-    print("Newer uploads may be listed before the mirror serves their files; pinned ones were checked.", file=sys.stderr)
+    print(
+        "Newer uploads may be listed before the mirror serves their files; pinned ones were checked.", file=sys.stderr
+    )
     return 0
 
 

@@ -54,13 +54,13 @@ def read_source_version(source_dir: Path) -> str:
             f"{source_dir} has no VERSION.dat, so it is not an OpenSSL 3.0 or later source tree; "
             "pass the source of OpenSSL 3.0 or later"
         )
-    fields = dict(
-        line.split("=", 1) for line in version_file.read_text(errors="replace").splitlines() if "=" in line
-    )
+    fields = dict(line.split("=", 1) for line in version_file.read_text(errors="replace").splitlines() if "=" in line)
     try:
         version = f"{int(fields['MAJOR'])}.{int(fields['MINOR'])}.{int(fields['PATCH'])}"
     except (KeyError, ValueError):
-        raise UsageError(f"{version_file} lacks MAJOR/MINOR/PATCH numbers; pass an unmodified OpenSSL source tree") from None
+        raise UsageError(
+            f"{version_file} lacks MAJOR/MINOR/PATCH numbers; pass an unmodified OpenSSL source tree"
+        ) from None
     tag = fields.get("PRE_RELEASE_TAG", "").strip().strip('"')
     return f"{version}-{tag}" if tag else version
 
@@ -86,7 +86,9 @@ def read_marker(prefix: Path) -> dict:
 
 def version_lock(root: Path, version: str) -> contextlib.AbstractContextManager[None]:
     """Hold the per-version build lock; a second caller waits here, then reuses the build."""
-    return file_lock(root / ".locks" / f"{version}.lock", f"another process is building OpenSSL {version}; waiting for it")
+    return file_lock(
+        root / ".locks" / f"{version}.lock", f"another process is building OpenSSL {version}; waiting for it"
+    )
 
 
 def remove_leftovers(root: Path, version: str) -> None:
@@ -127,7 +129,9 @@ class _Steps:
         self.log.flush()
         env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")}
         env["LC_ALL"] = "C"
-        proc = subprocess.run(argv, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.run(
+            argv, cwd=cwd, stdout=self.log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+        )
         if proc.returncode != 0:
             self.log.flush()
             tail = self.log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]
@@ -144,7 +148,9 @@ def _probe_version(binary: Path, extra_env: dict[str, str]) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENSSL_", "LD_LIBRARY_PATH"))}
     env.update(extra_env)
     try:
-        proc = subprocess.run([str(binary), "version"], capture_output=True, text=True, errors="replace", env=env, timeout=60)
+        proc = subprocess.run(
+            [str(binary), "version"], capture_output=True, text=True, errors="replace", env=env, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"cannot run: {exc}"
     return (proc.stdout.strip() or proc.stderr.strip() or f"exit {proc.returncode}").splitlines()[0]
@@ -201,7 +207,9 @@ def build_and_install(source_dir: Path, version: str, root: Path, origin: dict, 
         os.rename(installed, final)
         try:
             # only now does the rpath point at real files: prove the binary uses them
-            marker["openssl_version"] = _check_runs_own_libraries(final / "bin" / "openssl", version, build_environment(final))
+            marker["openssl_version"] = _check_runs_own_libraries(
+                final / "bin" / "openssl", version, build_environment(final)
+            )
         except UsageError:
             shutil.rmtree(final, ignore_errors=True)
             raise

@@ -56,7 +56,9 @@ def download_url(url: str, downloads: Path, expected_sha256: str | None) -> Path
     """Fetch URL into DOWNLOADS; check EXPECTED_SHA256 if given."""
     name = Path(urllib.parse.unquote(urllib.parse.urlsplit(url).path)).name
     if not name.endswith(TARBALL_SUFFIXES):
-        raise UsageError(f"{url} does not name a tarball ({', '.join(TARBALL_SUFFIXES)}); pass the URL of an OpenSSL release tarball")
+        raise UsageError(
+            f"{url} does not name a tarball ({', '.join(TARBALL_SUFFIXES)}); pass the URL of an OpenSSL release tarball"
+        )
     downloads.mkdir(parents=True, exist_ok=True)
     target = downloads / name
     if expected_sha256 and target.exists() and sha256_of(target) == expected_sha256.lower():
@@ -70,7 +72,9 @@ def download_url(url: str, downloads: Path, expected_sha256: str | None) -> Path
         os.replace(partial, target)
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise UsageError(f"downloading {url} failed ({reason}); check the URL or pass a local tarball with --source") from None
+        raise UsageError(
+            f"downloading {url} failed ({reason}); check the URL or pass a local tarball with --source"
+        ) from None
     finally:
         partial.unlink(missing_ok=True)
     return target
@@ -79,7 +83,9 @@ def download_url(url: str, downloads: Path, expected_sha256: str | None) -> Path
 def check_sha256(path: Path, expected: str | None, label: str) -> str:
     actual = sha256_of(path)
     if expected is not None and actual != expected.lower():
-        raise UsageError(f"{label} has sha256 {actual}, not the expected {expected}; the file is corrupt or not the release you meant")
+        raise UsageError(
+            f"{label} has sha256 {actual}, not the expected {expected}; the file is corrupt or not the release you meant"
+        )
     return actual
 
 
@@ -94,4 +100,6 @@ def unpack_tarball(tarball: Path, into: Path) -> Path:
     for candidate in candidates:
         if (candidate / "Configure").is_file():
             return candidate
-    raise UsageError(f"{tarball} holds no OpenSSL source tree (no Configure at its top); pass an OpenSSL release tarball")
+    raise UsageError(
+        f"{tarball} holds no OpenSSL source tree (no Configure at its top); pass an OpenSSL release tarball"
+    )

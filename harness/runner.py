@@ -13,9 +13,9 @@ import shlex
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 DEFAULT_TIMEOUT = 60.0
 TRACEBACK_MARKER = "Traceback (most recent call last)"

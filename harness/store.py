@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from contextlib import contextmanager
 import sqlite3
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -196,7 +196,9 @@ class ResultsStore:
     def __init__(self, path: Path | str, *, create: bool = True):
         self.path = Path(path).absolute()
         if not create and not self.path.is_file():
-            raise UsageError(f"no results database at {self.path}; run 'azihsm-conformance run' first or pass --results FILE")
+            raise UsageError(
+                f"no results database at {self.path}; run 'azihsm-conformance run' first or pass --results FILE"
+            )
         if create:
             self._make_parent()
         try:
@@ -214,10 +216,14 @@ class ResultsStore:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise UsageError(f"cannot create results directory {parent}: {exc.strerror}; choose a writable output directory "
-                             "(--out DIR, or --results FILE where the command has it)") from None
+            raise UsageError(
+                f"cannot create results directory {parent}: {exc.strerror}; choose a writable output directory "
+                "(--out DIR, or --results FILE where the command has it)"
+            ) from None
         if self.path.is_dir():
-            raise UsageError(f"results path {self.path} is a directory; pass --results with a file name such as {self.path / DEFAULT_FILENAME}")
+            raise UsageError(
+                f"results path {self.path} is a directory; pass --results with a file name such as {self.path / DEFAULT_FILENAME}"
+            )
         if not os.access(parent, os.W_OK) or (self.path.exists() and not os.access(self.path, os.W_OK)):
             raise UsageError(f"results path {self.path} is not writable; pass --results with a writable path")
 
@@ -253,7 +259,9 @@ class ResultsStore:
     def _migrate(self, version: int) -> None:
         """Bring an older database up to this schema in one transaction (additive changes only)."""
         if version not in _MIGRATIONS:
-            raise UsageError(f"results database {self.path} has unknown schema version {version}; move it aside or pass --results with another file")
+            raise UsageError(
+                f"results database {self.path} has unknown schema version {version}; move it aside or pass --results with another file"
+            )
         try:
             with self._transaction():
                 while version < SCHEMA_VERSION:
@@ -262,16 +270,22 @@ class ResultsStore:
                     version += 1
                 self.conn.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
         except sqlite3.OperationalError as exc:
-            raise UsageError(f"cannot upgrade results database {self.path} to schema {SCHEMA_VERSION} ({exc}); "
-                             "pass --results with a writable or new file") from None
+            raise UsageError(
+                f"cannot upgrade results database {self.path} to schema {SCHEMA_VERSION} ({exc}); "
+                "pass --results with a writable or new file"
+            ) from None
 
     def _fail(self, exc: sqlite3.Error):
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "file is not a database" in message and not _looks_like_sqlite(self.path):
-            raise UsageError(f"{self.path} is not an azihsm-conformance results database (not an SQLite file at all); "
-                             "pass --results with a results.sqlite") from None
+            raise UsageError(
+                f"{self.path} is not an azihsm-conformance results database (not an SQLite file at all); "
+                "pass --results with a results.sqlite"
+            ) from None
         if "readonly" in message or "unable to open" in message:
-            raise UsageError(f"cannot write results database {self.path} ({message}); pass --results with a writable path") from None
+            raise UsageError(
+                f"cannot write results database {self.path} ({message}); pass --results with a writable path"
+            ) from None
         raise UsageError(
             f"results database {self.path} is corrupt ({message}); move it aside (earlier runs "
             "may be recoverable with sqlite3 .recover) or pass --results with a new file"
@@ -341,7 +355,17 @@ class ResultsStore:
                     "INSERT INTO commands (run_id, case_id, seq, command_line, returncode, outcome, duration, stderr, role) "
                     "VALUES (?,?,?,?,?,?,?,?,?)",
                     [
-                        (run_id, case.case_id, seq, c.command_line, c.returncode, c.outcome, c.duration, c.stderr, c.role)
+                        (
+                            run_id,
+                            case.case_id,
+                            seq,
+                            c.command_line,
+                            c.returncode,
+                            c.outcome,
+                            c.duration,
+                            c.stderr,
+                            c.role,
+                        )
                         for seq, c in enumerate(case.commands, start=1)
                     ],
                 )
@@ -368,7 +392,7 @@ class ResultsStore:
     def commands_of(self, run_id: str) -> list[tuple]:
         return self.conn.execute("SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq", (run_id,)).fetchall()
 
-    def import_run(self, source: "ResultsStore", run_id: str) -> bool:
+    def import_run(self, source: ResultsStore, run_id: str) -> bool:
         """Copy run RUN_ID from SOURCE (its row, cases, commands) in one transaction.
         Returns False when this store already holds the identical run; a different run under
         the same id is refused (a UsageError naming both files)."""
@@ -386,13 +410,17 @@ class ResultsStore:
         values = run.to_record()
         try:
             with self._transaction():
-                self.conn.execute(f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                                  list(values.values()))
+                self.conn.execute(
+                    f"INSERT INTO runs ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                    list(values.values()),
+                )
                 for table, rows in (("cases", cases), ("commands", commands)):
                     for row in rows:
                         names = row.keys()
-                        self.conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
-                                          tuple(row))
+                        self.conn.execute(
+                            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                            tuple(row),
+                        )
         except sqlite3.Error as exc:
             self._fail(exc)
         return True
@@ -402,11 +430,17 @@ class ResultsStore:
         import hashlib
 
         digest = hashlib.sha256()
-        for query in ("SELECT * FROM runs WHERE id=?", "SELECT * FROM cases WHERE run_id=? ORDER BY case_id",
-                      "SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq"):
+        for query in (
+            "SELECT * FROM runs WHERE id=?",
+            "SELECT * FROM cases WHERE run_id=? ORDER BY case_id",
+            "SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq",
+        ):
             for row in self.conn.execute(query, (run_id,)):
-                digest.update(json.dumps({key: row[key] for key in row.keys() if key != "recorded_at"},
-                                         sort_keys=True, default=str).encode())
+                digest.update(
+                    json.dumps(
+                        {key: row[key] for key in row.keys() if key != "recorded_at"}, sort_keys=True, default=str
+                    ).encode()
+                )
         return digest.hexdigest()
 
     def get_run(self, ref: str) -> RunRecord:
@@ -433,7 +467,9 @@ class ResultsStore:
         commands: dict[str, list[CommandRecord]] = {}
         for row in self.conn.execute("SELECT * FROM commands WHERE run_id=? ORDER BY case_id, seq", (run_id,)):
             commands.setdefault(row["case_id"], []).append(
-                CommandRecord(row["command_line"], row["returncode"], row["outcome"], row["duration"], row["stderr"], row["role"])
+                CommandRecord(
+                    row["command_line"], row["returncode"], row["outcome"], row["duration"], row["stderr"], row["role"]
+                )
             )
         return [
             CaseRecord(

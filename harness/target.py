@@ -38,19 +38,22 @@ class Target:
     def to_json(self) -> str:
         install = {**asdict(self.install), "path": str(self.install.path), "version": list(self.install.version)}
         directory = self.backend.provider_directory()
-        return json.dumps({
-            "format": FORMAT,
-            "openssl": install,
-            "backend": {
-                "source": self.backend.source,
-                "provider_path": str(directory) if directory else "",
-                "provider_module": self.backend.provider_module,
-                "openssl_conf": str(self.backend.openssl_conf or ""),
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "openssl": install,
+                "backend": {
+                    "source": self.backend.source,
+                    "provider_path": str(directory) if directory else "",
+                    "provider_module": self.backend.provider_module,
+                    "openssl_conf": str(self.backend.openssl_conf or ""),
+                },
+                "provider": self.provider.to_record(),
+                "isolation_module": str(self.isolation_module or ""),
+                "identity": self.identity,
             },
-            "provider": self.provider.to_record(),
-            "isolation_module": str(self.isolation_module or ""),
-            "identity": self.identity,
-        }, indent=2)
+            indent=2,
+        )
 
     def write(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,12 +61,20 @@ class Target:
         return path
 
 
-def resolve_target(openssl: str | None, backend: str | None, *, provider_path: str | None = None,
-                   provider_module: str | None = None, openssl_conf: str | None = None) -> Target:
+def resolve_target(
+    openssl: str | None,
+    backend: str | None,
+    *,
+    provider_path: str | None = None,
+    provider_module: str | None = None,
+    openssl_conf: str | None = None,
+) -> Target:
     """Find the openssl, load the backend profile, load the provider once (a provider that
     does not load is a usage error naming the replay command), build the isolation provider."""
     install = resolve_openssl(openssl)
-    profile = resolve_backend(backend, provider_path=provider_path, provider_module=provider_module, openssl_conf=openssl_conf)
+    profile = resolve_backend(
+        backend, provider_path=provider_path, provider_module=provider_module, openssl_conf=openssl_conf
+    )
     profile.check()
     try:
         provider, _, identity = identify_provider(install, profile)
@@ -85,13 +96,20 @@ def load_target(path: Path | str) -> Target:
             raise ValueError("not a target file")
         raw = data["openssl"]
         install = OpenSSLInstall(
-            path=Path(raw["path"]), version=tuple(raw["version"]), version_text=raw["version_text"],
-            openssldir=raw["openssldir"], modulesdir=raw["modulesdir"], env=dict(raw["env"]),
+            path=Path(raw["path"]),
+            version=tuple(raw["version"]),
+            version_text=raw["version_text"],
+            openssldir=raw["openssldir"],
+            modulesdir=raw["modulesdir"],
+            env=dict(raw["env"]),
         )
         spec = data["backend"]
-        profile = resolve_backend(spec["source"], provider_path=spec["provider_path"] or None,
-                                  provider_module=spec["provider_module"] or None,
-                                  openssl_conf=spec["openssl_conf"] or None)
+        profile = resolve_backend(
+            spec["source"],
+            provider_path=spec["provider_path"] or None,
+            provider_module=spec["provider_module"] or None,
+            openssl_conf=spec["openssl_conf"] or None,
+        )
         provider = ProviderInfo(**data["provider"])
         isolation = Path(data["isolation_module"]) if data["isolation_module"] else None
         identity = str(data.get("identity", ""))

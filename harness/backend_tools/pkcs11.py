@@ -8,7 +8,11 @@ from pathlib import Path
 
 from harness.errors import UsageError
 
-CANDIDATES = ("/usr/lib/*/ossl-modules/pkcs11.so", "/usr/lib/ossl-modules/pkcs11.so", "/usr/lib64/ossl-modules/pkcs11.so")
+CANDIDATES = (
+    "/usr/lib/*/ossl-modules/pkcs11.so",
+    "/usr/lib/ossl-modules/pkcs11.so",
+    "/usr/lib64/ossl-modules/pkcs11.so",
+)
 
 
 def provider_dir() -> Path:
@@ -16,5 +20,7 @@ def provider_dir() -> Path:
         found = sorted(glob.glob(pattern))
         if found:
             return Path(found[0]).parent
-    raise UsageError("pkcs11-provider is not installed (no ossl-modules/pkcs11.so); run .ci/system-deps "
-                     "(Debian: pkcs11-provider from bookworm-backports, softhsm2, opensc)")
+    raise UsageError(
+        "pkcs11-provider is not installed (no ossl-modules/pkcs11.so); run .ci/system-deps "
+        "(Debian: pkcs11-provider from bookworm-backports, softhsm2, opensc)"
+    )

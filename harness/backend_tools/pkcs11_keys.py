@@ -41,19 +41,36 @@ def _attributes(key_der: bytes):
         if private.curve.name not in oids:
             raise ValueError(f"curve {private.curve.name} is not one this tool imports")
         size = (private.curve.key_size + 7) // 8
-        point = private.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-        common = {Attribute.KEY_TYPE: KeyType.EC, Attribute.EC_PARAMS: encode_named_curve_parameters(oids[private.curve.name])}
-        return (common, {Attribute.VALUE: private.private_numbers().private_value.to_bytes(size, "big")},
-                {Attribute.EC_POINT: OctetString(point).dump()})
+        point = private.public_key().public_bytes(
+            serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+        )
+        common = {
+            Attribute.KEY_TYPE: KeyType.EC,
+            Attribute.EC_PARAMS: encode_named_curve_parameters(oids[private.curve.name]),
+        }
+        return (
+            common,
+            {Attribute.VALUE: private.private_numbers().private_value.to_bytes(size, "big")},
+            {Attribute.EC_POINT: OctetString(point).dump()},
+        )
     if isinstance(private, rsa.RSAPrivateKey):
         numbers = private.private_numbers()
 
         def big(value: int) -> bytes:
             return value.to_bytes((value.bit_length() + 7) // 8, "big")
 
-        public = {Attribute.MODULUS: big(numbers.public_numbers.n), Attribute.PUBLIC_EXPONENT: big(numbers.public_numbers.e)}
-        secret = {Attribute.PRIVATE_EXPONENT: big(numbers.d), Attribute.PRIME_1: big(numbers.p), Attribute.PRIME_2: big(numbers.q),
-                  Attribute.EXPONENT_1: big(numbers.dmp1), Attribute.EXPONENT_2: big(numbers.dmq1), Attribute.COEFFICIENT: big(numbers.iqmp)}
+        public = {
+            Attribute.MODULUS: big(numbers.public_numbers.n),
+            Attribute.PUBLIC_EXPONENT: big(numbers.public_numbers.e),
+        }
+        secret = {
+            Attribute.PRIVATE_EXPONENT: big(numbers.d),
+            Attribute.PRIME_1: big(numbers.p),
+            Attribute.PRIME_2: big(numbers.q),
+            Attribute.EXPONENT_1: big(numbers.dmp1),
+            Attribute.EXPONENT_2: big(numbers.dmq1),
+            Attribute.COEFFICIENT: big(numbers.iqmp),
+        }
         return {Attribute.KEY_TYPE: KeyType.RSA}, {**public, **secret}, public
     raise ValueError(f"{type(private).__name__} keys are not ones this tool imports")
 
@@ -65,11 +82,21 @@ def import_key(module: str, token: str, pin: str, label: str, key_id: bytes, usa
     common, private_only, public_only = _attributes(key_der)
     allowed_private, allowed_public = USAGES[usage]
     named = {**common, Attribute.TOKEN: True, Attribute.LABEL: label, Attribute.ID: key_id}
-    private = {**named, **private_only, Attribute.CLASS: ObjectClass.PRIVATE_KEY, Attribute.PRIVATE: True,
-               Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
-               **{getattr(Attribute, flag): flag in allowed_private for flag in PRIVATE_FLAGS}}
-    public = {**named, **public_only, Attribute.CLASS: ObjectClass.PUBLIC_KEY,
-              **{getattr(Attribute, flag): flag in allowed_public for flag in PUBLIC_FLAGS}}
+    private = {
+        **named,
+        **private_only,
+        Attribute.CLASS: ObjectClass.PRIVATE_KEY,
+        Attribute.PRIVATE: True,
+        Attribute.SENSITIVE: True,
+        Attribute.EXTRACTABLE: False,
+        **{getattr(Attribute, flag): flag in allowed_private for flag in PRIVATE_FLAGS},
+    }
+    public = {
+        **named,
+        **public_only,
+        Attribute.CLASS: ObjectClass.PUBLIC_KEY,
+        **{getattr(Attribute, flag): flag in allowed_public for flag in PUBLIC_FLAGS},
+    }
     library = pkcs11.lib(module)
     with library.get_token(token_label=token).open(rw=True, user_pin=pin) as session:
         session.create_object(private)
@@ -87,10 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("key", type=Path, help="the private key, DER (PKCS#8, SEC1 or PKCS#1)")
     args = parser.parse_args(argv)
     try:
-        import_key(args.module, args.token, args.pin, args.label, bytes.fromhex(args.id), args.usage, args.key.read_bytes())
+        import_key(
+            args.module, args.token, args.pin, args.label, bytes.fromhex(args.id), args.usage, args.key.read_bytes()
+        )
     except ImportError as exc:
-        print(f"pkcs11_keys: {exc.name} is not installed; install the project's pkcs11 extra (pip install -e '.[pkcs11]')",
-              file=sys.stderr)
+        print(
+            f"pkcs11_keys: {exc.name} is not installed; install the project's pkcs11 extra (pip install -e '.[pkcs11]')",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:  # a PKCS#11 or key error: one line naming it, never a traceback
         print(f"pkcs11_keys: cannot import {args.key} as {args.label}: {type(exc).__name__}: {exc}", file=sys.stderr)

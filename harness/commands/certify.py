@@ -47,13 +47,19 @@ def add_parser(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--results", metavar="FILE", help=f"results database (default ./{DEFAULT_OUT}/results.sqlite)")
-    parser.add_argument("--run", default="latest", metavar="RUN", help="run id, prefix, 'latest' or 'latest~N' (default latest)")
+    parser.add_argument(
+        "--run", default="latest", metavar="RUN", help="run id, prefix, 'latest' or 'latest~N' (default latest)"
+    )
     parser.add_argument("--out", type=Path, metavar="DIR", help="the bundle directory to write (must not exist)")
     parser.add_argument("--sign", metavar="KEY", help="sign the manifest with this key (PEM file or provider URI)")
     parser.add_argument("--sign-backend", metavar="NAME", help="backend profile whose provider flags load --sign KEY")
     parser.add_argument("--verify", type=Path, metavar="BUNDLE", help="check a bundle instead of writing one")
-    parser.add_argument("--pubkey", type=Path, metavar="PEM", help="with --verify: the public key the signature must verify under")
-    parser.add_argument("--openssl", default="openssl", metavar="PATH", help="openssl used to sign and verify (default: PATH)")
+    parser.add_argument(
+        "--pubkey", type=Path, metavar="PEM", help="with --verify: the public key the signature must verify under"
+    )
+    parser.add_argument(
+        "--openssl", default="openssl", metavar="PATH", help="openssl used to sign and verify (default: PATH)"
+    )
     add_clauses_option(parser)
     parser.set_defaults(func=run)
 
@@ -95,8 +101,10 @@ def write_bundle(args: argparse.Namespace) -> int:
         shutil.rmtree(staging, ignore_errors=True)  # never a half-written bundle
         raise
     verdict = "conforms" if result.conforms else "does not conform"
-    print(f"certify: {out}: run {result.run.id} ({result.run.column}, {verdict} to revision {result.run.revision}), "
-          f"{len(list_files(out))} files{', signed' if args.sign else ''}")
+    print(
+        f"certify: {out}: run {result.run.id} ({result.run.column}, {verdict} to revision {result.run.revision}), "
+        f"{len(list_files(out))} files{', signed' if args.sign else ''}"
+    )
     return 0
 
 
@@ -123,8 +131,10 @@ def environment(run, profile: Path) -> dict:
         "host": run.host,
         "python": platform.python_version(),
         "packages": versions,
-        "profile": {"source": run.backend_source,
-                    "sha256": hashlib.sha256(profile.read_bytes()).hexdigest() if profile.is_file() else ""},
+        "profile": {
+            "source": run.backend_source,
+            "sha256": hashlib.sha256(profile.read_bytes()).hexdigest() if profile.is_file() else "",
+        },
     }
 
 
@@ -141,20 +151,29 @@ def sha256(path: Path) -> str:
 
 
 def write_manifest(directory: Path) -> None:
-    lines = [f"{sha256(directory / name)}  {name}" for name in list_files(directory) if name not in (MANIFEST, SIGNATURE, SIGNER)]
+    lines = [
+        f"{sha256(directory / name)}  {name}"
+        for name in list_files(directory)
+        if name not in (MANIFEST, SIGNATURE, SIGNER)
+    ]
     (directory / MANIFEST).write_text("\n".join(lines) + "\n")
 
 
 def _openssl(openssl: str, args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run([openssl, *args], capture_output=True, text=True, cwd=cwd, timeout=120, stdin=subprocess.DEVNULL)
+        return subprocess.run(
+            [openssl, *args], capture_output=True, text=True, cwd=cwd, timeout=120, stdin=subprocess.DEVNULL
+        )
     except OSError as exc:
         raise UsageError(f"cannot run {openssl}: {exc}") from None
 
 
 def sign(directory: Path, key: str, backend_name: str | None, openssl: str) -> None:
     flags = resolve_backend(backend_name).provider_flags() if backend_name else []
-    signed = _openssl(openssl, ["dgst", "-sha256", *flags, "-sign", key, "-out", str(directory / SIGNATURE), str(directory / MANIFEST)])
+    signed = _openssl(
+        openssl,
+        ["dgst", "-sha256", *flags, "-sign", key, "-out", str(directory / SIGNATURE), str(directory / MANIFEST)],
+    )
     if signed.returncode != 0:
         raise UsageError(f"signing the manifest with {key} failed: {(signed.stderr.strip().splitlines() or ['?'])[-1]}")
     public = _openssl(openssl, ["pkey", *flags, "-in", key, "-pubout", "-out", str(directory / SIGNER)])
@@ -191,18 +210,24 @@ def verify(bundle: Path, pubkey: Path | None, openssl: str) -> int:
         if not key.is_file():
             problems.append(f"the manifest is signed but there is no public key to check it ({key})")
         else:
-            checked = _openssl(openssl, ["dgst", "-sha256", "-verify", str(key), "-signature", str(signature), str(manifest)])
+            checked = _openssl(
+                openssl, ["dgst", "-sha256", "-verify", str(key), "-signature", str(signature), str(manifest)]
+            )
             if checked.returncode != 0:
                 problems.append(f"the manifest's signature does not verify under {key}")
             elif pubkey is None:
                 fingerprint = hashlib.sha256(key.read_bytes()).hexdigest()
-                print(f"certify: signed by the key in {key} (SHA-256 of its PEM {fingerprint}); compare it with a key you trust, "
-                      "or pass --pubkey")
+                print(
+                    f"certify: signed by the key in {key} (SHA-256 of its PEM {fingerprint}); compare it with a key you trust, "
+                    "or pass --pubkey"
+                )
     elif pubkey is not None:
         problems.append("--pubkey given but the bundle is not signed")
     if problems:
         for problem in problems:
             print(f"certify: {bundle}: {problem}", file=sys.stderr)
         return 1
-    print(f"certify: {bundle}: {len(listed)} files match the manifest{'; signature verified' if signature.is_file() else ''}")
+    print(
+        f"certify: {bundle}: {len(listed)} files match the manifest{'; signature verified' if signature.is_file() else ''}"
+    )
     return 0

@@ -16,11 +16,20 @@ DEFAULT_DB_NAME = "results.sqlite"
 def add_target_options(parser: argparse.ArgumentParser) -> None:
     """Which provider build and which openssl: the same flags as the pytest plugin."""
     group = parser.add_argument_group("backend and OpenSSL")
-    group.add_argument("--backend", help=f"backend profile: {', '.join(available_backends())}, or a NAME.toml file (default: reference, or external with --provider-path)")
-    group.add_argument("--provider-path", metavar="DIR", help="directory holding the provider .so (an external backend)")
+    group.add_argument(
+        "--backend",
+        help=f"backend profile: {', '.join(available_backends())}, or a NAME.toml file (default: reference, or external with --provider-path)",
+    )
+    group.add_argument(
+        "--provider-path", metavar="DIR", help="directory holding the provider .so (an external backend)"
+    )
     group.add_argument("--provider-module", metavar="NAME", help="provider module name (default azihsm_provider)")
     group.add_argument("--openssl-conf", metavar="FILE", help="openssl.cnf (or template) that loads the provider")
-    group.add_argument("--openssl", metavar="SPEC", help="openssl binary, name on PATH, or version like 3.5 (default: $AZIHSM_OPENSSL, then PATH)")
+    group.add_argument(
+        "--openssl",
+        metavar="SPEC",
+        help="openssl binary, name on PATH, or version like 3.5 (default: $AZIHSM_OPENSSL, then PATH)",
+    )
 
 
 def add_clauses_option(parser: argparse.ArgumentParser) -> None:

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
+from harness.errors import UsageError
 from harness.fileutil import write_atomic
 from harness.report import html, markdown
-from harness.errors import UsageError
 from harness.report.model import RunResults, diff_runs, load_run
 from harness.store import CaseRecord, CommandRecord, ResultsStore, RunRecord
 
@@ -23,15 +23,26 @@ def add_parser(subparsers) -> None:
         "Markdown. RUN is a run id, a unique id prefix, 'latest' or 'latest~N' in --results, or "
         "FILE.sqlite[:RUN] for a run in another results database (its latest by default).",
     )
-    parser.add_argument("runs", nargs="*", metavar="RUN", help="RUN_A RUN_B; with --against, the one run to check (default latest)")
-    parser.add_argument("--against", type=Path, metavar="GOLDEN",
-                        help="a golden result (the results.json of a run you trust, e.g. per firmware version): "
-                             "report every case whose outcome differs from it")
+    parser.add_argument(
+        "runs", nargs="*", metavar="RUN", help="RUN_A RUN_B; with --against, the one run to check (default latest)"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        metavar="GOLDEN",
+        help="a golden result (the results.json of a run you trust, e.g. per firmware version): "
+        "report every case whose outcome differs from it",
+    )
     parser.add_argument("--results", metavar="FILE", help=f"results database (default ./{DEFAULT_OUT}/results.sqlite)")
-    parser.add_argument("--html", metavar="FILE", type=Path, help="also write an HTML page of both runs and their difference")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when a case counts against conformance in RUN_B and did not in RUN_A (newly failing or "
-                             "new); with --against, when any case's outcome differs from the golden result")
+    parser.add_argument(
+        "--html", metavar="FILE", type=Path, help="also write an HTML page of both runs and their difference"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 1 when a case counts against conformance in RUN_B and did not in RUN_A (newly failing or "
+        "new); with --against, when any case's outcome differs from the golden result",
+    )
     add_clauses_option(parser)
     parser.set_defaults(func=run)
 
@@ -81,12 +92,17 @@ def run(args: argparse.Namespace) -> int:
     diff = diff_runs(a, b)
     sys.stdout.write(markdown.render_diff(diff))
     if args.html:
-        page = html.render_report([a, b], load_catalogue(args), [diff], title=f"azihsm conformance: {a.run.id} → {b.run.id}")
+        page = html.render_report(
+            [a, b], load_catalogue(args), [diff], title=f"azihsm conformance: {a.run.id} → {b.run.id}"
+        )
         write_atomic(args.html, page)
         print(f"html: {args.html}")
     if args.against and not diff.empty:
-        print(f"azihsm-conformance: {len(diff.newly_failing) + len(diff.newly_passing) + len(diff.changed) + len(diff.added) + len(diff.removed)} "
-              f"case(s) differ from the golden result {args.against}", file=sys.stderr)
+        print(
+            f"azihsm-conformance: {len(diff.newly_failing) + len(diff.newly_passing) + len(diff.changed) + len(diff.added) + len(diff.removed)} "
+            f"case(s) differ from the golden result {args.against}",
+            file=sys.stderr,
+        )
         return 1 if args.check else 0
     if args.check and diff.regressions:
         print(f"azihsm-conformance: {len(diff.regressions)} case(s) now count against conformance", file=sys.stderr)

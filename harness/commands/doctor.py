@@ -24,7 +24,9 @@ def add_parser(subparsers) -> None:
         description="Checks, in order, what a run needs and prints what to fix. Exits 1 when a check fails.",
     )
     add_target_options(parser)
-    parser.add_argument("--results", metavar="FILE", help=f"results database to check (default ./{DEFAULT_OUT}/results.sqlite)")
+    parser.add_argument(
+        "--results", metavar="FILE", help=f"results database to check (default ./{DEFAULT_OUT}/results.sqlite)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -64,13 +66,22 @@ def _check_openssl(args, checks: Checklist):
         return None
     checks.ok("openssl", install.describe())
     if install.modulesdir and not Path(install.modulesdir).is_dir():
-        checks.warn("openssl MODULESDIR", f"{install.modulesdir} does not exist", "providers need -provider-path (the harness passes it) or OPENSSL_MODULES")
+        checks.warn(
+            "openssl MODULESDIR",
+            f"{install.modulesdir} does not exist",
+            "providers need -provider-path (the harness passes it) or OPENSSL_MODULES",
+        )
     return install
 
 
 def _check_backend(args, checks: Checklist):
     try:
-        backend = resolve_backend(args.backend, provider_path=args.provider_path, provider_module=args.provider_module, openssl_conf=args.openssl_conf)
+        backend = resolve_backend(
+            args.backend,
+            provider_path=args.provider_path,
+            provider_module=args.provider_module,
+            openssl_conf=args.openssl_conf,
+        )
         directory = backend.check()
     except UsageError as exc:
         checks.fail("backend", str(exc))
@@ -105,9 +116,17 @@ def _check_device_dir(backend, checks: Checklist) -> None:
         return
     path = Path(backend.environment.get(DEVICE_DIR_VAR) or os.environ.get(DEVICE_DIR_VAR) or DEFAULT_DEVICE_DIR)
     if not path.is_dir():
-        checks.warn("device directory", f"{path} does not exist (the provider may need it)", f"sudo mkdir -p {path} && sudo chown $USER {path}, or set {DEVICE_DIR_VAR}")
+        checks.warn(
+            "device directory",
+            f"{path} does not exist (the provider may need it)",
+            f"sudo mkdir -p {path} && sudo chown $USER {path}, or set {DEVICE_DIR_VAR}",
+        )
     elif not os.access(path, os.W_OK):
-        checks.warn("device directory", f"{path} is not writable by this user", f"sudo chown $USER {path}, or set {DEVICE_DIR_VAR}")
+        checks.warn(
+            "device directory",
+            f"{path} is not writable by this user",
+            f"sudo chown $USER {path}, or set {DEVICE_DIR_VAR}",
+        )
     else:
         checks.ok("device directory", str(path))
 

@@ -24,9 +24,16 @@ def add_parser(subparsers) -> None:
         "a run id present with different content is refused. Then 'azihsm-conformance report "
         "--results INTO' shows them side by side (one column per backend, OpenSSL version and host).",
     )
-    parser.add_argument("sources", nargs="+", type=Path, metavar="SOURCE", help="results databases to merge (results.sqlite)")
-    parser.add_argument("--into", type=Path, default=DEFAULT_OUT / DEFAULT_DB_NAME, metavar="FILE",
-                        help=f"the database to merge into (default ./{DEFAULT_OUT}/{DEFAULT_DB_NAME})")
+    parser.add_argument(
+        "sources", nargs="+", type=Path, metavar="SOURCE", help="results databases to merge (results.sqlite)"
+    )
+    parser.add_argument(
+        "--into",
+        type=Path,
+        default=DEFAULT_OUT / DEFAULT_DB_NAME,
+        metavar="FILE",
+        help=f"the database to merge into (default ./{DEFAULT_OUT}/{DEFAULT_DB_NAME})",
+    )
     parser.set_defaults(func=run)
 
 

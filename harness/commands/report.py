@@ -24,11 +24,23 @@ def add_parser(subparsers) -> None:
         "previous run of the same backend and version.",
     )
     parser.add_argument("--results", metavar="FILE", help=f"results database (default ./{DEFAULT_OUT}/results.sqlite)")
-    parser.add_argument("--run", metavar="RUN", action="append", dest="runs", help="a run id, id prefix, 'latest' or 'latest~N' (repeatable)")
+    parser.add_argument(
+        "--run",
+        metavar="RUN",
+        action="append",
+        dest="runs",
+        help="a run id, id prefix, 'latest' or 'latest~N' (repeatable)",
+    )
     parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: the database's directory)")
-    parser.add_argument("--markdown", metavar="FILE", help="also write the Markdown report to FILE ('-' for stdout, e.g. >> $GITHUB_STEP_SUMMARY)")
+    parser.add_argument(
+        "--markdown",
+        metavar="FILE",
+        help="also write the Markdown report to FILE ('-' for stdout, e.g. >> $GITHUB_STEP_SUMMARY)",
+    )
     parser.add_argument("--list", action="store_true", help="list the recorded runs and exit")
-    parser.add_argument("--junit-commands", action="store_true", help="keep the command lines of passing cases in junit.xml too")
+    parser.add_argument(
+        "--junit-commands", action="store_true", help="keep the command lines of passing cases in junit.xml too"
+    )
     add_clauses_option(parser)
     parser.set_defaults(func=run)
 
@@ -38,15 +50,18 @@ def run(args: argparse.Namespace) -> int:
     with ResultsStore(database, create=False) as store:
         if args.list:
             for recorded in store.runs():
-                print(f"{recorded.id}  {recorded.status:<11} {recorded.column:<40} {recorded.started_at}  level {recorded.level}")
+                print(
+                    f"{recorded.id}  {recorded.status:<11} {recorded.column:<40} {recorded.started_at}  level {recorded.level}"
+                )
             return 0
         results, diffs = select(store, args.runs)
         history = histories(store, results)
     if not results:
         raise UsageError(f"results database {database} has no runs yet; run 'azihsm-conformance run' first")
     clauses = load_catalogue(args)
-    outputs = write_outputs(results, diffs, clauses, args.out or database.parent, junit_commands=args.junit_commands,
-                            history=history)
+    outputs = write_outputs(
+        results, diffs, clauses, args.out or database.parent, junit_commands=args.junit_commands, history=history
+    )
     if args.markdown == "-":
         sys.stdout.write(markdown.render_report(results, clauses, diffs))
     else:

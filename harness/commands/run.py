@@ -34,23 +34,64 @@ def add_parser(subparsers) -> None:
         "Arguments after -- go to pytest (e.g. -- -k ecdsa).",
     )
     add_target_options(parser)
-    parser.add_argument("--level", choices=("quick", "full", "hostile"), default="full",
-                        help="quick: representative cases per clause, no slow cases; full (default): every conformance "
-                             "case; hostile: the hostile-input campaign (--hostile-budget inputs per family)")
-    parser.add_argument("--hostile-budget", type=_positive_inputs, default=25, metavar="N",
-                        help="hostile level: inputs per family (default 25; the long campaign: 2000)")
-    parser.add_argument("--hostile-seed", type=int, default=1, metavar="SEED", help="hostile level: random seed (default 1)")
-    parser.add_argument("--out", metavar="DIR", type=Path, default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})")
+    parser.add_argument(
+        "--level",
+        choices=("quick", "full", "hostile"),
+        default="full",
+        help="quick: representative cases per clause, no slow cases; full (default): every conformance "
+        "case; hostile: the hostile-input campaign (--hostile-budget inputs per family)",
+    )
+    parser.add_argument(
+        "--hostile-budget",
+        type=_positive_inputs,
+        default=25,
+        metavar="N",
+        help="hostile level: inputs per family (default 25; the long campaign: 2000)",
+    )
+    parser.add_argument(
+        "--hostile-seed", type=int, default=1, metavar="SEED", help="hostile level: random seed (default 1)"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", type=Path, default=DEFAULT_OUT, help=f"output directory (default ./{DEFAULT_OUT})"
+    )
     parser.add_argument("--results", metavar="FILE", help="results database (default OUT/results.sqlite)")
-    parser.add_argument("-n", "--workers", type=_workers_value, default="auto", help="parallel workers: a number, 'auto' (default), or 0 for none")
-    parser.add_argument("--suite", metavar="DIR", type=Path, help="conformance suite directory (default: the installed conformance package)")
-    parser.add_argument("--command-timeout", type=_seconds, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"seconds before one openssl command counts as hung (default {DEFAULT_TIMEOUT:g}, at most 3600)")
-    parser.add_argument("--keep-work", type=_positive, default=DEFAULT_KEEP_WORK, metavar="N",
-                        help="keep the working and device directories (what replay lines need) of the newest N "
-                             f"runs under OUT/work, this one included (default {DEFAULT_KEEP_WORK})")
-    parser.add_argument("--progress", type=float, metavar="SECONDS",
-                        help="a progress line every SECONDS (default 5 on a terminal, 15 otherwise; 0: none)")
-    parser.add_argument("--junit-commands", action="store_true", help="keep the command lines of passing cases in junit.xml too")
+    parser.add_argument(
+        "-n",
+        "--workers",
+        type=_workers_value,
+        default="auto",
+        help="parallel workers: a number, 'auto' (default), or 0 for none",
+    )
+    parser.add_argument(
+        "--suite",
+        metavar="DIR",
+        type=Path,
+        help="conformance suite directory (default: the installed conformance package)",
+    )
+    parser.add_argument(
+        "--command-timeout",
+        type=_seconds,
+        default=DEFAULT_TIMEOUT,
+        metavar="SECONDS",
+        help=f"seconds before one openssl command counts as hung (default {DEFAULT_TIMEOUT:g}, at most 3600)",
+    )
+    parser.add_argument(
+        "--keep-work",
+        type=_positive,
+        default=DEFAULT_KEEP_WORK,
+        metavar="N",
+        help="keep the working and device directories (what replay lines need) of the newest N "
+        f"runs under OUT/work, this one included (default {DEFAULT_KEEP_WORK})",
+    )
+    parser.add_argument(
+        "--progress",
+        type=float,
+        metavar="SECONDS",
+        help="a progress line every SECONDS (default 5 on a terminal, 15 otherwise; 0: none)",
+    )
+    parser.add_argument(
+        "--junit-commands", action="store_true", help="keep the command lines of passing cases in junit.xml too"
+    )
     add_clauses_option(parser)
     parser.add_argument("pytest_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
@@ -116,13 +157,21 @@ def run(args: argparse.Namespace) -> int:
     # everything that can be wrong with the input is checked here, before pytest starts,
     # so it ends as one line and exit code 2; the provider is loaded once, here, and the
     # resolved target is handed to pytest and its workers in a file
-    target = resolve_target(args.openssl, args.backend, provider_path=args.provider_path,
-                            provider_module=args.provider_module, openssl_conf=args.openssl_conf)
+    target = resolve_target(
+        args.openssl,
+        args.backend,
+        provider_path=args.provider_path,
+        provider_module=args.provider_module,
+        openssl_conf=args.openssl_conf,
+    )
     load_catalogue(args)
     suite = suite_directory(args.suite)
     database = results_path(args, args.out)
     ResultsStore(database).close()
-    print(f"azihsm-conformance: {target.backend.name} ({target.provider.describe()}) with {target.install.version_text}", flush=True)
+    print(
+        f"azihsm-conformance: {target.backend.name} ({target.provider.describe()}) with {target.install.version_text}",
+        flush=True,
+    )
 
     run_id = new_run_id()
     work = (args.out / "work").resolve()
@@ -133,20 +182,34 @@ def run(args: argparse.Namespace) -> int:
     target_file = target.write(work / f"{run_id}.target.json")
     extra = [arg for arg in args.pytest_args if arg != "--"] if args.pytest_args else []
     command = [
-        sys.executable, "-m", "pytest",
-        "-c", str(PYTEST_SETTINGS), "--rootdir", str(suite.parent),
-        "-p", "azihsm",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-c",
+        str(PYTEST_SETTINGS),
+        "--rootdir",
+        str(suite.parent),
+        "-p",
+        "azihsm",
         *_workers(args.workers),
-        "--azihsm-target", str(target_file),
-        "--azihsm-level", args.level,
-        "--azihsm-hostile-budget", str(args.hostile_budget),
-        "--azihsm-hostile-seed", str(args.hostile_seed),
-        "--azihsm-results", str(database),
-        "--azihsm-run-id", run_id,
-        "--azihsm-command-timeout", str(args.command_timeout),
+        "--azihsm-target",
+        str(target_file),
+        "--azihsm-level",
+        args.level,
+        "--azihsm-hostile-budget",
+        str(args.hostile_budget),
+        "--azihsm-hostile-seed",
+        str(args.hostile_seed),
+        "--azihsm-results",
+        str(database),
+        "--azihsm-run-id",
+        run_id,
+        "--azihsm-command-timeout",
+        str(args.command_timeout),
         # the cases' working and device directories live beside the results, so every
         # recorded command line can still be replayed after later runs
-        "--basetemp", str(work / run_id),
+        "--basetemp",
+        str(work / run_id),
         *(["--azihsm-clauses", args.clauses] if args.clauses else []),
         *(["--azihsm-progress", str(args.progress)] if args.progress is not None else []),
         *extra,
@@ -157,35 +220,54 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         code = PYTEST_INTERRUPTED
     if code in (PYTEST_USAGE_ERROR, PYTEST_INTERNAL_ERROR):
-        raise UsageError(f"pytest could not run the suite (exit code {code}, reason printed above); fix it and run again")
+        raise UsageError(
+            f"pytest could not run the suite (exit code {code}, reason printed above); fix it and run again"
+        )
 
     with ResultsStore(database, create=False) as store:
         try:
             recorded = store.get_run(run_id)
         except UsageError:
-            raise UsageError(f"pytest ended (exit code {code}) before recording run {run_id}; see its output above") from None
+            raise UsageError(
+                f"pytest ended (exit code {code}) before recording run {run_id}; see its output above"
+            ) from None
         if recorded.status == ABORTED:
-            raise UsageError(f"the conformance suite in {suite} could not be collected (errors above); run {run_id} is recorded as aborted")
+            raise UsageError(
+                f"the conformance suite in {suite} could not be collected (errors above); run {run_id} is recorded as aborted"
+            )
         [result], diffs = select(store, [run_id])
         # the pages show every backend and OpenSSL version recorded in this database (this
         # run is the newest of its column); the exports hold this run only
         columns, _ = select(store, None)
         history = histories(store, columns)
-    outputs = write_outputs(columns, diffs, load_catalogue(args), args.out, exported=[result], junit_commands=args.junit_commands,
-                            history=history)
+    outputs = write_outputs(
+        columns,
+        diffs,
+        load_catalogue(args),
+        args.out,
+        exported=[result],
+        junit_commands=args.junit_commands,
+        history=history,
+    )
     pruned = prune_work(work, args.keep_work, run_id)
     verdict = "CONFORMS" if result.conforms else "DOES NOT CONFORM"
-    print(f"azihsm-conformance: run {run_id}: {verdict} to revision {target.backend.revision} "
-          f"({verdicts.summary(result.counts())})")
+    print(
+        f"azihsm-conformance: run {run_id}: {verdict} to revision {target.backend.revision} "
+        f"({verdicts.summary(result.counts())})"
+    )
     for diff in diffs:
         print(f"  since {diff.a.id}: {len(diff.newly_failing)} newly failing, {len(diff.newly_passing)} newly passing")
     print(f"  results: {database}")
     if pruned:
-        print(f"  removed the working directories of {len(pruned)} older run(s) from {work} (--keep-work {args.keep_work})")
+        print(
+            f"  removed the working directories of {len(pruned)} older run(s) from {work} (--keep-work {args.keep_work})"
+        )
     for name, path in outputs.items():
         print(f"  {name}: {path}")
     if code < 0:
-        print(f"azihsm-conformance: pytest was killed by signal {-code}; run {run_id} stays incomplete", file=sys.stderr)
+        print(
+            f"azihsm-conformance: pytest was killed by signal {-code}; run {run_id} stays incomplete", file=sys.stderr
+        )
         return 1
     if code == PYTEST_INTERRUPTED:
         print("azihsm-conformance: interrupted; the run is recorded as interrupted", file=sys.stderr)
@@ -196,7 +278,10 @@ def run(args: argparse.Namespace) -> int:
     against = result.failing()
     if against:
         clauses = sorted({case.clause_id for case in against})
-        print(f"azihsm-conformance: {len(against)} case(s) count against conformance in: "
-              f"{', '.join(clauses[:10])}{' ...' if len(clauses) > 10 else ''}", file=sys.stderr)
+        print(
+            f"azihsm-conformance: {len(against)} case(s) count against conformance in: "
+            f"{', '.join(clauses[:10])}{' ...' if len(clauses) > 10 else ''}",
+            file=sys.stderr,
+        )
         return 1
     return 0

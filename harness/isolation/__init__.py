@@ -35,8 +35,20 @@ WITHHOLD_VARIABLE = "AZIHSM_ISOLATION_WITHHOLD"
 # the operation classes a clause may ask the provider under test to perform
 # (isolation_provider.c knows the same names)
 OPERATION_CLASSES = (
-    "digest", "cipher", "mac", "kdf", "rand", "keymgmt", "keyexch", "signature",
-    "asym-cipher", "kem", "encoder", "decoder", "store", "skeymgmt",
+    "digest",
+    "cipher",
+    "mac",
+    "kdf",
+    "rand",
+    "keymgmt",
+    "keyexch",
+    "signature",
+    "asym-cipher",
+    "kem",
+    "encoder",
+    "decoder",
+    "store",
+    "skeymgmt",
 )
 CONF_NAME = "isolation.cnf"
 
@@ -77,8 +89,18 @@ def module_path(install: OpenSSLInstall) -> Path:
     staging = Path(tempfile.mkdtemp(prefix=".build-", dir=target.parent))
     try:
         link = [f"-L{libdir}", "-lcrypto"] if libdir else ["-lcrypto"]
-        command = ["cc", "-shared", "-fPIC", "-O2", "-Wall", f"-I{include}", "-o",
-                   str(staging / MODULE_FILE), str(SOURCE), *link]
+        command = [
+            "cc",
+            "-shared",
+            "-fPIC",
+            "-O2",
+            "-Wall",
+            f"-I{include}",
+            "-o",
+            str(staging / MODULE_FILE),
+            str(SOURCE),
+            *link,
+        ]
         try:
             built = subprocess.run(command, capture_output=True, text=True, timeout=120)
         except OSError as exc:

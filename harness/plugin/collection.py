@@ -27,8 +27,13 @@ class CaseInfo:
     not_applicable: str  # why the case does not apply to this backend, or ''
 
     def to_property(self) -> dict:
-        return {"case_id": self.case_id, "clause": self.clause, "level": self.level, "params": self.params,
-                "deviation": self.deviation}
+        return {
+            "case_id": self.case_id,
+            "clause": self.clause,
+            "level": self.level,
+            "params": self.params,
+            "deviation": self.deviation,
+        }
 
 
 CASE = pytest.StashKey[CaseInfo]()
@@ -38,7 +43,9 @@ def clause_of(item: pytest.Item) -> str:
     marks = list(item.iter_markers("clause"))
     if len(marks) != 1 or len(marks[0].args) != 1 or not isinstance(marks[0].args[0], str):
         found = "no clause marker" if not marks else f"{len(marks)} clause markers"
-        raise UsageError(f"{item.nodeid}: {found}; every conformance case needs exactly one @pytest.mark.clause(\"CLAUSE-ID\")")
+        raise UsageError(
+            f'{item.nodeid}: {found}; every conformance case needs exactly one @pytest.mark.clause("CLAUSE-ID")'
+        )
     return marks[0].args[0]
 
 
@@ -72,8 +79,10 @@ def select_level(items, clause_ids, level):
     if level == "hostile":
         keep = [item for item in items if item.get_closest_marker("hostile") is not None]
         return keep, [item for item in items if item.get_closest_marker("hostile") is None]
-    items, campaign = ([item for item in items if item.get_closest_marker("hostile") is None],
-                       [item for item in items if item.get_closest_marker("hostile") is not None])
+    items, campaign = (
+        [item for item in items if item.get_closest_marker("hostile") is None],
+        [item for item in items if item.get_closest_marker("hostile") is not None],
+    )
     if level == "full":
         return items, campaign
     candidates = [item for item in items if item.get_closest_marker("slow") is None]
@@ -133,7 +142,10 @@ def _params(item: pytest.Item) -> dict:
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return {}
-    params = {name: value if isinstance(value, (str, int, float, bool, type(None))) else str(value) for name, value in callspec.params.items()}
+    params = {
+        name: value if isinstance(value, (str, int, float, bool, type(None))) else str(value)
+        for name, value in callspec.params.items()
+    }
     params["id"] = callspec.id
     return params
 
@@ -144,7 +156,7 @@ def stable_case_id(path: Path, nodeid: str) -> str:
     and from site-packages both become ``test_sign.py::test_ecdsa[P384]``."""
     parts = path.parts
     if "conformance" in parts:
-        relative = "/".join(parts[len(parts) - parts[::-1].index("conformance"):])
+        relative = "/".join(parts[len(parts) - parts[::-1].index("conformance") :])
     else:
         relative = path.name
     _, sep, rest = nodeid.partition("::")

@@ -127,12 +127,15 @@ def workdir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def openssl(request: pytest.FixtureRequest, _workspace: Workspace, workdir: Path, tmp_path: Path) -> "OpenSSLCommand":
+def openssl(request: pytest.FixtureRequest, _workspace: Workspace, workdir: Path, tmp_path: Path) -> OpenSSLCommand:
     state = request.config.stash[STATE]
     info = request.node.stash.get(CASE, None)
     clause = state.clauses.get(info.clause) if info else None
     return OpenSSLCommand(
-        state, _workspace, workdir, tmp_path,
+        state,
+        _workspace,
+        workdir,
+        tmp_path,
         log=request.node.stash.setdefault(COMMANDS, []),
         proofs=request.node.stash.setdefault(PROOFS, []),
         performs=clause.performs if clause else (),
@@ -142,8 +145,17 @@ def openssl(request: pytest.FixtureRequest, _workspace: Workspace, workdir: Path
 class OpenSSLCommand:
     """The ``openssl`` fixture: runs commands for one case and fails it on surprises."""
 
-    def __init__(self, state: HarnessState, workspace: Workspace, cwd: Path, scratch: Path, *, log: list, proofs: list,
-                 performs: tuple[str, ...]):
+    def __init__(
+        self,
+        state: HarnessState,
+        workspace: Workspace,
+        cwd: Path,
+        scratch: Path,
+        *,
+        log: list,
+        proofs: list,
+        performs: tuple[str, ...],
+    ):
         self._state = state
         self._workspace = workspace
         self._env = {**state.install.env, **workspace.env}
@@ -171,8 +183,17 @@ class OpenSSLCommand:
 
     # -- running ---------------------------------------------------------------------------
 
-    def _run(self, argv: list[str], role: str, *, input=None, timeout=None, env=None, cwd: Path | None = None,
-             base_env: dict[str, str] | None = None) -> CommandResult:
+    def _run(
+        self,
+        argv: list[str],
+        role: str,
+        *,
+        input=None,
+        timeout=None,
+        env=None,
+        cwd: Path | None = None,
+        base_env: dict[str, str] | None = None,
+    ) -> CommandResult:
         if isinstance(input, str):
             input = input.encode()
         result = run_command(
@@ -188,16 +209,29 @@ class OpenSSLCommand:
             pytest.fail(failure("openssl " + result.describe(), result), pytrace=False)
         return result
 
-    def __call__(self, *args, input: bytes | str | None = None, expect_fail: bool | None = False,
-                 timeout: float | None = None, env: dict[str, str] | None = None, prove: bool = False,
-                 prerequisite: bool = False) -> CommandResult:
+    def __call__(
+        self,
+        *args,
+        input: bytes | str | None = None,
+        expect_fail: bool | None = False,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        prove: bool = False,
+        prerequisite: bool = False,
+    ) -> CommandResult:
         """Run ``openssl ARGS`` (PROV expanded). EXPECT_FAIL: False = must exit 0, True = must
         not, None = either (an INFO case recording what the backend does). PROVE: also run
         the isolated twin (the case's proof that the provider did the work). PREREQUISITE:
         a failure makes the case inconclusive (it could not reach what it checks)."""
-        result = self._run(self.argv(*args), PREREQUISITE if prerequisite else STEP, input=input, timeout=timeout, env=env)
+        result = self._run(
+            self.argv(*args), PREREQUISITE if prerequisite else STEP, input=input, timeout=timeout, env=env
+        )
         if prerequisite and result.returncode != 0:
-            raise Inconclusive(failure(f"a prerequisite step failed ({result.describe()}), so the case cannot reach what it checks", result))
+            raise Inconclusive(
+                failure(
+                    f"a prerequisite step failed ({result.describe()}), so the case cannot reach what it checks", result
+                )
+            )
         if expect_fail is True and result.returncode == 0:
             pytest.fail(failure("openssl succeeded but this case expects it to fail", result), pytrace=False)
         if expect_fail is False and result.returncode != 0:
@@ -206,14 +240,26 @@ class OpenSSLCommand:
             self.prove(*args, input=input, timeout=timeout, env=env)
         return result
 
-    def attempt(self, *args, input=None, timeout: float | None = None, env: dict[str, str] | None = None,
-                cwd: Path | None = None) -> CommandResult:
+    def attempt(
+        self,
+        *args,
+        input=None,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> CommandResult:
         """Run ``openssl ARGS`` and return however it ended, recording nothing (the hostile-
         input campaign runs thousands; it records the ones that are findings with ``keep``)."""
         if isinstance(input, str):
             input = input.encode()
-        return run_command(self.argv(*args), cwd=cwd or self.cwd, env={**self._env, **(env or {})}, input=input,
-                           timeout=timeout or self._state.timeout, stdin_dir=self._scratch / "stdin")
+        return run_command(
+            self.argv(*args),
+            cwd=cwd or self.cwd,
+            env={**self._env, **(env or {})},
+            input=input,
+            timeout=timeout or self._state.timeout,
+            stdin_dir=self._scratch / "stdin",
+        )
 
     def keep(self, result: CommandResult, role: str = STEP) -> None:
         """Record RESULT among the case's commands (shown and stored, replayable)."""
@@ -223,15 +269,22 @@ class OpenSSLCommand:
         """A prerequisite command that is not openssl (e.g. a PKCS#11 key import)."""
         result = self._run([str(arg) for arg in argv], PREREQUISITE, timeout=timeout)
         if result.returncode != 0:
-            raise Inconclusive(failure(f"a prerequisite step failed ({result.describe()}), so the case cannot reach what it checks", result))
+            raise Inconclusive(
+                failure(
+                    f"a prerequisite step failed ({result.describe()}), so the case cannot reach what it checks", result
+                )
+            )
         return result
 
     # -- proofs ----------------------------------------------------------------------------
 
     def _classes(self) -> tuple[str, ...]:
         if not self.performs:
-            pytest.fail("this case asks for a proof, but its clause declares no operation classes "
-                        "(`performs` in the catalogue); fix the catalogue", pytrace=False)
+            pytest.fail(
+                "this case asks for a proof, but its clause declares no operation classes "
+                "(`performs` in the catalogue); fix the catalogue",
+                pytrace=False,
+            )
         return self.performs
 
     def twin(self, *args, input=None, timeout=None, env=None) -> CommandResult:
@@ -239,24 +292,41 @@ class OpenSSLCommand:
         but the one under test, in a copy of the case's directory (the documented run's
         outputs stay as they are)."""
         if self._state.target.isolation_module is None:
-            raise Inconclusive(f"backend {self.backend.name} cannot be isolated (its openssl.cnf template names no "
-                               "${SUPPORT_NAME}/${SUPPORT_MODULE}), so no case can show who performed an operation")
+            raise Inconclusive(
+                f"backend {self.backend.name} cannot be isolated (its openssl.cnf template names no "
+                "${SUPPORT_NAME}/${SUPPORT_MODULE}), so no case can show who performed an operation"
+            )
         self._twins += 1
         directory = self._scratch / f"twin-{self._twins}"
         shutil.copytree(self.cwd, directory, symlinks=True)
-        return self._run(self.argv(*args, isolated=True), TWIN, input=input, timeout=timeout, env=env, cwd=directory,
-                         base_env={**self._state.install.env, **self._workspace.isolated_env(self.backend, self._classes())})
+        return self._run(
+            self.argv(*args, isolated=True),
+            TWIN,
+            input=input,
+            timeout=timeout,
+            env=env,
+            cwd=directory,
+            base_env={**self._state.install.env, **self._workspace.isolated_env(self.backend, self._classes())},
+        )
 
     def prove(self, *args, input=None, timeout=None, env=None) -> CommandResult:
         classes = self._classes()
         twin = self.twin(*args, input=input, timeout=timeout, env=env)
         withheld = ", ".join(classes)
         if twin.returncode != 0:
-            pytest.fail(failure(
-                f"{self.performer} did not perform this itself: with {withheld} withheld from every other provider "
-                f"the same command fails ({first_error_line(twin)}), so another provider served the documented run", twin),
-                pytrace=False)
-        self._proofs.append(Proof("isolated", self.performer, f"isolated twin ({withheld} withheld from every other provider) succeeded"))
+            pytest.fail(
+                failure(
+                    f"{self.performer} did not perform this itself: with {withheld} withheld from every other provider "
+                    f"the same command fails ({first_error_line(twin)}), so another provider served the documented run",
+                    twin,
+                ),
+                pytrace=False,
+            )
+        self._proofs.append(
+            Proof(
+                "isolated", self.performer, f"isolated twin ({withheld} withheld from every other provider) succeeded"
+            )
+        )
         return twin
 
     @property
@@ -273,11 +343,22 @@ class OpenSSLCommand:
         if self.forced_property not in " ".join(str(arg) for arg in args):
             pytest.fail(f"forced(): the command does not carry {self.forced_property}", pytrace=False)
         result = self(*args, **options)
-        self._proofs.append(Proof("forced", self.performer, f"{what} fetched with {self.forced_property} (no other provider qualifies)"))
+        self._proofs.append(
+            Proof("forced", self.performer, f"{what} fetched with {self.forced_property} (no other provider qualifies)")
+        )
         return result
 
-    def refuses(self, *args, control, because: str, input=None, control_input=None, timeout: float | None = None,
-                env: dict[str, str] | None = None, control_env: dict[str, str] | None = None) -> CommandResult:
+    def refuses(
+        self,
+        *args,
+        control,
+        because: str,
+        input=None,
+        control_input=None,
+        timeout: float | None = None,
+        env: dict[str, str] | None = None,
+        control_env: dict[str, str] | None = None,
+    ) -> CommandResult:
         """ARGS must be refused by the provider under test because of the one fault they
         carry (a refusal of kind BECAUSE, e.g. 'usage'); CONTROL, the same command without
         the fault, must succeed (with CONTROL_ENV, default ENV, when the fault is in the
@@ -287,46 +368,88 @@ class OpenSSLCommand:
         # the faulty command first: accepting it is a failure whatever the control does
         result = self._run(self.argv(*args), REFUSAL, input=input, timeout=timeout, env=env)
         if result.returncode == 0:
-            pytest.fail(failure(f"accepted: this command carries a fault the provider must refuse ({because}), "
-                                "but openssl exited 0", result), pytrace=False)
+            pytest.fail(
+                failure(
+                    f"accepted: this command carries a fault the provider must refuse ({because}), "
+                    "but openssl exited 0",
+                    result,
+                ),
+                pytrace=False,
+            )
         checked = self._run(self.argv(*control), CONTROL, input=control_input, timeout=timeout, env=control_env)
         if checked.returncode != 0:
-            raise Inconclusive(failure(
-                "the positive control (the same command without the fault) fails too, so the refusal proves "
-                f"nothing ({first_error_line(checked)})", checked))
+            raise Inconclusive(
+                failure(
+                    "the positive control (the same command without the fault) fails too, so the refusal proves "
+                    f"nothing ({first_error_line(checked)})",
+                    checked,
+                )
+            )
         pattern = self.backend.refusal_reasons.get(because, "")
         own = provider_errors(result, self.backend.error_pattern)
         if own:
             reason = check_reason(own, pattern)
             if not reason.matched:
-                pytest.fail(failure(f"refused, but not for the fault this case introduced: the profile expects a "
-                                    f"'{because}' reason (/{pattern}/), {self.performer} said: {reason.shown}", result), pytrace=False)
+                pytest.fail(
+                    failure(
+                        f"refused, but not for the fault this case introduced: the profile expects a "
+                        f"'{because}' reason (/{pattern}/), {self.performer} said: {reason.shown}",
+                        result,
+                    ),
+                    pytrace=False,
+                )
             note = "" if reason.checked else f" (reason not checked: the profile declares no pattern for '{because}')"
-            self._proofs.append(Proof("refusal", self.performer, f"refused by {self.performer}: {excerpt(reason.shown, 300)}{note}"))
+            self._proofs.append(
+                Proof("refusal", self.performer, f"refused by {self.performer}: {excerpt(reason.shown, 300)}{note}")
+            )
             return result
         cause = foreign_cause(result)
         if cause:
             raise Inconclusive(failure(f"refused by OpenSSL, not by the provider under test: {cause}", result))
         if pattern:
-            pytest.fail(failure(f"refused without a reason: no error from {self.performer} on the stack, and the profile "
-                                f"expects a '{because}' reason (/{pattern}/)", result), pytrace=False)
+            pytest.fail(
+                failure(
+                    f"refused without a reason: no error from {self.performer} on the stack, and the profile "
+                    f"expects a '{because}' reason (/{pattern}/)",
+                    result,
+                ),
+                pytrace=False,
+            )
         return self._refusal_by_isolation(args, control, input, control_input, timeout, env, control_env, result)
 
-    def _refusal_by_isolation(self, args, control, input, control_input, timeout, env, control_env, result) -> CommandResult:
+    def _refusal_by_isolation(
+        self, args, control, input, control_input, timeout, env, control_env, result
+    ) -> CommandResult:
         """Nobody named a reason: the refusal is the provider's if, with the clause's classes
         withheld from every other provider, the control still passes and the fault is still refused."""
         twin_control = self.twin(*control, input=control_input, timeout=timeout, env=control_env)
         if twin_control.returncode != 0:
-            raise Inconclusive(failure(f"refused without any error message, and {self.performer} cannot run the control "
-                                       f"alone ({first_error_line(twin_control)}), so nothing shows who refused", twin_control))
+            raise Inconclusive(
+                failure(
+                    f"refused without any error message, and {self.performer} cannot run the control "
+                    f"alone ({first_error_line(twin_control)}), so nothing shows who refused",
+                    twin_control,
+                )
+            )
         twin_faulty = self.twin(*args, input=input, timeout=timeout, env=env)
         if twin_faulty.returncode == 0:
-            pytest.fail(failure(f"{self.performer} accepts this when no other provider can step in: the documented "
-                                "run's refusal came from another provider", twin_faulty), pytrace=False)
-        self._proofs.append(Proof("refusal", self.performer,
-                                  f"refused with only {self.performer} performing {', '.join(self._classes())} "
-                                  f"(isolated twins: control exit 0, faulty exit {twin_faulty.returncode}); "
-                                  "no error message named the reason"))
+            pytest.fail(
+                failure(
+                    f"{self.performer} accepts this when no other provider can step in: the documented "
+                    "run's refusal came from another provider",
+                    twin_faulty,
+                ),
+                pytrace=False,
+            )
+        self._proofs.append(
+            Proof(
+                "refusal",
+                self.performer,
+                f"refused with only {self.performer} performing {', '.join(self._classes())} "
+                f"(isolated twins: control exit 0, faulty exit {twin_faulty.returncode}); "
+                "no error message named the reason",
+            )
+        )
         return result
 
 

@@ -36,8 +36,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if commands:
         report.user_properties.append((COMMANDS_PROPERTY, [c.to_record() for c in commands]))
         if report.when == "call" or report.failed:
-            report.sections.append(("openssl commands", "\n".join(
-                f"$ {c.result.command_line}  # {c.role}: {c.result.describe()}" for c in commands)))
+            report.sections.append(
+                (
+                    "openssl commands",
+                    "\n".join(f"$ {c.result.command_line}  # {c.role}: {c.result.describe()}" for c in commands),
+                )
+            )
     info = item.stash.get(CASE, None)
     if info is None:
         return report
@@ -78,12 +82,16 @@ def _judge(item, call, report, info) -> dict | None:
     clause = item.config.stash[STATE].clauses.get(info.clause)
     if outcome == v.PASSED and clause is not None and clause.performs and not proofs:
         outcome = v.INCONCLUSIVE
-        message = (f"no command of this case showed that the provider under test performed {', '.join(clause.performs)} "
-                   "(no isolated twin, no refusal attributed to it): the pass could have been another provider's")
+        message = (
+            f"no command of this case showed that the provider under test performed {', '.join(clause.performs)} "
+            "(no isolated twin, no refusal attributed to it): the pass could have been another provider's"
+        )
     if info.deviation:
         if outcome == v.PASSED:
-            outcome, message = v.FIXED_DEVIATION, (f"known deviation no longer observed: {info.deviation}; "
-                                                   "remove it from the backend profile")
+            outcome, message = (
+                v.FIXED_DEVIATION,
+                (f"known deviation no longer observed: {info.deviation}; remove it from the backend profile"),
+            )
         elif outcome == v.FAILED:
             outcome, message = v.DEVIATION, f"known deviation: {info.deviation} (observed: {message})"
     performer = item.config.stash[STATE].target.performer
@@ -91,8 +99,12 @@ def _judge(item, call, report, info) -> dict | None:
 
 
 def _verdict(outcome: str, message: str, *, performed_by: str = "", evidence: list | None = None) -> dict:
-    return {"outcome": outcome, "message": excerpt(message.strip(), MESSAGE_LIMIT), "performed_by": performed_by,
-            "evidence": list(dict.fromkeys(evidence or []))}
+    return {
+        "outcome": outcome,
+        "message": excerpt(message.strip(), MESSAGE_LIMIT),
+        "performed_by": performed_by,
+        "evidence": list(dict.fromkeys(evidence or [])),
+    }
 
 
 def _show(report: pytest.TestReport, item: pytest.Item, verdict: dict) -> None:

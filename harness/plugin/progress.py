@@ -76,8 +76,10 @@ class Progress:
         now = time.monotonic() if now is None else now
         with self.lock:
             done, total, against = self.done, self.total, self.against
-            long = sorted(((now - since, nodeid) for nodeid, since in self.running.items() if now - since >= LONG_CASE_SECONDS),
-                          reverse=True)
+            long = sorted(
+                ((now - since, nodeid) for nodeid, since in self.running.items() if now - since >= LONG_CASE_SECONDS),
+                reverse=True,
+            )
         elapsed = now - self.started
         share = f" ({100 * done // total}%)" if total else ""
         text = f"azihsm progress: {done}/{total or '?'} cases{share}, {elapsed:.0f} s elapsed"
@@ -85,7 +87,9 @@ class Progress:
             text += f", about {elapsed / done * (total - done):.0f} s left"
         text += f", {against} against conformance"
         if long:
-            text += "; running long: " + ", ".join(f"{nodeid.split('/')[-1]} ({seconds:.0f} s)" for seconds, nodeid in long[:3])
+            text += "; running long: " + ", ".join(
+                f"{nodeid.split('/')[-1]} ({seconds:.0f} s)" for seconds, nodeid in long[:3]
+            )
         return text
 
     def _loop(self) -> None:

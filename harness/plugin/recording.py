@@ -66,7 +66,11 @@ def case_from_reports(reports: list[pytest.TestReport]) -> st.CaseRecord | None:
                 verdicts[report.when] = value
     if not info:
         return None  # not a conformance case (no clause): nothing to record
-    verdict = verdicts.get("call") or verdicts.get("setup") or {"outcome": v.PASSED, "message": "", "performed_by": "", "evidence": []}
+    verdict = (
+        verdicts.get("call")
+        or verdicts.get("setup")
+        or {"outcome": v.PASSED, "message": "", "performed_by": "", "evidence": []}
+    )
     teardown = verdicts.get("teardown")
     if teardown and verdict["outcome"] == v.PASSED:
         verdict = teardown
@@ -85,6 +89,10 @@ def case_from_reports(reports: list[pytest.TestReport]) -> st.CaseRecord | None:
         stderr_excerpt=excerpt(failing[-1]["stderr"], STDERR_EXCERPT) if failing else "",
         performed_by=verdict["performed_by"],
         evidence=verdict["evidence"],
-        commands=[st.CommandRecord(c["command_line"], c["returncode"], c["outcome"], c["duration"], c["stderr"], c.get("role", "step"))
-                  for c in commands],
+        commands=[
+            st.CommandRecord(
+                c["command_line"], c["returncode"], c["outcome"], c["duration"], c["stderr"], c.get("role", "step")
+            )
+            for c in commands
+        ],
     )

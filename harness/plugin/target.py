@@ -66,26 +66,62 @@ STATE = pytest.StashKey[HarnessState]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("azihsm", "azihsm conformance harness")
     add = group.addoption
-    add("--azihsm-backend", default=None, help="backend profile name or NAME.toml file (default: reference, or external with --azihsm-provider-path)")
-    add("--azihsm-openssl", default=None, help="openssl binary path, name on PATH, or version like 3.5 (default: $AZIHSM_OPENSSL, then PATH)")
+    add(
+        "--azihsm-backend",
+        default=None,
+        help="backend profile name or NAME.toml file (default: reference, or external with --azihsm-provider-path)",
+    )
+    add(
+        "--azihsm-openssl",
+        default=None,
+        help="openssl binary path, name on PATH, or version like 3.5 (default: $AZIHSM_OPENSSL, then PATH)",
+    )
     add("--azihsm-provider-path", default=None, help="directory holding the provider .so: defines an external backend")
     add("--azihsm-provider-module", default=None, help="provider module name (default azihsm_provider)")
     add("--azihsm-openssl-conf", default=None, help="openssl.cnf (or template) that loads the provider")
-    add("--azihsm-target", default=None, help="a target file written by 'azihsm-conformance run' (replaces the options above)")
+    add(
+        "--azihsm-target",
+        default=None,
+        help="a target file written by 'azihsm-conformance run' (replaces the options above)",
+    )
     add("--azihsm-results", default=str(DEFAULT_RESULTS), help=f"results database (default ./{DEFAULT_RESULTS})")
-    add("--azihsm-level", default="full", choices=LEVELS,
+    add(
+        "--azihsm-level",
+        default="full",
+        choices=LEVELS,
         help="quick: representative cases per clause, no slow cases; full: everything but the hostile-input campaign; "
-             "hostile: only the campaign")
-    add("--azihsm-hostile-budget", type=int, default=25, metavar="N",
-        help="hostile level: inputs per family of the campaign (default 25; a long campaign: 2000)")
-    add("--azihsm-hostile-seed", type=int, default=1, metavar="SEED",
-        help="hostile level: the campaign's random seed (default 1: the same inputs on every run)")
+        "hostile: only the campaign",
+    )
+    add(
+        "--azihsm-hostile-budget",
+        type=int,
+        default=25,
+        metavar="N",
+        help="hostile level: inputs per family of the campaign (default 25; a long campaign: 2000)",
+    )
+    add(
+        "--azihsm-hostile-seed",
+        type=int,
+        default=1,
+        metavar="SEED",
+        help="hostile level: the campaign's random seed (default 1: the same inputs on every run)",
+    )
     add("--azihsm-clauses", default=None, help="clause catalogue (default fixtures/clauses.toml)")
-    add("--azihsm-command-timeout", type=_timeout, default=DEFAULT_TIMEOUT, help="seconds before one openssl command counts as hung")
+    add(
+        "--azihsm-command-timeout",
+        type=_timeout,
+        default=DEFAULT_TIMEOUT,
+        help="seconds before one openssl command counts as hung",
+    )
     add("--azihsm-run-id", default=None, help="id for this run in the results database (default: generated)")
-    add("--azihsm-progress", type=float, default=None, metavar="SECONDS",
+    add(
+        "--azihsm-progress",
+        type=float,
+        default=None,
+        metavar="SECONDS",
         help="a progress line (done/total, ETA, cases against, long-running cases) every SECONDS on stderr "
-             "(default 5 on a terminal, 15 otherwise; 0: none)")
+        "(default 5 on a terminal, 15 otherwise; 0: none)",
+    )
 
 
 def _timeout(text: str) -> float:
@@ -136,7 +172,10 @@ def active(config: pytest.Config) -> bool:
 
 def _informational(config: pytest.Config) -> bool:
     option = config.option
-    return any(getattr(option, name, False) for name in ("help", "version", "markers", "showfixtures", "show_fixtures_per_test"))
+    return any(
+        getattr(option, name, False)
+        for name in ("help", "version", "markers", "showfixtures", "show_fixtures_per_test")
+    )
 
 
 def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
@@ -145,8 +184,13 @@ def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
     if given:
         target, target_file = load_target(given), Path(given)
     else:
-        target = resolve_target(opt.azihsm_openssl, opt.azihsm_backend, provider_path=opt.azihsm_provider_path,
-                                provider_module=opt.azihsm_provider_module, openssl_conf=opt.azihsm_openssl_conf)
+        target = resolve_target(
+            opt.azihsm_openssl,
+            opt.azihsm_backend,
+            provider_path=opt.azihsm_provider_path,
+            provider_module=opt.azihsm_provider_module,
+            openssl_conf=opt.azihsm_openssl_conf,
+        )
         handle, name = tempfile.mkstemp(prefix="azihsm-target-", suffix=".json")
         os.close(handle)
         target_file = target.write(Path(name))
@@ -154,13 +198,22 @@ def _build_state(config: pytest.Config, controller: bool) -> HarnessState:
     catalogue = load_catalogue(opt.azihsm_clauses or CATALOGUE_PATH)
     unknown = sorted(set(target.backend.capabilities) - set(catalogue.capabilities) - {"*"})
     if unknown and catalogue.path == CATALOGUE_PATH:  # a custom catalogue may define fewer
-        raise UsageError(f"backend {target.backend.name} claims unknown capability {', '.join(unknown)}; "
-                         f"the catalogue {catalogue.path} defines {', '.join(sorted(catalogue.capabilities))}")
+        raise UsageError(
+            f"backend {target.backend.name} claims unknown capability {', '.join(unknown)}; "
+            f"the catalogue {catalogue.path} defines {', '.join(sorted(catalogue.capabilities))}"
+        )
     unknown = sorted(set(target.backend.deviations) - set(catalogue.clauses))
     if unknown:
-        raise UsageError(f"backend {target.backend.name} declares deviations of clause(s) {', '.join(unknown)} missing from {catalogue.path}")
-    state = HarnessState(target=target, catalogue=catalogue, level=opt.azihsm_level,
-                         timeout=opt.azihsm_command_timeout, target_file=target_file)
+        raise UsageError(
+            f"backend {target.backend.name} declares deviations of clause(s) {', '.join(unknown)} missing from {catalogue.path}"
+        )
+    state = HarnessState(
+        target=target,
+        catalogue=catalogue,
+        level=opt.azihsm_level,
+        timeout=opt.azihsm_command_timeout,
+        target_file=target_file,
+    )
     if controller and not opt.collectonly:  # a run is recorded only when cases run
         state.store = st.ResultsStore(opt.azihsm_results)
         state.run_id = state.store.begin_run(_run_record(config, state))
@@ -201,8 +254,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
         f"capabilities {', '.join(sorted(backend.capabilities))}",
         f"azihsm openssl: {state.install.describe()}",
         f"azihsm provider: {state.target.provider.describe()} (loaded as {state.target.provider.load_name})",
-        "azihsm provenance: " + (f"isolated twins through {state.target.isolation_module}" if state.target.isolation_module
-                                 else "none possible (the backend's openssl.cnf names no ${SUPPORT_NAME})"),
+        "azihsm provenance: "
+        + (
+            f"isolated twins through {state.target.isolation_module}"
+            if state.target.isolation_module
+            else "none possible (the backend's openssl.cnf names no ${SUPPORT_NAME})"
+        ),
         f"azihsm level: {state.level}; clauses: {state.catalogue.path}",
     ]
     if state.store:

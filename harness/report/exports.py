@@ -61,10 +61,23 @@ def to_junit(results: list[RunResults], *, all_commands: bool = False) -> str:
             hostname=run.host,
         )
         properties = ET.SubElement(suite, "properties")
-        for name in ("id", "backend", "provider_name", "provider_version", "provider_buildinfo", "openssl_version_text",
-                     "level", "status", "revision", "capabilities", "project_version"):
+        for name in (
+            "id",
+            "backend",
+            "provider_name",
+            "provider_version",
+            "provider_buildinfo",
+            "openssl_version_text",
+            "level",
+            "status",
+            "revision",
+            "capabilities",
+            "project_version",
+        ):
             ET.SubElement(properties, "property", name=name, value=str(getattr(run, name) or ""))
-        ET.SubElement(properties, "property", name="verdict", value="conforms" if result.conforms else "does not conform")
+        ET.SubElement(
+            properties, "property", name="verdict", value="conforms" if result.conforms else "does not conform"
+        )
         for case in result.cases:
             _junit_case(suite, case, all_commands)
     ET.indent(suites)
@@ -74,8 +87,12 @@ def to_junit(results: list[RunResults], *, all_commands: bool = False) -> str:
 def _junit_case(suite: ET.Element, case, all_commands: bool) -> None:
     element = ET.SubElement(suite, "testcase", classname=case.clause_id, name=case.case_id, time=f"{case.duration:.3f}")
     case_properties = ET.SubElement(element, "properties")
-    for name, value in (("clause_level", case.clause_level), ("outcome", case.outcome), ("category", case.category),
-                        ("performed_by", case.performed_by)):
+    for name, value in (
+        ("clause_level", case.clause_level),
+        ("outcome", case.outcome),
+        ("category", case.category),
+        ("performed_by", case.performed_by),
+    ):
         ET.SubElement(case_properties, "property", name=name, value=value)
     for key, value in sorted(case.params.items()):
         ET.SubElement(case_properties, "property", name=f"param.{key}", value=str(value))

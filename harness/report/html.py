@@ -3,9 +3,8 @@ case with its replayable commands, and the difference between runs. No external 
 
 from __future__ import annotations
 
-from html import escape
-
 from collections import Counter
+from html import escape
 
 from harness import verdicts
 from harness.clauses import Clause
@@ -86,7 +85,11 @@ def _banners(results: list[RunResults]) -> str:
             f"<section class='banner {'conforms' if verdict.conforms else 'fails'}' data-column='{_e(verdict.column)}'>"
             f"<h3>{_e(verdict.column)}: {_e(verdict.headline)}</h3>"
             f"<table class=levels><thead>{head}</thead><tbody>{rows}</tbody></table>"
-            + (f"<p>First cases against it (their replay commands are linked):</p><ul>{failures}</ul>" if failures else "")
+            + (
+                f"<p>First cases against it (their replay commands are linked):</p><ul>{failures}</ul>"
+                if failures
+                else ""
+            )
             + "</section>"
         )
     return "".join(parts)
@@ -100,7 +103,8 @@ def _runs_table(results: list[RunResults]) -> str:
             "<tr>"
             f"<td>{_e(run.column)}</td><td><code>{_e(run.id)}</code></td><td>{_e(run.status)}</td><td>{_e(run.level)}</td>"
             f"<td>{_e(run.provider_name)} {_e(run.provider_version)}<div class=muted>{_e(run.provider_buildinfo)}</div>"
-            + (f"<pre class=identity>{_e(run.identity)}</pre>" if run.identity else "") + "</td>"
+            + (f"<pre class=identity>{_e(run.identity)}</pre>" if run.identity else "")
+            + "</td>"
             f"<td>{_e(run.openssl_version_text)}</td><td>{_e(run.started_at)} → {_e(run.finished_at or '—')}</td>"
             + "".join(f"<td>{counts[c]}</td>" for c in verdicts.CATEGORIES)
             + "</tr>"
@@ -116,8 +120,10 @@ def _matrix(results: list[RunResults], clauses: dict[str, Clause]) -> str:
     head += "".join(f"<th>{_e(r.run.column)}<div class=muted>{_e(r.run.id)}</div></th>" for r in results) + "</tr>"
     body = []
     for row in rows:
-        cells = "".join(f"<td class='{cell_category(cell)}'>{_e(cell_text(cell, performers))}</td>"
-                        for cell, performers in zip(row.cells, row.performers))
+        cells = "".join(
+            f"<td class='{cell_category(cell)}'>{_e(cell_text(cell, performers))}</td>"
+            for cell, performers in zip(row.cells, row.performers)
+        )
         name = f"<code>{_e(row.clause_id)}</code>"
         if any(cell[c] for cell in row.cells for c in _DRILLED):  # it has a drill-down section
             name = f"<a href='#{_anchor(row.clause_id)}'>{name}</a>"
@@ -139,7 +145,8 @@ def _observations(results: list[RunResults], clauses: dict[str, Clause]) -> str:
     head = "<tr><th>clause</th>" + "".join(f"<th>{_e(r.run.column)}</th>" for r in results) + "</tr>"
     body = "".join(
         f"<tr title='{_e(row.text)}'><td><code>{_e(row.clause_id)}</code></td>"
-        + "".join(f"<td>{_e(observation_text(cell))}</td>" for cell in row.cells) + "</tr>"
+        + "".join(f"<td>{_e(observation_text(cell))}</td>" for cell in row.cells)
+        + "</tr>"
         for row in rows
     )
     return f"<table id=observations><thead>{head}</thead><tbody>{body}</tbody></table>"
@@ -150,8 +157,12 @@ _DRILLED = (verdicts.FAIL, verdicts.INCONCLUSIVE, verdicts.FIXED_DEVIATION, verd
 
 
 def _case_details(case, column: str) -> str:
-    commands = "\n".join(f"$ {c.command_line}\n# {c.role}: {c.outcome}, exit {c.returncode}, {c.duration:.3f}s" for c in case.commands)
-    parts = [f"<summary><code>{_e(case.case_id)}</code> <span class='outcome-{_e(case.category)}'>{_e(case.outcome)}</span> <span class=muted>{_e(column)}</span></summary>"]
+    commands = "\n".join(
+        f"$ {c.command_line}\n# {c.role}: {c.outcome}, exit {c.returncode}, {c.duration:.3f}s" for c in case.commands
+    )
+    parts = [
+        f"<summary><code>{_e(case.case_id)}</code> <span class='outcome-{_e(case.category)}'>{_e(case.outcome)}</span> <span class=muted>{_e(column)}</span></summary>"
+    ]
     if case.message:
         parts.append(f"<pre class=message>{_e(case.message)}</pre>")
     if case.evidence:
@@ -199,14 +210,21 @@ def _pictures(results: list[RunResults], clauses: dict[str, Clause], history: di
             clause = clauses.get(case.clause_id)
             sections.setdefault(clause.section if clause else "(not in catalogue)", Counter())[case.category] += 1
         slowest = sorted(result.cases, key=lambda case: case.duration, reverse=True)[:SLOWEST]
-        rows = "".join(f"<tr><td>{case.duration:.2f} s</td><td><code>{_e(case.case_id)}</code></td>"
-                       f"<td>{_e(case.clause_id)}</td></tr>" for case in slowest)
+        rows = "".join(
+            f"<tr><td>{case.duration:.2f} s</td><td><code>{_e(case.case_id)}</code></td>"
+            f"<td>{_e(case.clause_id)}</td></tr>"
+            for case in slowest
+        )
         points = (history or {}).get(column, [])
         parts.append(
             f"<section class=pictures data-column='{_e(column)}'><h3>{_e(column)}</h3>"
             f"<div class=chartbox><h4>Verdicts per spec section</h4>{charts.section_bars(sections, f'{column}: verdicts per section')}</div>"
-            + (f"<div class=chartbox><h4>Run history ({len(points)} stored runs)</h4>"
-               f"{charts.history_strip(points, f'{column}: pass rate and cases against conformance per run')}</div>" if points else "")
+            + (
+                f"<div class=chartbox><h4>Run history ({len(points)} stored runs)</h4>"
+                f"{charts.history_strip(points, f'{column}: pass rate and cases against conformance per run')}</div>"
+                if points
+                else ""
+            )
             + f"<div class=chartbox><h4>Case durations</h4>{charts.duration_histogram([c.duration for c in result.cases], f'{column}: case durations')}"
             f"<table class=slowest><thead><tr><th>duration</th><th>slowest cases</th><th>clause</th></tr></thead>"
             f"<tbody>{rows}</tbody></table></div></section>"
@@ -215,7 +233,9 @@ def _pictures(results: list[RunResults], clauses: dict[str, Clause], history: di
 
 
 def _diff(diff: RunDiff) -> str:
-    parts = [f"<section class=diff><h3>{_e(diff.a.id)} → {_e(diff.b.id)} <span class=muted>({_e(diff.b.column)})</span></h3>"]
+    parts = [
+        f"<section class=diff><h3>{_e(diff.a.id)} → {_e(diff.b.id)} <span class=muted>({_e(diff.b.column)})</span></h3>"
+    ]
     if diff.empty:
         parts.append("<p>No case changed outcome.</p>")
     for key, title, changes in (
@@ -238,8 +258,13 @@ def _diff(diff: RunDiff) -> str:
     return "".join(parts)
 
 
-def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: list[RunDiff], title: str = "azihsm conformance",
-                  history: dict[str, list] | None = None) -> str:
+def render_report(
+    results: list[RunResults],
+    clauses: dict[str, Clause],
+    diffs: list[RunDiff],
+    title: str = "azihsm conformance",
+    history: dict[str, list] | None = None,
+) -> str:
     diff_html = "".join(_diff(d) for d in diffs) if diffs else "<p>No earlier run to compare with.</p>"
     return f"""<!DOCTYPE html>
 <html lang=en><head><meta charset=utf-8><title>{_e(title)}</title>
@@ -256,4 +281,3 @@ def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: 
 <script>{_JS}</script>
 </body></html>
 """
-

@@ -22,8 +22,11 @@ def run_summary(result: RunResults) -> str:
         f"- **{run.column}** — run `{run.id}` ({run.status}, level {run.level}), {provider}"
         f"{f' [{run.provider_buildinfo}]' if run.provider_buildinfo else ''}: "
         f"{'conforms' if result.conforms else 'does not conform'} ({verdicts.summary(counts)})"
-        + (f"; identity: {' | '.join(line.strip() for line in run.identity.splitlines() if line.strip())[:300]}"
-           if run.identity else "")
+        + (
+            f"; identity: {' | '.join(line.strip() for line in run.identity.splitlines() if line.strip())[:300]}"
+            if run.identity
+            else ""
+        )
     )
 
 
@@ -44,10 +47,15 @@ def observations_table(results: list[RunResults], clauses: dict[str, Clause]) ->
     rows = info_observations(results, clauses)
     if not rows:
         return []
-    lines = ["## What each backend does (INFO clauses)", "",
-             "| clause | " + " | ".join(_cell(r.run.column) for r in results) + " |",
-             "|---|" + "---|" * len(results)]
-    lines += [f"| `{row.clause_id}` | " + " | ".join(_cell(observation_text(c)) for c in row.cells) + " |" for row in rows]
+    lines = [
+        "## What each backend does (INFO clauses)",
+        "",
+        "| clause | " + " | ".join(_cell(r.run.column) for r in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
+    lines += [
+        f"| `{row.clause_id}` | " + " | ".join(_cell(observation_text(c)) for c in row.cells) + " |" for row in rows
+    ]
     return lines + [""]
 
 
@@ -85,7 +93,9 @@ def diff_section(diff: RunDiff) -> list[str]:
         if changes:
             lines.append(f"**{title}** ({len(changes)})")
             lines.append("")
-            lines.extend(f"- `{c.case_id}` ({c.clause_id}): {c.before or 'absent'} → {c.after or 'absent'}" for c in changes)
+            lines.extend(
+                f"- `{c.case_id}` ({c.clause_id}): {c.before or 'absent'} → {c.after or 'absent'}" for c in changes
+            )
             lines.append("")
     return lines
 
@@ -123,5 +133,11 @@ def render_report(results: list[RunResults], clauses: dict[str, Clause], diffs: 
 
 
 def render_diff(diff: RunDiff) -> str:
-    lines = [f"# Run {diff.a.id} → {diff.b.id}", "", f"- A: {diff.a.column}, {diff.a.started_at}", f"- B: {diff.b.column}, {diff.b.started_at}", ""]
+    lines = [
+        f"# Run {diff.a.id} → {diff.b.id}",
+        "",
+        f"- A: {diff.a.column}, {diff.a.started_at}",
+        f"- B: {diff.b.column}, {diff.b.started_at}",
+        "",
+    ]
     return "\n".join(lines + diff_section(diff)).rstrip() + "\n"

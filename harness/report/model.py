@@ -29,7 +29,7 @@ class RunResults:
     def conforms(self) -> bool:
         return not self.failing()
 
-    def verdict(self) -> "Verdict":
+    def verdict(self) -> Verdict:
         levels: dict[str, Counter] = {}
         for case in self.cases:
             levels.setdefault(case.clause_level or "?", Counter())[case.category] += 1
@@ -89,8 +89,9 @@ def latest_per_column(store: ResultsStore) -> list[RunRecord]:
     for run in latest.values():
         run.show_host = pairs[(run.backend, run.openssl_version)] > 1
     backends = list(dict.fromkeys(run.backend for run in latest.values()))
-    return sorted(latest.values(),
-                  key=lambda run: (backends.index(run.backend), version_key(run.openssl_version), run.host_name))
+    return sorted(
+        latest.values(), key=lambda run: (backends.index(run.backend), version_key(run.openssl_version), run.host_name)
+    )
 
 
 def previous_run(store: ResultsStore, run: RunRecord) -> RunRecord | None:
@@ -99,7 +100,10 @@ def previous_run(store: ResultsStore, run: RunRecord) -> RunRecord | None:
     earlier = [
         other
         for other in store.runs()
-        if other.series == run.series and other.started_at <= run.started_at and other.id != run.id and other.status == COMPLETE
+        if other.series == run.series
+        and other.started_at <= run.started_at
+        and other.id != run.id
+        and other.status == COMPLETE
     ]
     return earlier[-1] if earlier else None
 
@@ -130,10 +134,18 @@ def clause_matrix(results: list[RunResults], clauses: dict[str, Clause]) -> list
     for clause_id in order:
         clause = clauses.get(clause_id)
         cells = [Counter(c.category for c in result.cases if c.clause_id == clause_id) for result in results]
-        performers = [Counter(c.performed_by for c in result.cases if c.clause_id == clause_id and c.category == verdicts.PASS
-                              and c.performed_by) for result in results]
+        performers = [
+            Counter(
+                c.performed_by
+                for c in result.cases
+                if c.clause_id == clause_id and c.category == verdicts.PASS and c.performed_by
+            )
+            for result in results
+        ]
         if clause is None:
-            level = next((c.clause_level for r in results for c in r.cases if c.clause_id == clause_id and c.clause_level), "")
+            level = next(
+                (c.clause_level for r in results for c in r.cases if c.clause_id == clause_id and c.clause_level), ""
+            )
             rows.append(MatrixRow(clause_id, "(not in catalogue)", level, "", cells, performers))
         else:
             rows.append(MatrixRow(clause_id, clause.section, clause.level, clause.text, cells, performers))
@@ -157,8 +169,11 @@ def info_observations(results: list[RunResults], clauses: dict[str, Clause]) -> 
         if clause.level != "INFO":
             continue
         cells = [
-            Counter(case.message.splitlines()[0] if case.message else case.outcome
-                    for case in result.cases if case.clause_id == clause_id)
+            Counter(
+                case.message.splitlines()[0] if case.message else case.outcome
+                for case in result.cases
+                if case.clause_id == clause_id
+            )
             for result in results
         ]
         if any(cells):
@@ -187,8 +202,15 @@ def cell_text(cell: Counter, performers: Counter | None = None) -> str:
 
 def cell_category(cell: Counter) -> str:
     """The category a cell is coloured by: the worst one present."""
-    for name in (verdicts.FAIL, verdicts.INCONCLUSIVE, verdicts.FIXED_DEVIATION, verdicts.DEVIATION, verdicts.INFO,
-                 verdicts.PASS, verdicts.NOT_APPLICABLE):
+    for name in (
+        verdicts.FAIL,
+        verdicts.INCONCLUSIVE,
+        verdicts.FIXED_DEVIATION,
+        verdicts.DEVIATION,
+        verdicts.INFO,
+        verdicts.PASS,
+        verdicts.NOT_APPLICABLE,
+    ):
         if cell[name]:
             return name
     return ""
@@ -221,7 +243,9 @@ class RunDiff:
     def regressions(self) -> list[Change]:
         """What ``compare --check`` fails on: cases that count against conformance in B and
         did not in A (newly failing ones, and new cases that are against from the start)."""
-        return self.newly_failing + [c for c in self.added if c.case is not None and c.case.category in verdicts.AGAINST]
+        return self.newly_failing + [
+            c for c in self.added if c.case is not None and c.case.category in verdicts.AGAINST
+        ]
 
 
 def diff_runs(a: RunResults, b: RunResults) -> RunDiff:
@@ -256,7 +280,12 @@ def histories(store: ResultsStore, results: list[RunResults]) -> dict[str, list]
             continue
         tally = verdicts.tally(store.cases(run.id))
         applicable = sum(tally.values()) - tally[verdicts.NOT_APPLICABLE]
-        points[series[run.series]].append(HistoryPoint(
-            run.id, run.started_at, tally[verdicts.PASS] / applicable if applicable else 0.0,
-            sum(tally[name] for name in verdicts.AGAINST)))
+        points[series[run.series]].append(
+            HistoryPoint(
+                run.id,
+                run.started_at,
+                tally[verdicts.PASS] / applicable if applicable else 0.0,
+                sum(tally[name] for name in verdicts.AGAINST),
+            )
+        )
     return points

@@ -49,8 +49,9 @@ def write_outputs(
     exported = results if exported is None else exported
     return {
         "markdown": write_atomic(directory / OUTPUT_FILES["markdown"], markdown.render_report(results, clauses, diffs)),
-        "html": write_atomic(directory / OUTPUT_FILES["html"], html.render_report(results, clauses, diffs, history=history)),
+        "html": write_atomic(
+            directory / OUTPUT_FILES["html"], html.render_report(results, clauses, diffs, history=history)
+        ),
         "json": exports.write_json(exported, directory / OUTPUT_FILES["json"]),
         "junit": exports.write_junit(exported, directory / OUTPUT_FILES["junit"], all_commands=junit_commands),
     }
-

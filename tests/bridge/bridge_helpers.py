@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 OPENSSL = os.environ.get("AZIHSM_OPENSSL", "/usr/bin/openssl")
-PROV = object()   # stands for the documented provider flags, where the spec writes ${PROV}
+PROV = object()  # stands for the documented provider flags, where the spec writes ${PROV}
 TIMEOUT = 60
 
 
@@ -35,19 +35,25 @@ class OpenSSL:
         self.device_dir = device_dir
 
     def flags(self) -> list[str]:
-        return ["-provider-path", str(self.provider_dir), "-propquery", "?provider=azihsm",
-                "-provider", "default", "-provider", "azihsm_provider"]
+        return [
+            "-provider-path",
+            str(self.provider_dir),
+            "-propquery",
+            "?provider=azihsm",
+            "-provider",
+            "default",
+            "-provider",
+            "azihsm_provider",
+        ]
 
-    def __call__(self, *args, ok: bool = True, input: bytes | None = None,
-                 env: dict[str, str] | None = None) -> Result:
+    def __call__(self, *args, ok: bool = True, input: bytes | None = None, env: dict[str, str] | None = None) -> Result:
         argv = [OPENSSL]
         for arg in args:
             argv.extend(self.flags() if arg is PROV else [str(arg)])
         environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")}
         environment["AZIHSM_DEVICE_DIR"] = str(self.device_dir)
         environment.update(env or {})
-        proc = subprocess.run(argv, cwd=self.cwd, env=environment, input=input,
-                              capture_output=True, timeout=TIMEOUT)
+        proc = subprocess.run(argv, cwd=self.cwd, env=environment, input=input, capture_output=True, timeout=TIMEOUT)
         result = Result(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
         command = " ".join(argv)
         assert proc.returncode >= 0, f"openssl crashed (signal {-proc.returncode}): {command}"
@@ -58,16 +64,16 @@ class OpenSSL:
             assert proc.returncode != 0, f"{command} unexpectedly succeeded:\n{result.stderr}"
         return result
 
-    def at(self, cwd: Path | None = None, device_dir: Path | None = None) -> "OpenSSL":
+    def at(self, cwd: Path | None = None, device_dir: Path | None = None) -> OpenSSL:
         return OpenSSL(self.provider_dir, cwd or self.cwd, device_dir or self.device_dir)
 
 
 @dataclass
 class RsaKey:
-    private: object          # pyca private key
-    der: Path                # the external DER (PKCS#1) given to azihsm.input_key
-    blob: Path               # masked key, imported as RSA, digitalSignature
-    pss_blob: Path           # the same key imported as RSA-PSS
+    private: object  # pyca private key
+    der: Path  # the external DER (PKCS#1) given to azihsm.input_key
+    blob: Path  # masked key, imported as RSA, digitalSignature
+    pss_blob: Path  # the same key imported as RSA-PSS
 
 
 def copy_into(path: Path, workdir: Path) -> str:

@@ -16,7 +16,7 @@ DIGEST_BITS = {"SHA256": 256, "SHA384": 384, "SHA512": 512}
 def pyca_hash(name: str):
     from cryptography.hazmat.primitives import hashes
 
-    name = name.upper().replace("-", "")          # SHA2-384, sha-384, SHA384 -> SHA2384/SHA384
+    name = name.upper().replace("-", "")  # SHA2-384, sha-384, SHA384 -> SHA2384/SHA384
     name = {"SHA2256": "SHA256", "SHA2384": "SHA384", "SHA2512": "SHA512"}.get(name, name)
     return {"SHA256": hashes.SHA256, "SHA384": hashes.SHA384, "SHA512": hashes.SHA512}[name]()
 
@@ -27,8 +27,9 @@ def make_peer(curve: str, workdir: Path, name: str = "peer"):
     from cryptography.hazmat.primitives.asymmetric import ec
 
     private = ec.generate_private_key(getattr(ec, PYCA_CURVES[curve])())
-    (workdir / f"{name}_pub.pem").write_bytes(private.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (workdir / f"{name}_pub.pem").write_bytes(
+        private.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return private
 
 
@@ -38,8 +39,7 @@ def hsm_public_key(openssl: OpenSSL, uri: str):
     return load_public(result.stdout)
 
 
-def software_chain(peer_private, hsm_public, digest: str, salt: bytes, info: bytes,
-                   data: bytes) -> bytes:
+def software_chain(peer_private, hsm_public, digest: str, salt: bytes, info: bytes, data: bytes) -> bytes:
     """ECDH(peer private, HSM public) -> HKDF(digest, salt, info, digest size) -> HMAC."""
     from cryptography.hazmat.primitives import hmac
     from cryptography.hazmat.primitives.asymmetric import ec

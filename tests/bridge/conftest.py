@@ -51,11 +51,25 @@ def _ec_key_maker(openssl: OpenSSL, usage: str, prefix: str):
     def get(curve: str) -> Path:
         if curve not in made:
             name = f"{prefix}_{curve.replace('-', '').lower()}.bin"
-            openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", f"group:{curve}",
-                    "-pkeyopt", f"azihsm.key_usage:{usage}", "-pkeyopt", f"azihsm.masked_key:./{name}",
-                    "-outform", "DER", "-out", "/dev/null")
+            openssl(
+                "genpkey",
+                PROV,
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                f"group:{curve}",
+                "-pkeyopt",
+                f"azihsm.key_usage:{usage}",
+                "-pkeyopt",
+                f"azihsm.masked_key:./{name}",
+                "-outform",
+                "DER",
+                "-out",
+                "/dev/null",
+            )
             made[curve] = openssl.cwd / name
         return made[curve]
+
     return get
 
 
@@ -72,16 +86,29 @@ def rsa_key(session_openssl) -> RsaKey:
 
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     der = session_openssl.cwd / "external_rsa.der"
-    der.write_bytes(private.private_bytes(serialization.Encoding.DER,
-                                          serialization.PrivateFormat.TraditionalOpenSSL,
-                                          serialization.NoEncryption()))
+    der.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+        )
+    )
     blobs = {}
     for algorithm, name in (("RSA", "rsa_2048_sign.bin"), ("RSA-PSS", "rsa_pss_2048.bin")):
-        session_openssl("genpkey", PROV, "-algorithm", algorithm,
-                        "-pkeyopt", "rsa_keygen_bits:2048",
-                        "-pkeyopt", f"azihsm.input_key:{der}",
-                        "-pkeyopt", f"azihsm.masked_key:./{name}",
-                        "-outform", "DER", "-out", "/dev/null")
+        session_openssl(
+            "genpkey",
+            PROV,
+            "-algorithm",
+            algorithm,
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-pkeyopt",
+            f"azihsm.input_key:{der}",
+            "-pkeyopt",
+            f"azihsm.masked_key:./{name}",
+            "-outform",
+            "DER",
+            "-out",
+            "/dev/null",
+        )
         blobs[algorithm] = session_openssl.cwd / name
     return RsaKey(private, der, blobs["RSA"], blobs["RSA-PSS"])
 
@@ -98,16 +125,28 @@ def enc_key(session_openssl):
         if bits not in made:
             der = FIXED_KEYS / f"rsa-{bits}.pkcs8.der"
             name = f"rsa_{bits}_enc.bin"
-            session_openssl("genpkey", PROV, "-algorithm", "RSA",
-                            "-pkeyopt", f"rsa_keygen_bits:{bits}",
-                            "-pkeyopt", f"azihsm.input_key:{der}",
-                            "-pkeyopt", "azihsm.key_usage:keyEncipherment",
-                            "-pkeyopt", f"azihsm.masked_key:./{name}",
-                            "-outform", "DER", "-out", "/dev/null")
-            private = serialization.load_der_private_key(
-                der.read_bytes(), None, unsafe_skip_rsa_key_validation=True)
+            session_openssl(
+                "genpkey",
+                PROV,
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                f"rsa_keygen_bits:{bits}",
+                "-pkeyopt",
+                f"azihsm.input_key:{der}",
+                "-pkeyopt",
+                "azihsm.key_usage:keyEncipherment",
+                "-pkeyopt",
+                f"azihsm.masked_key:./{name}",
+                "-outform",
+                "DER",
+                "-out",
+                "/dev/null",
+            )
+            private = serialization.load_der_private_key(der.read_bytes(), None, unsafe_skip_rsa_key_validation=True)
             made[bits] = (session_openssl.cwd / name, private)
         return made[bits]
+
     return get
 
 

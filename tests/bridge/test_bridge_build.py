@@ -34,9 +34,12 @@ def test_cache_key_follows_sources():
 
 def test_concurrent_builders_share_one_valid_module(tmp_path):
     env = dict(os.environ, AZIHSM_PROVIDER_CACHE=str(tmp_path / "cache"))
-    builders = [subprocess.Popen([sys.executable, "-c", BUILD_ONE], env=env, text=True,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                for _ in range(2)]
+    builders = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD_ONE], env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
     outputs = [b.communicate(timeout=300) for b in builders]
     assert all(b.returncode == 0 for b in builders), outputs
     paths = {out.strip() for out, _err in outputs}
@@ -46,24 +49,29 @@ def test_concurrent_builders_share_one_valid_module(tmp_path):
     leftovers = [p.name for p in directory.parent.iterdir() if p != directory]
     assert leftovers == []
     (tmp_path / "dev").mkdir()
-    proc = subprocess.run(["openssl", "list", "-providers", "-provider-path", str(directory),
-                           "-provider", "azihsm_provider"], capture_output=True, text=True,
-                          timeout=60, env=dict(env, AZIHSM_DEVICE_DIR=str(tmp_path / "dev")))
+    proc = subprocess.run(
+        ["openssl", "list", "-providers", "-provider-path", str(directory), "-provider", "azihsm_provider"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(env, AZIHSM_DEVICE_DIR=str(tmp_path / "dev")),
+    )
     assert proc.returncode == 0 and "name: azihsm" in proc.stdout, proc.stderr
 
 
 def test_provider_path_subcommand_prints_only_the_directory(provider_dir):
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "provider-path"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "provider-path"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"{provider_dir}\n"
 
 
 def test_build_failure_is_one_clear_line(tmp_path):
-    env = dict(os.environ, AZIHSM_PROVIDER_CACHE=str(tmp_path / "cache"),
-               CC="false")   # a compiler that always fails
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "provider-path"], env=env,
-                          capture_output=True, text=True, timeout=300)
+    env = dict(os.environ, AZIHSM_PROVIDER_CACHE=str(tmp_path / "cache"), CC="false")  # a compiler that always fails
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness.cli", "provider-path"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 1
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()

@@ -29,16 +29,17 @@ def test_empty_masked_key_file(openssl):
     assert "empty.bin is empty" in result.stderr
 
 
-@pytest.mark.parametrize("signature", [b"\x30\x00", os.urandom(104), os.urandom(256)],
-                         ids=["empty-sequence", "random-ec-size", "random-rsa-size"])
+@pytest.mark.parametrize(
+    "signature",
+    [b"\x30\x00", os.urandom(104), os.urandom(256)],
+    ids=["empty-sequence", "random-ec-size", "random-rsa-size"],
+)
 @pytest.mark.parametrize("keytype", ["ec", "rsa"])
-def test_garbage_signature_is_verification_failure(openssl, ec_key, rsa_key, data, signature,
-                                                   keytype):
+def test_garbage_signature_is_verification_failure(openssl, ec_key, rsa_key, data, signature, keytype):
     blob = ec_key("P-384") if keytype == "ec" else rsa_key.blob
     uri = f"azihsm://{copy_into(blob, openssl.cwd)};type={keytype}"
     (openssl.cwd / "bad.sig").write_bytes(signature)
-    result = openssl("dgst", "-sha384", PROV, "-verify", uri, "-signature", "bad.sig", "data.bin",
-                     ok=False)
+    result = openssl("dgst", "-sha384", PROV, "-verify", uri, "-signature", "bad.sig", "data.bin", ok=False)
     assert "Verification failure" in result.text or "Verification failure" in result.stderr
 
 
@@ -56,13 +57,24 @@ def test_unsupported_digest_for_signing(openssl, ec_key, data):
     assert "unsupported digest" in result.stderr
 
 
-@pytest.mark.parametrize("saltlen", ["100000", "-7", "lots"],
-                         ids=["too-long", "negative", "not-a-number"])
+@pytest.mark.parametrize("saltlen", ["100000", "-7", "lots"], ids=["too-long", "negative", "not-a-number"])
 def test_bad_pss_salt_lengths(openssl, rsa_key, data, saltlen):
     uri = f"azihsm://{copy_into(rsa_key.blob, openssl.cwd)};type=rsa"
-    result = openssl("dgst", "-sha256", PROV, "-sigopt", "rsa_padding_mode:pss",
-                     "-sigopt", f"rsa_pss_saltlen:{saltlen}", "-sign", uri, "-out", "s.sig",
-                     "data.bin", ok=False)
+    result = openssl(
+        "dgst",
+        "-sha256",
+        PROV,
+        "-sigopt",
+        "rsa_padding_mode:pss",
+        "-sigopt",
+        f"rsa_pss_saltlen:{saltlen}",
+        "-sign",
+        uri,
+        "-out",
+        "s.sig",
+        "data.bin",
+        ok=False,
+    )
     assert "salt" in result.stderr.lower()
 
 
@@ -75,6 +87,7 @@ def test_prehashed_input_of_no_digest_size(openssl, ec_key):
 
 def test_unknown_padding_mode(openssl, rsa_key, data):
     uri = f"azihsm://{copy_into(rsa_key.blob, openssl.cwd)};type=rsa"
-    result = openssl("dgst", "-sha256", PROV, "-sigopt", "rsa_padding_mode:oaep", "-sign", uri,
-                     "-out", "s.sig", "data.bin", ok=False)
+    result = openssl(
+        "dgst", "-sha256", PROV, "-sigopt", "rsa_padding_mode:oaep", "-sign", uri, "-out", "s.sig", "data.bin", ok=False
+    )
     assert "padding" in result.stderr

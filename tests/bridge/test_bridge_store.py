@@ -44,26 +44,35 @@ def test_uri_paths(openssl, ec_key, form):
     (openssl.cwd / "keys").mkdir()
     shutil.copy(source, openssl.cwd / "keys" / "k.bin")
     shutil.copy(source, openssl.cwd / "k.bin")
-    path = {"dot-relative": "./k.bin", "bare-relative": "k.bin",
-            "absolute": str(openssl.cwd / "k.bin"), "subdir": "keys/k.bin"}[form]
+    path = {
+        "dot-relative": "./k.bin",
+        "bare-relative": "k.bin",
+        "absolute": str(openssl.cwd / "k.bin"),
+        "subdir": "keys/k.bin",
+    }[form]
     assert "Total found: 1" in storeutl(openssl, f"azihsm://{path};type=ec").text
 
 
-@pytest.mark.parametrize("attributes", ["type=EC", "TYPE=ec", "label=x;type=ec",
-                                        "type=ec;unknown=1", ";;type=ec", "type=rsa;type=ec"],
-                         ids=["value-case", "name-case", "unknown-before", "unknown-after",
-                              "empty-segments", "last-type-wins"])
+@pytest.mark.parametrize(
+    "attributes",
+    ["type=EC", "TYPE=ec", "label=x;type=ec", "type=ec;unknown=1", ";;type=ec", "type=rsa;type=ec"],
+    ids=["value-case", "name-case", "unknown-before", "unknown-after", "empty-segments", "last-type-wins"],
+)
 def test_uri_attributes(openssl, p384, attributes):
     assert "Total found: 1" in storeutl(openssl, f"azihsm://{p384};{attributes}").text
 
 
-@pytest.mark.parametrize("uri_tail, fragment", [
-    ("{key}", "lacks the required type"),
-    ("{key};label=x", "lacks the required type"),
-    ("{key};type=dsa", "unknown type"),
-    (";type=ec", "names no file"),
-    ("./missing.bin;type=ec", "missing.bin"),
-], ids=["no-type", "no-type-other-attribute", "unknown-type", "empty-path", "missing-file"])
+@pytest.mark.parametrize(
+    "uri_tail, fragment",
+    [
+        ("{key}", "lacks the required type"),
+        ("{key};label=x", "lacks the required type"),
+        ("{key};type=dsa", "unknown type"),
+        (";type=ec", "names no file"),
+        ("./missing.bin;type=ec", "missing.bin"),
+    ],
+    ids=["no-type", "no-type-other-attribute", "unknown-type", "empty-path", "missing-file"],
+)
 def test_uri_errors(openssl, p384, uri_tail, fragment):
     result = storeutl(openssl, "azihsm://" + uri_tail.format(key=p384), ok=False)
     assert fragment in result.stderr
@@ -100,11 +109,25 @@ def test_blob_of_another_device_fails_visibly(openssl, p384, new_device):
 
 
 def test_session_blob_fails_in_later_process(openssl, data_file):
-    openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256",
-            "-pkeyopt", "azihsm.session:true", "-pkeyopt", "azihsm.masked_key:./session.bin",
-            "-outform", "DER", "-out", "/dev/null")
-    result = openssl("dgst", "-sha256", PROV, "-sign", "azihsm://./session.bin;type=ec",
-                     "-out", "s.sig", "data.bin", ok=False)
+    openssl(
+        "genpkey",
+        PROV,
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "group:P-256",
+        "-pkeyopt",
+        "azihsm.session:true",
+        "-pkeyopt",
+        "azihsm.masked_key:./session.bin",
+        "-outform",
+        "DER",
+        "-out",
+        "/dev/null",
+    )
+    result = openssl(
+        "dgst", "-sha256", PROV, "-sign", "azihsm://./session.bin;type=ec", "-out", "s.sig", "data.bin", ok=False
+    )
     assert "ended session" in result.stderr
     assert "session.bin" in result.stderr
     assert not (openssl.cwd / "s.sig").exists() or (openssl.cwd / "s.sig").stat().st_size == 0
@@ -116,8 +139,12 @@ def test_public_key_export_pem_and_der_agree(openssl, p384):
     der = openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER").stdout
     from cryptography.hazmat.primitives import serialization
 
-    assert serialization.load_pem_public_key(pem).public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo) == der
+    assert (
+        serialization.load_pem_public_key(pem).public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        == der
+    )
 
 
 def test_peer_public_key_file_verifies(openssl, p384, data_file):

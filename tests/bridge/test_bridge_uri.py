@@ -13,13 +13,17 @@ from reference.bridge.store import parse_uri
 pytestmark = pytest.mark.bridge
 
 
-@pytest.mark.parametrize("uri, expected", [
-    ("azihsm://./k.bin;type=ec", ("./k.bin", "ec")),
-    ("azihsm:///var/lib/azihsm/server_key.bin;type=rsa", ("/var/lib/azihsm/server_key.bin", "rsa")),
-    ("azihsm://./rsa_pss_key.bin;type=rsa-pss", ("./rsa_pss_key.bin", "rsa-pss")),
-    ("azihsm://k.bin;Type=RSA-PSS;x=y", ("k.bin", "rsa-pss")),
-    ("azihsm://k.bin;;noequals;type=rsa;type=ec", ("k.bin", "ec")),
-], ids=["relative", "absolute", "rsa-pss", "case-and-unknown", "last-type-wins"])
+@pytest.mark.parametrize(
+    "uri, expected",
+    [
+        ("azihsm://./k.bin;type=ec", ("./k.bin", "ec")),
+        ("azihsm:///var/lib/azihsm/server_key.bin;type=rsa", ("/var/lib/azihsm/server_key.bin", "rsa")),
+        ("azihsm://./rsa_pss_key.bin;type=rsa-pss", ("./rsa_pss_key.bin", "rsa-pss")),
+        ("azihsm://k.bin;Type=RSA-PSS;x=y", ("k.bin", "rsa-pss")),
+        ("azihsm://k.bin;;noequals;type=rsa;type=ec", ("k.bin", "ec")),
+    ],
+    ids=["relative", "absolute", "rsa-pss", "case-and-unknown", "last-type-wins"],
+)
 def test_parse_uri(uri, expected):
     assert parse_uri(uri) == expected
 

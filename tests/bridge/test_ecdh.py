@@ -34,12 +34,20 @@ def test_spec_ecdh_command(openssl, ecdh_key):
 
     copy_into(ecdh_key("P-384"), openssl.cwd)
     (openssl.cwd / "ecdh_p384.bin").rename(openssl.cwd / "ec_p384_ecdh.bin")
-    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384",
-            "-out", "peer_priv.pem")
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-384", "-out", "peer_priv.pem")
     openssl("pkey", "-in", "peer_priv.pem", "-pubout", "-out", "peer_pub.pem")
-    result = openssl("pkeyutl", "-derive", PROV, "-inkey", "azihsm://./ec_p384_ecdh.bin;type=ec",
-                     "-peerkey", "peer_pub.pem", "-pkeyopt", "output_file:shared_secret.bin")
-    assert result.stdout == b""                       # secretlen 0: nothing on stdout
+    result = openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        "azihsm://./ec_p384_ecdh.bin;type=ec",
+        "-peerkey",
+        "peer_pub.pem",
+        "-pkeyopt",
+        "output_file:shared_secret.bin",
+    )
+    assert result.stdout == b""  # secretlen 0: nothing on stdout
     secret = openssl.cwd / "shared_secret.bin"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     peer = serialization.load_pem_private_key((openssl.cwd / "peer_priv.pem").read_bytes(), None)
@@ -51,18 +59,29 @@ def test_spec_ecdh_command(openssl, ecdh_key):
 def test_masked_secret_equals_software_ecdh(openssl, ecdh_key, curve):
     uri = _uri(openssl, ecdh_key(curve))
     peer = make_peer(curve, openssl.cwd)
-    openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem",
-            "-pkeyopt", "output_file:secret.bin", "-out", "stdout.bin")
+    openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        uri,
+        "-peerkey",
+        "peer_pub.pem",
+        "-pkeyopt",
+        "output_file:secret.bin",
+        "-out",
+        "stdout.bin",
+    )
     assert (openssl.cwd / "stdout.bin").read_bytes() == b""
-    _check_secret(openssl.device_dir, (openssl.cwd / "secret.bin").read_bytes(), peer,
-                  hsm_public_key(openssl, uri))
+    _check_secret(openssl.device_dir, (openssl.cwd / "secret.bin").read_bytes(), peer, hsm_public_key(openssl, uri))
 
 
 def test_without_output_file_fails_clearly(openssl, ecdh_key):
     uri = _uri(openssl, ecdh_key("P-256"))
     make_peer("P-256", openssl.cwd)
-    failed = openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem",
-                     "-out", "secret.bin", ok=False)
+    failed = openssl(
+        "pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem", "-out", "secret.bin", ok=False
+    )
     assert "output_file is not set" in failed.stderr and "no buffer fallback" in failed.stderr
     written = openssl.cwd / "secret.bin"
     assert not written.exists() or written.read_bytes() == b""
@@ -71,8 +90,18 @@ def test_without_output_file_fails_clearly(openssl, ecdh_key):
 def test_peer_on_other_curve_refused(openssl, ecdh_key):
     uri = _uri(openssl, ecdh_key("P-256"))
     make_peer("P-384", openssl.cwd)
-    failed = openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem",
-                     "-pkeyopt", "output_file:secret.bin", ok=False)
+    failed = openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        uri,
+        "-peerkey",
+        "peer_pub.pem",
+        "-pkeyopt",
+        "output_file:secret.bin",
+        ok=False,
+    )
     assert "mismatching domain parameters" in failed.stderr
     assert not (openssl.cwd / "secret.bin").exists()
 
@@ -82,12 +111,25 @@ def test_invalid_peer_point_refused(openssl, ecdh_key):
 
     uri = _uri(openssl, ecdh_key("P-256"))
     peer = make_peer("P-256", openssl.cwd)
-    spki = bytearray(peer.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
-    spki[-1] ^= 0x01                                   # y no longer on the curve
+    spki = bytearray(
+        peer.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    spki[-1] ^= 0x01  # y no longer on the curve
     (openssl.cwd / "bad_pub.der").write_bytes(bytes(spki))
-    failed = openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "bad_pub.der",
-                     "-peerform", "DER", "-pkeyopt", "output_file:secret.bin", ok=False)
+    failed = openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        uri,
+        "-peerkey",
+        "bad_pub.der",
+        "-peerform",
+        "DER",
+        "-pkeyopt",
+        "output_file:secret.bin",
+        ok=False,
+    )
     assert "peer key" in failed.stderr.lower()
     assert not (openssl.cwd / "secret.bin").exists()
 
@@ -95,8 +137,18 @@ def test_invalid_peer_point_refused(openssl, ecdh_key):
 def test_signing_key_refused(openssl, ec_key):
     uri = _uri(openssl, ec_key("P-256"))
     make_peer("P-256", openssl.cwd)
-    failed = openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem",
-                     "-pkeyopt", "output_file:secret.bin", ok=False)
+    failed = openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        uri,
+        "-peerkey",
+        "peer_pub.pem",
+        "-pkeyopt",
+        "output_file:secret.bin",
+        ok=False,
+    )
     assert "key usage digitalSignature does not allow ecdh" in failed.stderr
     assert not (openssl.cwd / "secret.bin").exists()
 
@@ -107,7 +159,17 @@ def test_symlinked_output_file_refused(openssl, ecdh_key, tmp_path_factory):
     target = tmp_path_factory.mktemp("elsewhere") / "victim"
     target.write_bytes(b"keep me")
     (openssl.cwd / "secret.bin").symlink_to(target)
-    failed = openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem",
-                     "-pkeyopt", "output_file:secret.bin", ok=False)
+    failed = openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        uri,
+        "-peerkey",
+        "peer_pub.pem",
+        "-pkeyopt",
+        "output_file:secret.bin",
+        ok=False,
+    )
     assert "symlink" in failed.stderr
     assert target.read_bytes() == b"keep me"

@@ -21,19 +21,42 @@ def hmac_keys(session_openssl, ecdh_key):
     uri = f"azihsm://{ecdh_key('P-256')};type=ec"
     workdir = session_openssl.cwd
     peer = make_peer("P-256", workdir, name="hmac_peer")
-    session_openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "hmac_peer_pub.pem",
-                    "-pkeyopt", "output_file:hmac_secret.bin")
+    session_openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        uri,
+        "-peerkey",
+        "hmac_peer_pub.pem",
+        "-pkeyopt",
+        "output_file:hmac_secret.bin",
+    )
     hsm_public = hsm_public_key(session_openssl, uri)
     keys = {}
     for digest in DIGESTS:
         name = f"hmac_{digest.lower()}.bin"
-        session_openssl("kdf", PROV, "-keylen", "4096", "-kdfopt", f"digest:{digest}",
-                        "-kdfopt", "azihsm.ikm_file:./hmac_secret.bin",
-                        "-kdfopt", f"output_file:./{name}", "-kdfopt", "derived_key_type:hmac",
-                        "-kdfopt", f"derived_key_bits:{BITS[digest]}",
-                        "-binary", "-out", "/dev/null", "HKDF")
-        keys[digest] = (workdir / name,
-                        software_chain(peer, hsm_public, digest, b"", b"", DATA))
+        session_openssl(
+            "kdf",
+            PROV,
+            "-keylen",
+            "4096",
+            "-kdfopt",
+            f"digest:{digest}",
+            "-kdfopt",
+            "azihsm.ikm_file:./hmac_secret.bin",
+            "-kdfopt",
+            f"output_file:./{name}",
+            "-kdfopt",
+            "derived_key_type:hmac",
+            "-kdfopt",
+            f"derived_key_bits:{BITS[digest]}",
+            "-binary",
+            "-out",
+            "/dev/null",
+            "HKDF",
+        )
+        keys[digest] = (workdir / name, software_chain(peer, hsm_public, digest, b"", b"", DATA))
     return keys
 
 
@@ -48,34 +71,33 @@ def data_file(openssl):
 def test_tag_equals_software_chain(openssl, hmac_keys, data_file, digest, how):
     path, expected = hmac_keys[digest]
     spelling = {"SHA256": "SHA2-256", "SHA384": "sha384", "SHA512": "SHA-512"}[digest]
-    choice = {"macopt": ["-macopt", f"digest:{digest}"], "digest-flag": ["-digest", spelling],
-              "key-default": []}[how]
+    choice = {"macopt": ["-macopt", f"digest:{digest}"], "digest-flag": ["-digest", spelling], "key-default": []}[how]
     result = openssl("mac", PROV, "-macopt", f"key:{path}", *choice, "-in", data_file, "HMAC")
     assert result.text.strip() == expected.hex().upper()
 
 
 def test_binary_output(openssl, hmac_keys, data_file):
     path, expected = hmac_keys["SHA384"]
-    result = openssl("mac", PROV, "-macopt", f"key:{path}", "-digest", "SHA384", "-binary",
-                     "-in", data_file, "HMAC")
+    result = openssl("mac", PROV, "-macopt", f"key:{path}", "-digest", "SHA384", "-binary", "-in", data_file, "HMAC")
     assert result.stdout == expected
 
 
-@pytest.mark.parametrize("key_digest,asked", [("SHA256", "SHA384"), ("SHA384", "SHA256"),
-                                              ("SHA512", "SHA256"), ("SHA256", "SHA512")],
-                         ids=["key256-asked384", "key384-asked256", "key512-asked256",
-                              "key256-asked512"])
+@pytest.mark.parametrize(
+    "key_digest,asked",
+    [("SHA256", "SHA384"), ("SHA384", "SHA256"), ("SHA512", "SHA256"), ("SHA256", "SHA512")],
+    ids=["key256-asked384", "key384-asked256", "key512-asked256", "key256-asked512"],
+)
 def test_digest_mismatch_fails_both_ways(openssl, hmac_keys, data_file, key_digest, asked):
     path, _ = hmac_keys[key_digest]
-    failed = openssl("mac", PROV, "-macopt", f"key:{path}", "-macopt", f"digest:{asked}",
-                     "-in", data_file, "HMAC", ok=False)
+    failed = openssl(
+        "mac", PROV, "-macopt", f"key:{path}", "-macopt", f"digest:{asked}", "-in", data_file, "HMAC", ok=False
+    )
     assert f"bound to {key_digest} but {asked} was requested" in failed.stderr
 
 
 def test_sha1_refused(openssl, hmac_keys, data_file):
     path, _ = hmac_keys["SHA256"]
-    failed = openssl("mac", PROV, "-macopt", f"key:{path}", "-digest", "SHA1",
-                     "-in", data_file, "HMAC", ok=False)
+    failed = openssl("mac", PROV, "-macopt", f"key:{path}", "-digest", "SHA1", "-in", data_file, "HMAC", ok=False)
     assert "HMAC-SHA1 is not supported" in failed.stderr
 
 
@@ -90,8 +112,7 @@ def test_key_parameter_must_be_a_path(openssl, data_file):
 
 
 def test_key_of_another_kind_refused(openssl, ecdh_key, data_file):
-    failed = openssl("mac", PROV, "-macopt", f"key:{ecdh_key('P-256')}", "-in", data_file,
-                     "HMAC", ok=False)
+    failed = openssl("mac", PROV, "-macopt", f"key:{ecdh_key('P-256')}", "-in", data_file, "HMAC", ok=False)
     assert f"HMAC key {ecdh_key('P-256')}" in failed.stderr
 
 

@@ -21,7 +21,7 @@ from bridge_helpers import OPENSSL, PROV, OpenSSL
 
 from fixtures import ROOT as FIXTURES_ROOT
 
-START_TIMEOUT = 30       # s_server start-up (builds nothing, but loads Python)
+START_TIMEOUT = 30  # s_server start-up (builds nothing, but loads Python)
 HANDSHAKE_TIMEOUT = 20
 
 CERT_CONFIG = (FIXTURES_ROOT / "tls-server-cert.cnf").read_text()
@@ -40,15 +40,16 @@ def server_keys(session_openssl, ec_key, rsa_key) -> dict[str, ServerKey]:
     with explicit extensions (defaults differ between OpenSSL versions)."""
     config = session_openssl.cwd / "tls_cert.cnf"
     config.write_text(CERT_CONFIG)
-    uris = {"ec-P256": f"azihsm://{ec_key('P-256')};type=ec",
-            "ec-P384": f"azihsm://{ec_key('P-384')};type=ec",
-            "rsa-2048": f"azihsm://{rsa_key.blob};type=rsa",
-            "rsa_pss-2048": f"azihsm://{rsa_key.pss_blob};type=rsa-pss"}
+    uris = {
+        "ec-P256": f"azihsm://{ec_key('P-256')};type=ec",
+        "ec-P384": f"azihsm://{ec_key('P-384')};type=ec",
+        "rsa-2048": f"azihsm://{rsa_key.blob};type=rsa",
+        "rsa_pss-2048": f"azihsm://{rsa_key.pss_blob};type=rsa-pss",
+    }
     keys = {}
     for name, uri in uris.items():
         cert = session_openssl.cwd / f"tls_{name}.pem"
-        session_openssl("req", "-new", "-x509", PROV, "-config", config, "-key", uri,
-                        "-days", "2", "-out", cert)
+        session_openssl("req", "-new", "-x509", PROV, "-config", config, "-key", uri, "-days", "2", "-out", cert)
         keys[name] = ServerKey(name, uri, cert)
     return keys
 
@@ -73,14 +74,27 @@ class TlsServer:
         flags = openssl.flags()
         if not propquery:
             index = flags.index("-propquery")
-            del flags[index:index + 2]
-        for _attempt in range(3):      # a port taken between probe and bind: try another
+            del flags[index : index + 2]
+        for _attempt in range(3):  # a port taken between probe and bind: try another
             self.port = _free_port()
             self.child = pexpect.spawn(
-                OPENSSL, ["s_server", *flags, "-key", key.uri, "-cert", str(key.cert),
-                          "-accept", f"127.0.0.1:{self.port}", "-www"],
-                cwd=str(openssl.cwd), env=_environment(openssl), encoding="utf-8",
-                timeout=START_TIMEOUT)
+                OPENSSL,
+                [
+                    "s_server",
+                    *flags,
+                    "-key",
+                    key.uri,
+                    "-cert",
+                    str(key.cert),
+                    "-accept",
+                    f"127.0.0.1:{self.port}",
+                    "-www",
+                ],
+                cwd=str(openssl.cwd),
+                env=_environment(openssl),
+                encoding="utf-8",
+                timeout=START_TIMEOUT,
+            )
             if self.child.expect(["ACCEPT", "Address already in use", pexpect.EOF]) == 0:
                 return
             self.stop()
@@ -114,6 +128,7 @@ def servers(provider_dir, device_dir, tmp_path_factory, server_keys):
         if (name, propquery) not in running:
             running[name, propquery] = TlsServer(openssl, server_keys[name], propquery)
         return running[name, propquery]
+
     try:
         yield get
     finally:
@@ -125,18 +140,31 @@ def servers(provider_dir, device_dir, tmp_path_factory, server_keys):
 class Handshake:
     ok: bool
     version: str | None
-    key_exchange: str | None     # s_client's "Server Temp Key" kind: X25519, ECDH, DH
+    key_exchange: str | None  # s_client's "Server Temp Key" kind: X25519, ECDH, DH
     output: str
 
 
 def s_client(server: TlsServer, version: str, groups: str) -> Handshake:
     """One ``s_client`` handshake (verifying the certificate), then an HTTP request."""
     child = pexpect.spawn(
-        OPENSSL, ["s_client", "-connect", f"127.0.0.1:{server.port}", "-servername", "localhost",
-                  "-verify_return_error", "-CAfile", str(server.key.cert), f"-{version}",
-                  "-groups", groups],
+        OPENSSL,
+        [
+            "s_client",
+            "-connect",
+            f"127.0.0.1:{server.port}",
+            "-servername",
+            "localhost",
+            "-verify_return_error",
+            "-CAfile",
+            str(server.key.cert),
+            f"-{version}",
+            "-groups",
+            groups,
+        ],
         env={k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")},
-        encoding="utf-8", timeout=HANDSHAKE_TIMEOUT)
+        encoding="utf-8",
+        timeout=HANDSHAKE_TIMEOUT,
+    )
     try:
         found = child.expect([r"New, (TLSv1\.[23]), Cipher is (?!\(NONE\))", pexpect.EOF])
         if found == 1:
@@ -174,9 +202,11 @@ VERSIONS = ["tls1_2", "tls1_3"]
 CLIENT_GROUPS = "X25519:P-256:P-384"
 
 
-@pytest.mark.parametrize("key,version", [("ec-P256", "tls1_3"), ("ec-P384", "tls1_2"),
-                                         ("rsa-2048", "tls1_2"), ("rsa_pss-2048", "tls1_3")],
-                         ids=lambda value: value)
+@pytest.mark.parametrize(
+    "key,version",
+    [("ec-P256", "tls1_3"), ("ec-P384", "tls1_2"), ("rsa-2048", "tls1_2"), ("rsa_pss-2048", "tls1_3")],
+    ids=lambda value: value,
+)
 def test_openssl_client_handshake(servers, key, version):
     result = s_client(servers(key), version, CLIENT_GROUPS)
     assert result.ok, result.output
@@ -199,6 +229,7 @@ def test_handshake_matrix(servers, key, version):
 
 
 # -- with -propquery "?provider=azihsm": the recorded behaviour ----------------
+
 
 def propquery_outcome(key: str, version: str, group: str) -> tuple[bool, str]:
     """(completes, key exchange) or (fails, the server's error); README: TLS and ECDHE.
@@ -237,13 +268,19 @@ def _check_propquery(servers, key, version, group):
     else:
         assert not result.ok
         assert detail in log, log
-    assert server.child.isalive()          # a failed handshake never takes the server down
+    assert server.child.isalive()  # a failed handshake never takes the server down
 
 
-@pytest.mark.parametrize("key,version,group", [
-    ("ec-P256", "tls1_3", "X25519"), ("ec-P256", "tls1_3", "P-256"),
-    ("rsa-2048", "tls1_2", "X25519"), ("ec-P256", "tls1_2", "X25519")],
-    ids=lambda value: value)
+@pytest.mark.parametrize(
+    "key,version,group",
+    [
+        ("ec-P256", "tls1_3", "X25519"),
+        ("ec-P256", "tls1_3", "P-256"),
+        ("rsa-2048", "tls1_2", "X25519"),
+        ("ec-P256", "tls1_2", "X25519"),
+    ],
+    ids=lambda value: value,
+)
 def test_propquery_outcome(servers, key, version, group):
     _check_propquery(servers, key, version, group)
 

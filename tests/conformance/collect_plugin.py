@@ -14,8 +14,13 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for line in ("clause(id): clause", "inconclusive(reason): undecidable", "quick: quick level", "slow: full level only",
-                 "hostile: the hostile-input campaign"):
+    for line in (
+        "clause(id): clause",
+        "inconclusive(reason): undecidable",
+        "quick: quick level",
+        "slow: full level only",
+        "hostile: the hostile-input campaign",
+    ):
         config.addinivalue_line("markers", line)
 
 

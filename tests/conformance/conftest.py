@@ -17,14 +17,37 @@ def collect_suite(tmp_path: Path, *extra: str) -> list[dict]:
     env = {
         **os.environ,
         "AZIHSM_COLLECT_OUT": str(out),
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).parent), str(PROJECT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(Path(__file__).parent), str(PROJECT), os.environ.get("PYTHONPATH")])
+        ),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:azihsm", "-p", "collect_plugin",
-         "-p", "no:cacheprovider", "-p", "no:xdist", *extra, str(PROJECT / "conformance")],
-        cwd=PROJECT, env=env, capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:azihsm",
+            "-p",
+            "collect_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            *extra,
+            str(PROJECT / "conformance"),
+        ],
+        cwd=PROJECT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
-    assert proc.returncode == 0, f"collecting the conformance suite failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"collecting the conformance suite failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return json.loads(out.read_text())
 
 

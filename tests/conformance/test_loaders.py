@@ -35,8 +35,17 @@ def test_rfc_vectors_include_empty_salt():
 
 
 def _write_wycheproof(path, results):
-    data = {"testGroups": [{"curve": "secp256r1", "tests": [
-        {"tcId": i + 1, "comment": "c", "flags": ["F"], "result": r, "msg": "00"} for i, r in enumerate(results)]}]}
+    data = {
+        "testGroups": [
+            {
+                "curve": "secp256r1",
+                "tests": [
+                    {"tcId": i + 1, "comment": "c", "flags": ["F"], "result": r, "msg": "00"}
+                    for i, r in enumerate(results)
+                ],
+            }
+        ]
+    }
     path.write_text(json.dumps(data))
 
 

@@ -14,7 +14,11 @@ def _quick(params):
 
 
 def test_grid_ids_values_and_exclusions():
-    params = grid(curve=("P-256", "P-384"), digest=("sha1", "sha512"), exclude=lambda curve, digest: curve == "P-384" and digest == "sha1")
+    params = grid(
+        curve=("P-256", "P-384"),
+        digest=("sha1", "sha512"),
+        exclude=lambda curve, digest: curve == "P-384" and digest == "sha1",
+    )
     assert _ids(params) == ["P-256-sha1", "P-256-sha512", "P-384-sha512"]
     assert params[0].values == ("P-256", "sha1")
 

@@ -15,7 +15,9 @@ WYCHEPROOF = loaders.DEFAULT_WYCHEPROOF_ROOT
 
 @pytest.fixture(scope="module")
 def rsa_key():
-    return serialization.load_der_private_key((loaders.Path(__file__).parents[2] / "fixtures/keys/rsa-2048.pkcs8.der").read_bytes(), None)
+    return serialization.load_der_private_key(
+        (loaders.Path(__file__).parents[2] / "fixtures/keys/rsa-2048.pkcs8.der").read_bytes(), None
+    )
 
 
 def wycheproof(family: str, limit: int = 40):
@@ -40,10 +42,12 @@ def test_hmac_matches_rfc4231(digest):
 
 
 def test_hkdf_and_hmac_match_wycheproof():
-    for case in wycheproof("hkdf") :
+    for case in wycheproof("hkdf"):
         if case.result == "valid":
             digest = case.file.split("_")[1]
-            assert oracle.hkdf(case.hex("ikm"), digest, case.test["size"], case.hex("salt"), case.hex("info")) == case.hex("okm")
+            assert oracle.hkdf(
+                case.hex("ikm"), digest, case.test["size"], case.hex("salt"), case.hex("info")
+            ) == case.hex("okm")
     for case in wycheproof("hmac"):
         digest = case.file.split("_")[1]
         tag = oracle.hmac(case.hex("key"), digest, case.hex("msg"))[: len(case.hex("tag"))]
@@ -134,7 +138,9 @@ def test_oaep_decryption_agrees_with_wycheproof():
         if case.result != "valid":
             continue
         private = serialization.load_der_private_key(case.hex("privateKeyPkcs8"), None)
-        oracle.assert_oaep_decrypts(private, case.hex("ct"), case.hex("msg"), case.group["sha"], case.group["mgfSha"], case.hex("label"))
+        oracle.assert_oaep_decrypts(
+            private, case.hex("ct"), case.hex("msg"), case.group["sha"], case.group["mgfSha"], case.hex("label")
+        )
 
 
 def test_ecdh_and_chain_agree_with_wycheproof():
@@ -171,7 +177,9 @@ def test_not_private_key_check(rsa_key):
     oracle.assert_not_private_key(b"==== Key Generation Details ====\nprovider : azihsm\n")
     with pytest.raises(AssertionError, match="private key"):
         oracle.assert_not_private_key(oracle.private_der(rsa_key, "pkcs8"))
-    pem = rsa_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with pytest.raises(AssertionError):
         oracle.assert_not_private_key(pem)
 
@@ -185,8 +193,15 @@ def test_self_signed_certificate_check(rsa_key):
 
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "t")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(rsa_key.public_key())
-               .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1)))
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(rsa_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
     cert = builder.sign(rsa_key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM)
     oracle.assert_self_signed_certificate(cert, rsa_key)
     other = ec.generate_private_key(ec.SECP256R1())

@@ -62,9 +62,21 @@ def test_case_ids_are_unique(collected):
 
 def test_every_spec_area_has_its_module(collected):
     modules = {case["nodeid"].split("::")[0].rsplit("/", 1)[-1] for case in collected}
-    for module in ("test_keygen.py", "test_import.py", "test_ecdsa.py", "test_rsa_sign.py", "test_rsa_encrypt.py",
-                   "test_ecdh.py", "test_hkdf_hmac.py", "test_digest.py", "test_store.py", "test_usage.py",
-                   "test_blobs.py", "test_cert_encoders.py", "test_provider_flags.py"):
+    for module in (
+        "test_keygen.py",
+        "test_import.py",
+        "test_ecdsa.py",
+        "test_rsa_sign.py",
+        "test_rsa_encrypt.py",
+        "test_ecdh.py",
+        "test_hkdf_hmac.py",
+        "test_digest.py",
+        "test_store.py",
+        "test_usage.py",
+        "test_blobs.py",
+        "test_cert_encoders.py",
+        "test_provider_flags.py",
+    ):
         assert module in modules, f"conformance/{module} collected no case"
 
 
@@ -76,7 +88,9 @@ def test_absent_wycheproof_families_are_reported_not_dropped(tmp_path):
     families = {case["id"].removesuffix("-absent") for case in absent}
     assert {"ecdsa", "rsa_signature", "rsa_pss", "rsa_oaep", "rsa_pkcs1_decrypt", "ecdh", "ecdh_pem"} <= families
     for case in absent:  # inconclusive (counts against the verdict), saying where it looked
-        assert case["inconclusive"] and str(empty) in case["inconclusive"][0], f"{case['nodeid']} does not say where it looked"
+        assert case["inconclusive"] and str(empty) in case["inconclusive"][0], (
+            f"{case['nodeid']} does not say where it looked"
+        )
         assert "--azihsm-wycheproof-root" in case["inconclusive"][0]
 
 

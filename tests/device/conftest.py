@@ -43,15 +43,19 @@ def session(device):
 @pytest.fixture(scope="session")
 def rsa_keys():
     """pyca RSA private keys by size, from fixtures/keys (generating RSA-4096 takes seconds)."""
-    return {bits: serialization.load_der_private_key(
-                (KEYS_DIR / f"rsa-{bits}.pkcs8.der").read_bytes(), password=None,
-                unsafe_skip_rsa_key_validation=True)  # known-good fixtures; the check is slow
-            for bits in (2048, 3072, 4096)}
+    return {
+        bits: serialization.load_der_private_key(
+            (KEYS_DIR / f"rsa-{bits}.pkcs8.der").read_bytes(), password=None, unsafe_skip_rsa_key_validation=True
+        )  # known-good fixtures; the check is slow
+        for bits in (2048, 3072, 4096)
+    }
 
 
 @pytest.fixture(scope="session")
 def ec_keys():
     """pyca EC private keys by curve name, for import tests."""
-    return {"P-256": ec.generate_private_key(ec.SECP256R1()),
-            "P-384": ec.generate_private_key(ec.SECP384R1()),
-            "P-521": ec.generate_private_key(ec.SECP521R1())}
+    return {
+        "P-256": ec.generate_private_key(ec.SECP256R1()),
+        "P-384": ec.generate_private_key(ec.SECP384R1()),
+        "P-521": ec.generate_private_key(ec.SECP521R1()),
+    }

@@ -38,7 +38,11 @@ def test_round_trip_keeps_key_and_properties(session, curve, session_key):
     loaded = session.unmask(session.mask(key), expect="ec")
     assert loaded.public_der == key.public_der
     assert (loaded.curve, loaded.usage, loaded.session_key, loaded.flavour) == (
-        curve, "keyAgreement", session_key, "EC")
+        curve,
+        "keyAgreement",
+        session_key,
+        "EC",
+    )
 
 
 def test_persistent_blob_loads_in_a_later_session(device):
@@ -146,8 +150,7 @@ def test_unknown_version(module_session, ec_blob):
     assert "version 2" in str(info.value)
 
 
-@pytest.mark.parametrize("data", [b"-----BEGIN PRIVATE KEY-----\nMIIB...\n", b"\x30\x82" * 40],
-                         ids=["pem", "der-junk"])
+@pytest.mark.parametrize("data", [b"-----BEGIN PRIVATE KEY-----\nMIIB...\n", b"\x30\x82" * 40], ids=["pem", "der-junk"])
 def test_other_files_are_not_blobs(module_session, data):
     with pytest.raises(BlobError) as info:
         module_session.unmask(data)
@@ -155,8 +158,7 @@ def test_other_files_are_not_blobs(module_session, data):
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.one_of(st.binary(max_size=400),
-                      st.binary(max_size=300).map(lambda b: MAGIC + bytes([1]) + b)))
+@given(data=st.one_of(st.binary(max_size=400), st.binary(max_size=300).map(lambda b: MAGIC + bytes([1]) + b)))
 def test_arbitrary_bytes_only_ever_raise_blob_errors(device, data):
     sess = device.open_session()
     try:

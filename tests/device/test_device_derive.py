@@ -4,9 +4,8 @@ the peer's side; every refusal on the way has its own reason."""
 from __future__ import annotations
 
 import pytest
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives import hmac as soft_hmac
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from device_checks import load_spki, spki
@@ -31,8 +30,10 @@ def sess(device):
 @pytest.fixture(scope="module")
 def agreement(sess):
     """Device keyAgreement keys and software peers, by curve."""
-    return {curve: (sess.generate_ec(curve, usage="keyAgreement"), ec.generate_private_key(cls()))
-            for curve, cls in CURVES.items()}
+    return {
+        curve: (sess.generate_ec(curve, usage="keyAgreement"), ec.generate_private_key(cls()))
+        for curve, cls in CURVES.items()
+    }
 
 
 def software_shared(device_key, peer):
@@ -59,14 +60,13 @@ def device_mac(sess, key_blob, digest_name, message):
 CHAIN = [(c, d) for c in CURVES for d in PYCA]
 
 
-@pytest.mark.parametrize("curve,digest_name", CHAIN,
-                         ids=[f"ecdh-{c.replace('-', '')}-hkdf-{d}-hmac" for c, d in CHAIN])
-def test_ecdh_hkdf_hmac_chain_equals_software_from_the_peer_side(sess, agreement, curve,
-                                                                 digest_name):
+@pytest.mark.parametrize("curve,digest_name", CHAIN, ids=[f"ecdh-{c.replace('-', '')}-hkdf-{d}-hmac" for c, d in CHAIN])
+def test_ecdh_hkdf_hmac_chain_equals_software_from_the_peer_side(sess, agreement, curve, digest_name):
     key, peer = agreement[curve]
     secret_blob = sess.ecdh(key, spki(peer.public_key()))
-    hmac_blob = sess.hkdf(secret_blob, digest=digest_name, salt=b"salty", info=b"app v1",
-                          key_type="hmac", bits=BITS[digest_name])
+    hmac_blob = sess.hkdf(
+        secret_blob, digest=digest_name, salt=b"salty", info=b"app v1", key_type="hmac", bits=BITS[digest_name]
+    )
     tag = device_mac(sess, hmac_blob, digest_name, MESSAGE)
 
     shared = software_shared(key, peer)
@@ -79,37 +79,31 @@ def test_hkdf_from_a_derived_aes_key_then_hmac_equals_software(sess, agreement, 
     key, peer = agreement["P-384"]
     secret_blob = sess.ecdh(key, spki(peer.public_key()))
     aes_blob = sess.hkdf(secret_blob, digest="SHA2-384", info=b"stage 1", bits=aes_bits)
-    hmac_blob = sess.hkdf(aes_blob, digest="sha512", salt=b"s2", info=b"stage 2",
-                          key_type="HMAC", bits=512)
+    hmac_blob = sess.hkdf(aes_blob, digest="sha512", salt=b"s2", info=b"stage 2", key_type="HMAC", bits=512)
 
     aes_key = software_hkdf(software_shared(key, peer), "sha384", b"", b"stage 1", aes_bits // 8)
     hmac_key = software_hkdf(aes_key, "sha512", b"s2", b"stage 2", 64)
-    assert device_mac(sess, hmac_blob, "sha512", MESSAGE) == software_mac(hmac_key, "sha512",
-                                                                            MESSAGE)
+    assert device_mac(sess, hmac_blob, "sha512", MESSAGE) == software_mac(hmac_key, "sha512", MESSAGE)
 
 
 def test_derived_key_properties(sess, agreement):
     key, peer = agreement["P-521"]
     secret = sess.unmask(sess.ecdh(key, spki(peer.public_key())), expect="secret")
-    assert (secret.kind, secret.bits, secret.usage, secret.session_key) == (
-        "secret", 521, "derive", False)
+    assert (secret.kind, secret.bits, secret.usage, secret.session_key) == ("secret", 521, "derive", False)
     aes = sess.unmask(sess.hkdf(sess.mask(secret), bits=192), expect="aes")
     assert (aes.kind, aes.bits, aes.usage, aes.hmac_digest) == ("aes", 192, "encrypt", None)
-    mac_key = sess.unmask(sess.hkdf(secret, digest="sha384", key_type="hmac", bits=384),
-                          expect="hmac")
+    mac_key = sess.unmask(sess.hkdf(secret, digest="sha384", key_type="hmac", bits=384), expect="hmac")
     assert (mac_key.kind, mac_key.bits, mac_key.hmac_digest) == ("hmac", 384, "sha384")
     assert secret.public_der is None and "derive" in repr(secret)
 
 
 def test_compressed_peer_point_is_accepted(sess, agreement):
     key, peer = agreement["P-256"]
-    compressed = peer.public_key().public_bytes(serialization.Encoding.X962,
-                                                serialization.PublicFormat.CompressedPoint)
+    compressed = peer.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
     peer_spki = spki(ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), compressed))
     blob_a = sess.ecdh(key, peer_spki)
     mac_a = device_mac(sess, sess.hkdf(blob_a, key_type="hmac", bits=256), "sha256", MESSAGE)
-    expected = software_mac(software_hkdf(software_shared(key, peer), "sha256", b"", b"", 32),
-                            "sha256", MESSAGE)
+    expected = software_mac(software_hkdf(software_shared(key, peer), "sha256", b"", b"", 32), "sha256", MESSAGE)
     assert mac_a == expected
 
 
@@ -141,8 +135,12 @@ def off_curve_spki(valid_spki: bytes) -> bytes:
 def test_invalid_peers_are_refused(sess, agreement, rsa_keys, peer_kind):
     key, peer = agreement["P-256"]
     valid = spki(peer.public_key())
-    peer_der = {"off-curve": off_curve_spki(valid), "junk": b"\x30\x03junk",
-                "rsa": spki(rsa_keys[2048].public_key()), "truncated": valid[:-5]}[peer_kind]
+    peer_der = {
+        "off-curve": off_curve_spki(valid),
+        "junk": b"\x30\x03junk",
+        "rsa": spki(rsa_keys[2048].public_key()),
+        "truncated": valid[:-5],
+    }[peer_kind]
     with pytest.raises(HsmError) as info:
         sess.ecdh(key, peer_der)
     assert info.value.reason is Reason.INVALID_PEER_KEY
@@ -175,9 +173,18 @@ def secret_blob(sess, agreement):
     return sess.ecdh(key, spki(peer.public_key()))
 
 
-@pytest.mark.parametrize("key_type,digest_name,bits", [
-    ("aes", "sha256", 0), ("aes", "sha256", 7), ("aes", "sha256", 264), ("aes", "sha256", 64),
-    ("hmac", "sha256", 384), ("hmac", "sha512", 256), ("hmac", "sha384", -8)])
+@pytest.mark.parametrize(
+    "key_type,digest_name,bits",
+    [
+        ("aes", "sha256", 0),
+        ("aes", "sha256", 7),
+        ("aes", "sha256", 264),
+        ("aes", "sha256", 64),
+        ("hmac", "sha256", 384),
+        ("hmac", "sha512", 256),
+        ("hmac", "sha384", -8),
+    ],
+)
 def test_derived_key_length_rules(sess, secret_blob, key_type, digest_name, bits):
     with pytest.raises(HsmError) as info:
         sess.hkdf(secret_blob, digest=digest_name, key_type=key_type, bits=bits)
@@ -205,8 +212,9 @@ def test_ec_key_blob_is_not_keying_material(sess, agreement):
     assert "keyAgreement" in str(info.value) and "hkdf" in str(info.value)
 
 
-@pytest.mark.parametrize("key_digest,asked", [("sha256", "sha384"), ("sha384", "sha256"),
-                                              ("sha512", "sha256"), ("sha256", "sha1")])
+@pytest.mark.parametrize(
+    "key_digest,asked", [("sha256", "sha384"), ("sha384", "sha256"), ("sha512", "sha256"), ("sha256", "sha1")]
+)
 def test_hmac_digest_must_equal_the_keys(sess, secret_blob, key_digest, asked):
     key_blob = sess.hkdf(secret_blob, digest=key_digest, key_type="hmac", bits=BITS[key_digest])
     with pytest.raises(HsmError) as info:
@@ -246,15 +254,22 @@ def test_hmac_copy_and_finalise(sess, secret_blob):
 
 
 @settings(max_examples=30, deadline=None)
-@given(curve=st.sampled_from(sorted(CURVES)), digest_name=st.sampled_from(sorted(PYCA)),
-       salt=st.binary(max_size=64), info=st.binary(max_size=64),
-       message=st.binary(max_size=200))
-def test_property_chain_equals_software(sess, agreement, curve, digest_name, salt, info,
-                                        message):
+@given(
+    curve=st.sampled_from(sorted(CURVES)),
+    digest_name=st.sampled_from(sorted(PYCA)),
+    salt=st.binary(max_size=64),
+    info=st.binary(max_size=64),
+    message=st.binary(max_size=200),
+)
+def test_property_chain_equals_software(sess, agreement, curve, digest_name, salt, info, message):
     key, peer = agreement[curve]
-    hmac_blob = sess.hkdf(sess.ecdh(key, spki(peer.public_key())), digest=digest_name,
-                          salt=salt, info=info, key_type="hmac", bits=BITS[digest_name])
-    expected_key = software_hkdf(software_shared(key, peer), digest_name, salt, info,
-                                 BITS[digest_name] // 8)
-    assert device_mac(sess, hmac_blob, digest_name, message) == software_mac(
-        expected_key, digest_name, message)
+    hmac_blob = sess.hkdf(
+        sess.ecdh(key, spki(peer.public_key())),
+        digest=digest_name,
+        salt=salt,
+        info=info,
+        key_type="hmac",
+        bits=BITS[digest_name],
+    )
+    expected_key = software_hkdf(software_shared(key, peer), digest_name, salt, info, BITS[digest_name] // 8)
+    assert device_mac(sess, hmac_blob, digest_name, message) == software_mac(expected_key, digest_name, message)

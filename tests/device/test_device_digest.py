@@ -19,9 +19,9 @@ SPELLINGS = {
 SIZES = {"sha1": (20, 64), "sha256": (32, 64), "sha384": (48, 128), "sha512": (64, 128)}
 
 
-@pytest.mark.parametrize("name,spelling",
-                         [(n, s) for n, spellings in SPELLINGS.items() for s in spellings],
-                         ids=lambda v: v)
+@pytest.mark.parametrize(
+    "name,spelling", [(n, s) for n, spellings in SPELLINGS.items() for s in spellings], ids=lambda v: v
+)
 def test_openssl_spellings_are_canonicalised(name, spelling):
     assert digest.canonical(spelling) == name
 

@@ -93,7 +93,7 @@ def test_damaged_unwrapping_key_is_reported_when_needed(device_dir):
     reopened = Device.open(device_dir)
     assert reopened.identity == dev.identity
     with pytest.raises(DeviceError) as info:
-        reopened.unwrapping_public_der
+        _ = reopened.unwrapping_public_der
     assert info.value.reason is Reason.DEVICE_FILE_CORRUPT
     assert UNWRAP_FILE in str(info.value)
 
@@ -122,8 +122,12 @@ print(Device.open(sys.argv[1]).identity)
 def test_concurrent_first_use_yields_one_identity(device_dir, tmp_path):
     go = tmp_path / "go"
     racers = [
-        subprocess.Popen([sys.executable, "-c", _RACER, str(device_dir), str(go)],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _RACER, str(device_dir), str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(6)
     ]
     time.sleep(0.5)  # let every racer reach the start line
@@ -135,8 +139,7 @@ def test_concurrent_first_use_yields_one_identity(device_dir, tmp_path):
     assert len(identities) == 1
     assert identities == {Device.open(device_dir).identity}
     # exactly the device files (and the creation lock) remain
-    assert sorted(p.name for p in device_dir.iterdir()) == sorted(
-        [".lock", MASKING_FILE, UNWRAP_FILE])
+    assert sorted(p.name for p in device_dir.iterdir()) == sorted([".lock", MASKING_FILE, UNWRAP_FILE])
 
 
 def test_unwritable_directory_message_without_needing_a_non_root_user(device_dir, monkeypatch):
@@ -153,8 +156,7 @@ def test_file_system_without_hard_links_still_provisions(device_dir, monkeypatch
 
     monkeypatch.setattr("reference.device.device.os.link", no_links)
     dev = Device.open(device_dir)
-    assert sorted(p.name for p in device_dir.iterdir()) == sorted(
-        [".lock", MASKING_FILE, UNWRAP_FILE])
+    assert sorted(p.name for p in device_dir.iterdir()) == sorted([".lock", MASKING_FILE, UNWRAP_FILE])
     assert Device.open(device_dir).identity == dev.identity
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from device_checks import load_spki, spki
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from device_checks import load_spki, spki
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -17,8 +17,7 @@ from reference.device import HsmError, Reason, SignScheme
 
 CURVES = ["P-256", "P-384", "P-521"]
 DIGESTS = ["sha1", "sha256", "sha384", "sha512"]
-PYCA = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-        "sha512": hashes.SHA512}
+PYCA = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 MESSAGE = b"The quick brown fox jumps over the lazy dog" * 3
 
 
@@ -48,21 +47,22 @@ MODES = ("oneshot", "prehashed", "stream")
 CASES = [(c, d, mode) for c in CURVES for d in DIGESTS for mode in MODES]
 
 
-@pytest.mark.parametrize("curve,digest_name,mode", CASES,
-                         ids=[f"ecdsa-{c.replace('-', '')}-{d}-{m}" for c, d, m in CASES])
-def test_ecdsa_signature_verifies_with_exactly_the_requested_digest(keys, curve, digest_name,
-                                                                    mode):
+@pytest.mark.parametrize(
+    "curve,digest_name,mode", CASES, ids=[f"ecdsa-{c.replace('-', '')}-{d}-{m}" for c, d, m in CASES]
+)
+def test_ecdsa_signature_verifies_with_exactly_the_requested_digest(keys, curve, digest_name, mode):
     generated, sess = keys
     key = generated[curve]
     if mode == "oneshot":
         sig = sess.sign(key, MESSAGE, SignScheme("ecdsa", digest_name))
     elif mode == "prehashed":
-        sig = sess.sign(key, hashlib.new(digest_name, MESSAGE).digest(),
-                        SignScheme("ecdsa", digest_name, prehashed=True))
+        sig = sess.sign(
+            key, hashlib.new(digest_name, MESSAGE).digest(), SignScheme("ecdsa", digest_name, prehashed=True)
+        )
     else:
         stream = sess.sign_stream(key, SignScheme("ecdsa", digest_name))
         for i in range(0, len(MESSAGE), 17):
-            stream.update(MESSAGE[i:i + 17])
+            stream.update(MESSAGE[i : i + 17])
         sig = stream.sign()
     pyca_verify(key, sig, MESSAGE, digest_name)
     other = next(d for d in DIGESTS if d != digest_name)
@@ -72,16 +72,14 @@ def test_ecdsa_signature_verifies_with_exactly_the_requested_digest(keys, curve,
     assert not sess.verify(key, MESSAGE + b"!", sig, SignScheme("ecdsa", digest_name))
 
 
-@pytest.mark.parametrize("curve,natural", [("P-256", "sha256"), ("P-384", "sha384"),
-                                           ("P-521", "sha512")])
+@pytest.mark.parametrize("curve,natural", [("P-256", "sha256"), ("P-384", "sha384"), ("P-521", "sha512")])
 def test_default_digest_is_the_curves_natural_hash(keys, curve, natural):
     generated, sess = keys
     sig = sess.sign(generated[curve], MESSAGE, SignScheme("ecdsa"))
     pyca_verify(generated[curve], sig, MESSAGE, natural)
 
 
-@pytest.mark.parametrize("size,name", [(20, "sha1"), (32, "sha256"), (48, "sha384"),
-                                       (64, "sha512")])
+@pytest.mark.parametrize("size,name", [(20, "sha1"), (32, "sha256"), (48, "sha384"), (64, "sha512")])
 def test_prehashed_without_digest_takes_the_digest_from_its_length(keys, size, name):
     generated, sess = keys
     md = hashlib.new(name, MESSAGE).digest()
@@ -129,8 +127,7 @@ def test_streaming_verify(keys):
     assert stream.verify(sig)
 
 
-@pytest.mark.parametrize("garbage", [b"", b"\x30\x00", b"junk" * 20], ids=["empty", "empty-seq",
-                                                                            "junk"])
+@pytest.mark.parametrize("garbage", [b"", b"\x30\x00", b"junk" * 20], ids=["empty", "empty-seq", "junk"])
 def test_malformed_signature_verifies_false(keys, garbage):
     generated, sess = keys
     assert sess.verify(generated["P-256"], MESSAGE, garbage, SignScheme("ecdsa")) is False
@@ -167,8 +164,9 @@ def test_unsupported_curves_are_refused(session, curve):
     assert "P-256" in str(info.value)
 
 
-@pytest.mark.parametrize("alias,curve", [("prime256v1", "P-256"), ("secp384r1", "P-384"),
-                                         ("secp521r1", "P-521"), ("p-384", "P-384")])
+@pytest.mark.parametrize(
+    "alias,curve", [("prime256v1", "P-256"), ("secp384r1", "P-384"), ("secp521r1", "P-521"), ("p-384", "P-384")]
+)
 def test_openssl_curve_names_are_accepted(session, alias, curve):
     assert session.generate_ec(alias).curve == curve
 
@@ -188,10 +186,13 @@ def test_ecdsa_scheme_cannot_use_rsa_padding(keys):
 
 
 @settings(max_examples=40, deadline=None)
-@given(curve=st.sampled_from(CURVES), digest_name=st.sampled_from(DIGESTS),
-       message=st.binary(max_size=300), split=st.integers(0, 300))
-def test_property_ecdsa_verifies_in_software_only_for_its_message(keys, curve, digest_name,
-                                                                  message, split):
+@given(
+    curve=st.sampled_from(CURVES),
+    digest_name=st.sampled_from(DIGESTS),
+    message=st.binary(max_size=300),
+    split=st.integers(0, 300),
+)
+def test_property_ecdsa_verifies_in_software_only_for_its_message(keys, curve, digest_name, message, split):
     generated, sess = keys
     key = generated[curve]
     stream = sess.sign_stream(key, SignScheme("ecdsa", digest_name))

@@ -35,8 +35,13 @@ FORBIDDEN = ("hashlib", "_hashlib", "hmac", "ssl", "_ssl")
 
 def test_import_is_light_and_no_host_libcrypto_module_is_ever_used(device):
     probe = f"FORBIDDEN = {FORBIDDEN!r}\n" + _PROBE
-    proc = subprocess.run([sys.executable, "-I", "-c", probe, str(device.path)],
-                          capture_output=True, text=True, cwd=_project_root(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", probe, str(device.path)],
+        capture_output=True,
+        text=True,
+        cwd=_project_root(),
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     after_import, after_use = json.loads(proc.stdout)
     assert after_import == [], "importing reference.device pulled in " + ", ".join(after_import)
@@ -65,7 +70,12 @@ print("serialization" in sys.modules.get("cryptography.hazmat.primitives").__dic
 
 def test_loading_a_masked_key_does_not_import_pyca_serialization(device):
     """pyca's serialization package (with its SSH code) costs ~30 ms per openssl process."""
-    proc = subprocess.run([sys.executable, "-I", "-c", _SIGNING_PROCESS, str(device.path)],
-                          capture_output=True, text=True, cwd=_project_root(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", _SIGNING_PROCESS, str(device.path)],
+        capture_output=True,
+        text=True,
+        cwd=_project_root(),
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "False"

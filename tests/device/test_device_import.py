@@ -46,8 +46,9 @@ RSA_IMPORTS = [(2048, fmt, alg) for fmt in ("pkcs1", "pkcs8") for alg in ("RSA",
 RSA_IMPORTS += [(3072, "pkcs8", "RSA"), (4096, "pkcs1", "RSA-PSS")]
 
 
-@pytest.mark.parametrize("bits,fmt,algorithm", RSA_IMPORTS,
-                         ids=[f"{alg}-{bits}-{fmt}" for bits, fmt, alg in RSA_IMPORTS])
+@pytest.mark.parametrize(
+    "bits,fmt,algorithm", RSA_IMPORTS, ids=[f"{alg}-{bits}-{fmt}" for bits, fmt, alg in RSA_IMPORTS]
+)
 def test_rsa_import_keeps_the_key(sess, rsa_keys, bits, fmt, algorithm):
     fmt = "traditional" if fmt == "pkcs1" else fmt
     soft = rsa_keys[bits]
@@ -58,8 +59,7 @@ def test_rsa_import_keeps_the_key(sess, rsa_keys, bits, fmt, algorithm):
 
 def test_import_without_declarations_accepts_the_keys_own_properties(sess, ec_keys, rsa_keys):
     assert sess.import_private_key(der_private(ec_keys["P-521"], "pkcs8")).curve == "P-521"
-    assert sess.import_private_key(der_private(rsa_keys[3072], "pkcs8"),
-                                   algorithm="RSA").bits == 3072
+    assert sess.import_private_key(der_private(rsa_keys[3072], "pkcs8"), algorithm="RSA").bits == 3072
 
 
 def test_wrapped_import_matches_an_independent_wrap(sess, device, ec_keys):
@@ -70,8 +70,7 @@ def test_wrapped_import_matches_an_independent_wrap(sess, device, ec_keys):
 
 
 def test_key_wrapped_for_another_device_is_refused(sess, other_device, ec_keys):
-    wrapped = software_wrap(other_device.unwrapping_public_der,
-                            der_private(ec_keys["P-256"], "pkcs8"))
+    wrapped = software_wrap(other_device.unwrapping_public_der, der_private(ec_keys["P-256"], "pkcs8"))
     with pytest.raises(KeyImportError) as info:
         sess.import_wrapped(wrapped, algorithm="EC")
     assert info.value.reason is Reason.UNWRAP_FAILED
@@ -79,8 +78,7 @@ def test_key_wrapped_for_another_device_is_refused(sess, other_device, ec_keys):
 
 @pytest.mark.parametrize("where", ["kek", "wrapped-key", "truncated"])
 def test_damaged_wrapped_key_is_refused(sess, device, ec_keys, where):
-    wrapped = bytearray(software_wrap(device.unwrapping_public_der,
-                                      der_private(ec_keys["P-256"], "pkcs8")))
+    wrapped = bytearray(software_wrap(device.unwrapping_public_der, der_private(ec_keys["P-256"], "pkcs8")))
     if where == "kek":
         wrapped[5] ^= 0x40
     elif where == "wrapped-key":
@@ -100,16 +98,14 @@ def test_unwrapping_key_is_rsa_2048(device):
 @pytest.mark.parametrize("declared,actual", [(2048, 3072), (4096, 2048), (3072, 2048)])
 def test_rsa_size_must_match_the_declaration(sess, rsa_keys, declared, actual):
     with pytest.raises(KeyImportError) as info:
-        sess.import_private_key(der_private(rsa_keys[actual], "pkcs8"), algorithm="RSA",
-                                bits=declared)
+        sess.import_private_key(der_private(rsa_keys[actual], "pkcs8"), algorithm="RSA", bits=declared)
     assert info.value.reason is Reason.KEY_SIZE_MISMATCH
     assert str(actual) in str(info.value) and str(declared) in str(info.value)
 
 
 def test_ec_curve_must_match_the_declaration(sess, ec_keys):
     with pytest.raises(KeyImportError) as info:
-        sess.import_private_key(der_private(ec_keys["P-384"], "pkcs8"), algorithm="EC",
-                                curve="P-256")
+        sess.import_private_key(der_private(ec_keys["P-384"], "pkcs8"), algorithm="EC", curve="P-256")
     assert info.value.reason is Reason.CURVE_MISMATCH
     assert "P-384" in str(info.value) and "P-256" in str(info.value)
 
@@ -140,9 +136,9 @@ def test_unsupported_curve_is_refused(sess):
 
 
 def test_pem_input_is_refused_with_the_conversion(sess, ec_keys):
-    pem = ec_keys["P-256"].private_bytes(serialization.Encoding.PEM,
-                                         serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption())
+    pem = ec_keys["P-256"].private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     with pytest.raises(KeyImportError) as info:
         sess.import_private_key(pem, algorithm="EC")
     assert info.value.reason is Reason.INVALID_KEY_ENCODING
@@ -151,15 +147,18 @@ def test_pem_input_is_refused_with_the_conversion(sess, ec_keys):
 
 def test_encrypted_pkcs8_is_refused(sess, ec_keys):
     encrypted = ec_keys["P-256"].private_bytes(
-        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"passphrase"))
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    )
     with pytest.raises(KeyImportError) as info:
         sess.import_private_key(encrypted, algorithm="EC")
     assert info.value.reason is Reason.ENCRYPTED_KEY_UNSUPPORTED
 
 
-@pytest.mark.parametrize("junk", [b"", b"junk", b"\x30\x03\x02\x01\x00", os.urandom(300)],
-                         ids=["empty", "text", "tiny-der", "random"])
+@pytest.mark.parametrize(
+    "junk", [b"", b"junk", b"\x30\x03\x02\x01\x00", os.urandom(300)], ids=["empty", "text", "tiny-der", "random"]
+)
 def test_junk_is_refused(sess, junk):
     with pytest.raises(KeyImportError) as info:
         sess.import_private_key(junk, algorithm="EC")
@@ -170,15 +169,15 @@ def test_ed25519_is_refused_as_a_type_mismatch(sess):
     from cryptography.hazmat.primitives.asymmetric import ed25519
 
     with pytest.raises(KeyImportError) as info:
-        sess.import_private_key(der_private(ed25519.Ed25519PrivateKey.generate(), "pkcs8"),
-                                algorithm="EC")
+        sess.import_private_key(der_private(ed25519.Ed25519PrivateKey.generate(), "pkcs8"), algorithm="EC")
     assert info.value.reason is Reason.KEY_TYPE_MISMATCH
 
 
-@pytest.mark.parametrize("algorithm,usage", [("RSA", "keyAgreement"), ("RSA-PSS", "keyAgreement"),
-                                             ("EC", "keyEncipherment"), ("RSA", "sign")])
-def test_usage_combinations_outside_the_table_are_refused(sess, ec_keys, rsa_keys, algorithm,
-                                                          usage):
+@pytest.mark.parametrize(
+    "algorithm,usage",
+    [("RSA", "keyAgreement"), ("RSA-PSS", "keyAgreement"), ("EC", "keyEncipherment"), ("RSA", "sign")],
+)
+def test_usage_combinations_outside_the_table_are_refused(sess, ec_keys, rsa_keys, algorithm, usage):
     key = ec_keys["P-256"] if algorithm == "EC" else rsa_keys[2048]
     with pytest.raises(KeyImportError) as info:
         sess.import_private_key(der_private(key, "pkcs8"), algorithm=algorithm, usage=usage)

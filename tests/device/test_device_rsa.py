@@ -17,8 +17,7 @@ from hypothesis import strategies as st
 from reference.device import HsmError, Reason, SignScheme
 
 DIGESTS = ["sha1", "sha256", "sha384", "sha512"]
-PYCA = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-        "sha512": hashes.SHA512}
+PYCA = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
 MESSAGE = b"attack at dawn " * 11
 
@@ -46,8 +45,7 @@ def pss_signer(sess, rsa_keys):
 @pytest.fixture(scope="module")
 def decrypter(sess, rsa_keys):
     soft = rsa_keys[2048]
-    return sess.import_private_key(der_private(soft, "pkcs8"), algorithm="RSA",
-                                   usage="keyEncipherment"), soft
+    return sess.import_private_key(der_private(soft, "pkcs8"), algorithm="RSA", usage="keyEncipherment"), soft
 
 
 def sign(sess, key, digest_name, mode, **scheme):
@@ -55,8 +53,9 @@ def sign(sess, key, digest_name, mode, **scheme):
     if mode == "oneshot":
         return sess.sign(key, MESSAGE, SignScheme(digest=digest_name, **scheme))
     if mode == "prehashed":
-        return sess.sign(key, hashlib.new(digest_name, MESSAGE).digest(),
-                         SignScheme(digest=digest_name, prehashed=True, **scheme))
+        return sess.sign(
+            key, hashlib.new(digest_name, MESSAGE).digest(), SignScheme(digest=digest_name, prehashed=True, **scheme)
+        )
     stream = sess.sign_stream(key, SignScheme(digest=digest_name, **scheme))
     stream.update(MESSAGE[:7])
     stream.update(MESSAGE[7:])
@@ -67,8 +66,7 @@ MODES = ["oneshot", "prehashed", "stream"]
 PKCS1_CASES = [(d, m) for d in DIGESTS for m in MODES]
 
 
-@pytest.mark.parametrize("digest_name,mode", PKCS1_CASES,
-                         ids=[f"pkcs1-RSA2048-{d}-{m}" for d, m in PKCS1_CASES])
+@pytest.mark.parametrize("digest_name,mode", PKCS1_CASES, ids=[f"pkcs1-RSA2048-{d}-{m}" for d, m in PKCS1_CASES])
 def test_pkcs1_signature_equals_pyca_byte_for_byte(sess, signer, digest_name, mode):
     key, soft = signer
     sig = sign(sess, key, digest_name, mode, algorithm="pkcs1")
@@ -86,56 +84,66 @@ def expected_salt(salt, digest_name, bits):
     return salt
 
 
-PSS_CASES = [(d, salt, mgf1, mode)
-             for d in DIGESTS for salt in ("digest", "max", "auto", 0, 17)
-             for mgf1 in (None, "sha1", "sha512") for mode in ("oneshot", "stream")
-             if not (mgf1 and mode == "stream" and salt != "digest")]
+PSS_CASES = [
+    (d, salt, mgf1, mode)
+    for d in DIGESTS
+    for salt in ("digest", "max", "auto", 0, 17)
+    for mgf1 in (None, "sha1", "sha512")
+    for mode in ("oneshot", "stream")
+    if not (mgf1 and mode == "stream" and salt != "digest")
+]
 
 
 @pytest.mark.parametrize(
-    "digest_name,salt,mgf1,mode", PSS_CASES,
-    ids=[f"pss-RSA3072-{d}-salt_{s}-mgf1_{m or 'same'}-{mode}" for d, s, m, mode in PSS_CASES])
-def test_pss_signature_verifies_under_exactly_the_requested_parameters(
-        sess, pss_signer, digest_name, salt, mgf1, mode):
+    "digest_name,salt,mgf1,mode",
+    PSS_CASES,
+    ids=[f"pss-RSA3072-{d}-salt_{s}-mgf1_{m or 'same'}-{mode}" for d, s, m, mode in PSS_CASES],
+)
+def test_pss_signature_verifies_under_exactly_the_requested_parameters(sess, pss_signer, digest_name, salt, mgf1, mode):
     key, soft = pss_signer
     sig = sign(sess, key, digest_name, mode, algorithm="pss", salt_length=salt, mgf1_digest=mgf1)
     mgf1_name = mgf1 or digest_name
     salt_len = expected_salt(salt, digest_name, key.bits)
     public = soft.public_key()
-    public.verify(sig, MESSAGE, padding.PSS(mgf=padding.MGF1(PYCA[mgf1_name]()),
-                                            salt_length=salt_len), PYCA[digest_name]())
+    public.verify(
+        sig, MESSAGE, padding.PSS(mgf=padding.MGF1(PYCA[mgf1_name]()), salt_length=salt_len), PYCA[digest_name]()
+    )
     with pytest.raises(InvalidSignature):  # exactly that salt length, not another one
-        public.verify(sig, MESSAGE, padding.PSS(mgf=padding.MGF1(PYCA[mgf1_name]()),
-                                                salt_length=salt_len + 1), PYCA[digest_name]())
+        public.verify(
+            sig,
+            MESSAGE,
+            padding.PSS(mgf=padding.MGF1(PYCA[mgf1_name]()), salt_length=salt_len + 1),
+            PYCA[digest_name](),
+        )
     other_mgf1 = "sha256" if mgf1_name != "sha256" else "sha384"
     with pytest.raises(InvalidSignature):  # exactly that MGF1 digest
-        public.verify(sig, MESSAGE, padding.PSS(mgf=padding.MGF1(PYCA[other_mgf1]()),
-                                                salt_length=padding.PSS.AUTO),
-                      PYCA[digest_name]())
-    assert sess.verify(key, MESSAGE, sig, SignScheme("pss", digest_name, salt_length="auto",
-                                                     mgf1_digest=mgf1))
-    assert sess.verify(key, MESSAGE, sig, SignScheme("pss", digest_name, salt_length=salt_len,
-                                                     mgf1_digest=mgf1))
+        public.verify(
+            sig,
+            MESSAGE,
+            padding.PSS(mgf=padding.MGF1(PYCA[other_mgf1]()), salt_length=padding.PSS.AUTO),
+            PYCA[digest_name](),
+        )
+    assert sess.verify(key, MESSAGE, sig, SignScheme("pss", digest_name, salt_length="auto", mgf1_digest=mgf1))
+    assert sess.verify(key, MESSAGE, sig, SignScheme("pss", digest_name, salt_length=salt_len, mgf1_digest=mgf1))
 
 
 @pytest.mark.parametrize("salt", ["digest", "max", 0, 32])
 def test_pss_verify_of_software_signatures(sess, signer, salt):
     key, soft = signer
     salt_len = expected_salt(salt, "sha256", 2048)
-    sig = soft.sign(MESSAGE, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt_len),
-                    hashes.SHA256())
+    sig = soft.sign(MESSAGE, padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=salt_len), hashes.SHA256())
     assert sess.verify(key, MESSAGE, sig, SignScheme("pss", "sha256", salt_length=salt))
     assert sess.verify(key, MESSAGE, sig, SignScheme("pss", "sha256", salt_length="auto"))
-    assert not sess.verify(key, MESSAGE, sig,
-                           SignScheme("pss", "sha256", salt_length=salt_len + 1))
+    assert not sess.verify(key, MESSAGE, sig, SignScheme("pss", "sha256", salt_length=salt_len + 1))
 
 
 def test_pss_prehashed_sign(sess, signer):
     key, soft = signer
     md = hashlib.sha384(MESSAGE).digest()
     sig = sess.sign(key, md, SignScheme("pss", prehashed=True))
-    soft.public_key().verify(sig, md, padding.PSS(mgf=padding.MGF1(hashes.SHA384()),
-                                                  salt_length=48), Prehashed(hashes.SHA384()))
+    soft.public_key().verify(
+        sig, md, padding.PSS(mgf=padding.MGF1(hashes.SHA384()), salt_length=48), Prehashed(hashes.SHA384())
+    )
 
 
 def test_rsa_default_digest_is_sha256(sess, signer):
@@ -175,8 +183,10 @@ def test_malformed_rsa_signature_verifies_false(sess, signer):
 
 def test_key_encipherment_key_cannot_sign_or_verify(sess, decrypter):
     key, _soft = decrypter
-    for call in (lambda: sess.sign(key, MESSAGE, SignScheme("pkcs1")),
-                 lambda: sess.verify(key, MESSAGE, b"x", SignScheme("pkcs1"))):
+    for call in (
+        lambda: sess.sign(key, MESSAGE, SignScheme("pkcs1")),
+        lambda: sess.verify(key, MESSAGE, b"x", SignScheme("pkcs1")),
+    ):
         with pytest.raises(HsmError) as info:
             call()
         assert info.value.reason is Reason.USAGE_NOT_ALLOWED
@@ -189,8 +199,7 @@ OAEP_DIGESTS = ["sha256", "sha384", "sha512"]
 
 
 def pyca_oaep(digest_name, label):
-    return padding.OAEP(mgf=padding.MGF1(PYCA[digest_name]()), algorithm=PYCA[digest_name](),
-                        label=label or None)
+    return padding.OAEP(mgf=padding.MGF1(PYCA[digest_name]()), algorithm=PYCA[digest_name](), label=label or None)
 
 
 @pytest.mark.parametrize("label", [b"", b"context label"], ids=["nolabel", "label"])
@@ -200,8 +209,7 @@ def test_oaep_round_trips_both_ways(sess, decrypter, digest_name, label):
     ct = sess.encrypt(key, b"session key bytes", digest=digest_name, label=label)
     assert soft.decrypt(ct, pyca_oaep(digest_name, label)) == b"session key bytes"
     ct2 = soft.public_key().encrypt(b"from software", pyca_oaep(digest_name, label))
-    assert sess.decrypt(key, ct2, digest=digest_name, label=label,
-                        mgf1_digest=digest_name) == b"from software"
+    assert sess.decrypt(key, ct2, digest=digest_name, label=label, mgf1_digest=digest_name) == b"from software"
 
 
 def test_oaep_label_is_honoured(sess, decrypter):
@@ -228,12 +236,16 @@ def _raw_rsa_encrypt(soft, em: bytes) -> bytes:
     return pow(int.from_bytes(em, "big"), pub.e, pub.n).to_bytes(256, "big")
 
 
-@pytest.mark.parametrize("em", [
-    b"\x00\x01" + b"\xff" * 8 + b"\x00" + b"m" * 245,       # block type 1 (signature padding)
-    b"\x00\x02" + b"\x11" * 7 + b"\x00" + b"m" * 246,        # padding string shorter than 8
-    b"\x00\x02" + b"\x11" * 254,                          # no zero separator
-    b"\x01\x02" + b"\x11" * 8 + b"\x00" + b"m" * 245,        # leading byte not zero
-], ids=["block-type-1", "short-padding", "no-separator", "leading-byte"])
+@pytest.mark.parametrize(
+    "em",
+    [
+        b"\x00\x01" + b"\xff" * 8 + b"\x00" + b"m" * 245,  # block type 1 (signature padding)
+        b"\x00\x02" + b"\x11" * 7 + b"\x00" + b"m" * 246,  # padding string shorter than 8
+        b"\x00\x02" + b"\x11" * 254,  # no zero separator
+        b"\x01\x02" + b"\x11" * 8 + b"\x00" + b"m" * 245,  # leading byte not zero
+    ],
+    ids=["block-type-1", "short-padding", "no-separator", "leading-byte"],
+)
 def test_pkcs1_decryption_refuses_bad_padding(sess, decrypter, em):
     key, soft = decrypter
     with pytest.raises(HsmError) as info:
@@ -301,8 +313,7 @@ def test_signature_key_cannot_encrypt_and_the_message_says_why(sess, signer):
 
 
 def test_rsa_pss_key_cannot_encrypt(sess, rsa_keys):
-    key = sess.import_private_key(der_private(rsa_keys[2048], "pkcs8"), algorithm="RSA-PSS",
-                                  usage="keyEncipherment")
+    key = sess.import_private_key(der_private(rsa_keys[2048], "pkcs8"), algorithm="RSA-PSS", usage="keyEncipherment")
     with pytest.raises(HsmError) as info:
         sess.encrypt(key, b"x")
     assert info.value.reason is Reason.WRONG_KEY_KIND
@@ -319,10 +330,8 @@ def test_public_only_key_encrypts_for_the_device_key(sess, decrypter):
 
 
 @settings(max_examples=25, deadline=None)
-@given(plaintext=st.binary(max_size=190), label=st.binary(max_size=40),
-       digest_name=st.sampled_from(OAEP_DIGESTS))
-def test_property_oaep_decrypts_what_software_encrypts(sess, decrypter, plaintext, label,
-                                                       digest_name):
+@given(plaintext=st.binary(max_size=190), label=st.binary(max_size=40), digest_name=st.sampled_from(OAEP_DIGESTS))
+def test_property_oaep_decrypts_what_software_encrypts(sess, decrypter, plaintext, label, digest_name):
     key, soft = decrypter
     limit = 256 - 2 * SIZES[digest_name] - 2
     plaintext = plaintext[:limit]
@@ -331,13 +340,17 @@ def test_property_oaep_decrypts_what_software_encrypts(sess, decrypter, plaintex
 
 
 @settings(max_examples=25, deadline=None)
-@given(message=st.binary(max_size=500), digest_name=st.sampled_from(DIGESTS),
-       salt=st.one_of(st.sampled_from(["digest", "max", "auto"]), st.integers(0, 64)))
+@given(
+    message=st.binary(max_size=500),
+    digest_name=st.sampled_from(DIGESTS),
+    salt=st.one_of(st.sampled_from(["digest", "max", "auto"]), st.integers(0, 64)),
+)
 def test_property_pss_signatures_verify_in_software(sess, signer, message, digest_name, salt):
     key, soft = signer
     sig = sess.sign(key, message, SignScheme("pss", digest_name, salt_length=salt))
     soft.public_key().verify(
-        sig, message,
-        padding.PSS(mgf=padding.MGF1(PYCA[digest_name]()),
-                    salt_length=expected_salt(salt, digest_name, 2048)),
-        PYCA[digest_name]())
+        sig,
+        message,
+        padding.PSS(mgf=padding.MGF1(PYCA[digest_name]()), salt_length=expected_salt(salt, digest_name, 2048)),
+        PYCA[digest_name](),
+    )

@@ -18,10 +18,12 @@ def test_closed_session_refuses_everything(device):
     masked = sess.mask(key)
     sess.close()
     sess.close()  # idempotent
-    for call in (lambda: sess.sign(key, b"m", SignScheme("ecdsa")),
-                 lambda: sess.generate_ec("P-256"),
-                 lambda: sess.unmask(masked),
-                 lambda: sess.mask(key)):
+    for call in (
+        lambda: sess.sign(key, b"m", SignScheme("ecdsa")),
+        lambda: sess.generate_ec("P-256"),
+        lambda: sess.unmask(masked),
+        lambda: sess.mask(key),
+    ):
         with pytest.raises(SessionError) as info:
             call()
         assert info.value.reason is Reason.SESSION_CLOSED
@@ -51,9 +53,9 @@ def test_no_private_bytes_in_repr_or_attributes(session):
     material = session._Session__vault[key]
     scalar = material.private.private_numbers().private_value
     secret_forms = {f"{scalar:x}", str(scalar)}
-    pkcs8 = material.private.private_bytes(serialization.Encoding.DER,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption())
+    pkcs8 = material.private.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     texts = [repr(key), str(key), repr(session), repr(material), repr(session.device)]
     texts += [repr(getattr(key, name)) for name in Key.__slots__ if name != "__weakref__"]
     for text in texts:
@@ -113,8 +115,9 @@ def test_text_where_bytes_belong_is_a_parameter_error(session):
     for name, call in calls.items():
         with pytest.raises(HsmError) as info:
             call()
-        assert info.value.reason in (Reason.INVALID_PARAMETER, Reason.BLOB_NOT_A_BLOB,
-                                     Reason.INVALID_KEY_ENCODING), name
+        assert info.value.reason in (Reason.INVALID_PARAMETER, Reason.BLOB_NOT_A_BLOB, Reason.INVALID_KEY_ENCODING), (
+            name
+        )
 
 
 def test_key_properties_are_read_only(session):

@@ -101,7 +101,7 @@ text = "Only for OpenSSL before 3.0 (never applies here)."
 """
 
 # a fake conformance module: every outcome the store knows, with real openssl commands
-FAKE_SUITE = '''
+FAKE_SUITE = """
 import hashlib
 import pytest
 from harness.markers import PROV
@@ -173,7 +173,7 @@ def test_clause_outside_version_range(openssl):
 @pytest.mark.slow
 def test_slow_case(openssl):
     openssl("dgst", "-sha256", PROV, input=b"x" * 1000, prove=True)
-'''
+"""
 
 # what the fake suite's cases end as, keyed by the stored case id
 EXPECTED_OUTCOMES = {

@@ -27,7 +27,14 @@ def test_provider_path_defines_an_external_backend(tmp_path):
     assert profile.check() == tmp_path
     # the spec's documented order: -provider-path first, -propquery before the -provider flags
     assert profile.provider_flags() == [
-        "-provider-path", str(tmp_path), "-propquery", "?provider=azihsm", "-provider", "default", "-provider", "azihsm_provider",
+        "-provider-path",
+        str(tmp_path),
+        "-propquery",
+        "?provider=azihsm",
+        "-provider",
+        "default",
+        "-provider",
+        "azihsm_provider",
     ]
     assert profile.prepare(tmp_path / "ws") == {}  # external device state is left alone
 
@@ -73,9 +80,16 @@ def test_openssl_conf_template_is_rendered_per_workspace(tmp_path):
     assert profile.provider_flags() == ["-propquery", "?provider=azihsm"]  # loaded by the config
     env = profile.prepare(tmp_path / "worker-1")
     device = tmp_path / "worker-1" / "device"
-    assert env == {"EXTRA": "1", DEVICE_DIR_VAR: str(device), "OPENSSL_CONF": str(tmp_path / "worker-1" / "openssl.cnf")}
+    assert env == {
+        "EXTRA": "1",
+        DEVICE_DIR_VAR: str(device),
+        "OPENSSL_CONF": str(tmp_path / "worker-1" / "openssl.cnf"),
+    }
     assert device.is_dir()
-    assert Path(env["OPENSSL_CONF"]).read_text() == f"[azihsm]\nmodule = {tmp_path}/azihsm_provider.so\nazihsm-device-dir = {device}\n"
+    assert (
+        Path(env["OPENSSL_CONF"]).read_text()
+        == f"[azihsm]\nmodule = {tmp_path}/azihsm_provider.so\nazihsm-device-dir = {device}\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -107,7 +121,12 @@ def test_clause_catalogue(catalogue_file):
 
 @pytest.mark.parametrize(
     "spec, version, applies",
-    [(">=3.2", (3, 1, 9), False), (">=3.2", (3, 2, 0), True), (">=3.0,<3.5", (3, 5, 0), False), ("==3.0.*", (3, 0, 17), True)],
+    [
+        (">=3.2", (3, 1, 9), False),
+        (">=3.2", (3, 2, 0), True),
+        (">=3.0,<3.5", (3, 5, 0), False),
+        ("==3.0.*", (3, 0, 17), True),
+    ],
     ids=["below-min", "at-min", "at-exclusive-max", "minor-equality"],
 )
 def test_clause_version_ranges(tmp_path, spec, version, applies):
@@ -157,7 +176,17 @@ def test_builtin_profile_deviations_name_catalogue_clauses(name):
 
 def test_upstream_mock_profile_loads_from_modulesdir_or_a_path(tmp_path):
     profile = resolve_backend("azihsm-sdk-mock")
-    assert profile.provider_flags() == ["-propquery", "?provider=azihsm", "-provider", "default", "-provider", "azihsm_provider"]
+    assert profile.provider_flags() == [
+        "-propquery",
+        "?provider=azihsm",
+        "-provider",
+        "default",
+        "-provider",
+        "azihsm_provider",
+    ]
     assert not profile.fresh_device_dir and len(profile.deviations) == 12
     (tmp_path / "azihsm_provider.so").write_bytes(b"")
-    assert resolve_backend("azihsm-sdk-mock", provider_path=str(tmp_path)).provider_flags()[:2] == ["-provider-path", str(tmp_path)]
+    assert resolve_backend("azihsm-sdk-mock", provider_path=str(tmp_path)).provider_flags()[:2] == [
+        "-provider-path",
+        str(tmp_path),
+    ]

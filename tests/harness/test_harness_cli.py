@@ -11,16 +11,18 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from harness_helpers import fake_script, write_fake_suite
 
 from harness.cli import main
 from harness.store import ResultsStore
-from harness_helpers import fake_script, write_fake_suite
 
 pytestmark = pytest.mark.openssl
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
 def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
@@ -40,11 +42,21 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     # prove themselves, the sha384 deviation really happens
     test_file = suite / "test_fake_suite.py"
     text = test_file.read_text()
-    text = text.replace('openssl("dgst", "-sha256", PROV, "missing-file.bin")', 'openssl("dgst", "-sha256", PROV, input=b"", prove=True)')
-    text = text.replace('openssl("dgst", "-sha256", "-r", PROV, input=b"abc")', 'openssl("dgst", "-sha256", "-r", PROV, input=b"abc", prove=True)')
-    text = text.replace('openssl.refuses("dgst", "-sha256", "--junk-option", PROV, control=("dgst", "-sha256", PROV), because="parameter")',
-                        'openssl("dgst", "-sha256", PROV, input=b"", prove=True)')
-    text = text.replace('openssl("dgst", "-sha384", PROV, "data.bin", prove=True)', 'openssl("dgst", "-sha384", PROV, "absent.bin")')
+    text = text.replace(
+        'openssl("dgst", "-sha256", PROV, "missing-file.bin")',
+        'openssl("dgst", "-sha256", PROV, input=b"", prove=True)',
+    )
+    text = text.replace(
+        'openssl("dgst", "-sha256", "-r", PROV, input=b"abc")',
+        'openssl("dgst", "-sha256", "-r", PROV, input=b"abc", prove=True)',
+    )
+    text = text.replace(
+        'openssl.refuses("dgst", "-sha256", "--junk-option", PROV, control=("dgst", "-sha256", PROV), because="parameter")',
+        'openssl("dgst", "-sha256", PROV, input=b"", prove=True)',
+    )
+    text = text.replace(
+        'openssl("dgst", "-sha384", PROV, "data.bin", prove=True)', 'openssl("dgst", "-sha384", PROV, "absent.bin")'
+    )
     test_file.write_text(text)
     second = cli("run", *common, "-n", "0", "--level", "full")
     assert second.returncode == 0, second.stdout + second.stderr  # only an INFO clause fails now
@@ -56,7 +68,12 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     assert len(ids) == 2 and all(" complete " in line for line in runs.stdout.splitlines())
 
     # a recorded failure replays by hand: its working directory is kept under OUT/work/RUN
-    failed = next(case for run in json.loads((out / "results.json").read_text())["runs"] for case in run["cases"] if case["outcome"] == "failed")
+    failed = next(
+        case
+        for run in json.loads((out / "results.json").read_text())["runs"]
+        for case in run["cases"]
+        if case["outcome"] == "failed"
+    )
     replay = subprocess.run(["bash", "-c", failed["commands"][0]["command_line"]], capture_output=True, text=True)
     assert f"{out}/work/{ids[1]}/" in failed["commands"][0]["command_line"]
     assert replay.returncode == failed["commands"][0]["returncode"] and replay.stderr.strip()
@@ -64,10 +81,24 @@ def test_run_report_and_compare(tmp_path, profile_file, catalogue_file):
     forward = cli("compare", ids[0], ids[1], "--results", out / "results.sqlite", "--check")
     assert forward.returncode == 0, forward.stderr
     assert "**Newly passing** (3)" in forward.stdout and "**Other changes** (1)" in forward.stdout
-    assert "- `test_fake_suite.py::test_junk_option_fails_wrongly` (DGST-REFUSE-JUNK): failed → passed" in forward.stdout
-    assert "- `test_fake_suite.py::test_sha384_declared_deviation_that_passes` (DGST-SHA384): fixed-deviation → deviation" in forward.stdout
+    assert (
+        "- `test_fake_suite.py::test_junk_option_fails_wrongly` (DGST-REFUSE-JUNK): failed → passed" in forward.stdout
+    )
+    assert (
+        "- `test_fake_suite.py::test_sha384_declared_deviation_that_passes` (DGST-SHA384): fixed-deviation → deviation"
+        in forward.stdout
+    )
 
-    backward = cli("compare", "latest", "latest~1", "--results", out / "results.sqlite", "--check", "--html", tmp_path / "diff.html")
+    backward = cli(
+        "compare",
+        "latest",
+        "latest~1",
+        "--results",
+        out / "results.sqlite",
+        "--check",
+        "--html",
+        tmp_path / "diff.html",
+    )
     assert backward.returncode == 1  # --check: something is newly failing
     assert "**Newly failing** (4)" in backward.stdout
     assert "newly-failing" in (tmp_path / "diff.html").read_text()
@@ -104,7 +135,21 @@ def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):
         '    result = openssl("dgst", "-md4", PROV, input=b"abc", prove=True)\n'
         '    assert result.stdout.strip().endswith(b"a448017aaf21d8525fc10ae87aa6729d")\n'
     )
-    run = cli("run", "--provider-path", provider_dir, "--provider-module", "legacy", "--clauses", catalogue_file, "--suite", suite, "--out", tmp_path / "out", "-n", "0")
+    run = cli(
+        "run",
+        "--provider-path",
+        provider_dir,
+        "--provider-module",
+        "legacy",
+        "--clauses",
+        catalogue_file,
+        "--suite",
+        suite,
+        "--out",
+        tmp_path / "out",
+        "-n",
+        "0",
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "external (OpenSSL Legacy Provider" in run.stdout and "CONFORMS to revision 2026-03 (1 pass)" in run.stdout
 
@@ -113,15 +158,22 @@ def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):
     "args, problem",
     [
         (["run", "--backend", "nope"], "unknown backend 'nope'; choose one of"),
-        (["run", "--provider-path", "/no/such/dir"], "provider directory /no/such/dir does not exist; pass --provider-path"),
+        (
+            ["run", "--provider-path", "/no/such/dir"],
+            "provider directory /no/such/dir does not exist; pass --provider-path",
+        ),
         (["run", "--backend", "external"], "backend external needs --provider-path DIR"),
         (["report", "--results", "/no/such/results.sqlite"], "no results database at /no/such/results.sqlite"),
         (["compare", "a", "b", "--results", "/no/such/results.sqlite"], "no results database at"),
         (["compare", "/no/such/ci.sqlite:latest", "b"], "no results database at /no/such/ci.sqlite"),
     ],
     ids=[
-        "unknown-backend", "missing-provider-dir", "external-without-path", "report-without-database",
-        "compare-without-database", "compare-missing-artifact",
+        "unknown-backend",
+        "missing-provider-dir",
+        "external-without-path",
+        "report-without-database",
+        "compare-without-database",
+        "compare-missing-artifact",
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, problem):
@@ -148,7 +200,21 @@ def test_suite_that_does_not_import(tmp_path, capsys, profile_file, catalogue_fi
     suite = write_fake_suite(tmp_path)
     (suite / "test_broken.py").write_text("import no_such_module_here\n")
     out = tmp_path / "out"
-    code = main(["run", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--suite", str(suite), "--out", str(out), "-n", "0"])
+    code = main(
+        [
+            "run",
+            "--backend",
+            str(profile_file),
+            "--clauses",
+            str(catalogue_file),
+            "--suite",
+            str(suite),
+            "--out",
+            str(out),
+            "-n",
+            "0",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "could not be collected (errors above)" in err and "recorded as aborted" in err
 
@@ -163,7 +229,22 @@ def test_corrupt_database_is_refused_and_kept(tmp_path, capsys, profile_file, ca
     out = tmp_path / "out"
     out.mkdir()
     (out / "results.sqlite").write_bytes(b"not sqlite" * 500)
-    assert main(["run", "--backend", str(profile_file), "--clauses", str(catalogue_file), "--suite", str(write_fake_suite(tmp_path)), "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "run",
+                "--backend",
+                str(profile_file),
+                "--clauses",
+                str(catalogue_file),
+                "--suite",
+                str(write_fake_suite(tmp_path)),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "is not an azihsm-conformance results database (not an SQLite file at all)" in err and err.count("\n") == 1
     assert (out / "results.sqlite").read_bytes() == b"not sqlite" * 500
@@ -186,7 +267,11 @@ def test_doctor_reports_each_check(tmp_path, profile_file):
     (tmp_path / "azihsm_provider.so").write_bytes(b"\x7fELF but not really")
     bad = cli("doctor", "--provider-path", tmp_path, "--results", tmp_path / "r" / "results.sqlite")
     assert bad.returncode == 1
-    assert "  FAIL  provider load: provider did not load" in bad.stdout and "replay: " in bad.stdout and "fix: " in bad.stdout
+    assert (
+        "  FAIL  provider load: provider did not load" in bad.stdout
+        and "replay: " in bad.stdout
+        and "fix: " in bad.stdout
+    )
     assert "1 check(s) failed" in bad.stdout
 
 
@@ -217,8 +302,24 @@ def test_run_loads_the_provider_once(tmp_path, profile_file, catalogue_file):
     log = tmp_path / "openssl-calls.log"
     wrapper = fake_script(tmp_path / "openssl", f'echo "$*" >> {log}\nexec {shutil.which("openssl")} "$@"\n')
     suite = write_fake_suite(tmp_path)
-    done = cli("run", "--backend", profile_file, "--clauses", catalogue_file, "--suite", suite, "--out", tmp_path / "out",
-               "--openssl", wrapper, "-n", "2", "--", "-k", "sha256")
+    done = cli(
+        "run",
+        "--backend",
+        profile_file,
+        "--clauses",
+        catalogue_file,
+        "--suite",
+        suite,
+        "--out",
+        tmp_path / "out",
+        "--openssl",
+        wrapper,
+        "-n",
+        "2",
+        "--",
+        "-k",
+        "sha256",
+    )
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     loads = [line for line in log.read_text().splitlines() if line.startswith("list -providers")]
     assert len(loads) == 1, loads

@@ -16,19 +16,44 @@ pytestmark = pytest.mark.openssl
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
 
 
-def make_store(path: Path, run_id: str, version: str, host: str = "ci-1 (Linux x86_64, Python 3.11.7)",
-               outcomes: dict | None = None) -> Path:
+def make_store(
+    path: Path,
+    run_id: str,
+    version: str,
+    host: str = "ci-1 (Linux x86_64, Python 3.11.7)",
+    outcomes: dict | None = None,
+) -> Path:
     outcomes = outcomes or {"t.py::test_a": "passed", "t.py::test_b": "failed"}
     with ResultsStore(path) as store:
-        store.begin_run(RunRecord(backend="reference", openssl_version=version, id=run_id, host=host, revision="2026-03",
-                                  provider_name="azihsm", identity="firmware 1.2.3 serial 42"))
+        store.begin_run(
+            RunRecord(
+                backend="reference",
+                openssl_version=version,
+                id=run_id,
+                host=host,
+                revision="2026-03",
+                provider_name="azihsm",
+                identity="firmware 1.2.3 serial 42",
+            )
+        )
         for case_id, outcome in outcomes.items():
-            store.record_case(run_id, CaseRecord(case_id, "DGST-SHA256", outcome, "MUST", message=f"{case_id} {outcome}",
-                                                 performed_by="azihsm" if outcome == "passed" else "",
-                                                 commands=[CommandRecord("openssl dgst", 0, "ok", 0.1, role="step")]))
+            store.record_case(
+                run_id,
+                CaseRecord(
+                    case_id,
+                    "DGST-SHA256",
+                    outcome,
+                    "MUST",
+                    message=f"{case_id} {outcome}",
+                    performed_by="azihsm" if outcome == "passed" else "",
+                    commands=[CommandRecord("openssl dgst", 0, "ok", 0.1, role="step")],
+                ),
+            )
         store.finish_run(run_id, COMPLETE, 0)
     return path
 
@@ -56,7 +81,11 @@ def test_merge_refuses_a_conflicting_run_id(tmp_path):
     into = tmp_path / "into.sqlite"
     assert cli("merge", a, "--into", into).returncode == 0
     conflict = cli("merge", b, "--into", into)
-    assert conflict.returncode == 2 and "run run-x is in both" in conflict.stderr and "different content" in conflict.stderr
+    assert (
+        conflict.returncode == 2
+        and "run run-x is in both" in conflict.stderr
+        and "different content" in conflict.stderr
+    )
     assert conflict.stderr.count("\n") == 1
 
 
@@ -80,8 +109,15 @@ def bundle(tmp_path, catalogue_file):
 
 def test_certify_round_trips_and_detects_any_tampering(bundle):
     files = sorted(p.name for p in bundle.iterdir())
-    assert files == ["MANIFEST.sha256", "environment.json", "junit.xml", "report.html", "report.md", "results.json",
-                     "results.sqlite"]
+    assert files == [
+        "MANIFEST.sha256",
+        "environment.json",
+        "junit.xml",
+        "report.html",
+        "report.md",
+        "results.json",
+        "results.sqlite",
+    ]
     environment = json.loads((bundle / "environment.json").read_text())
     assert environment["identity"] == "firmware 1.2.3 serial 42" and environment["packages"]["cryptography"]
     assert cli("certify", "--verify", bundle).returncode == 0
@@ -103,12 +139,29 @@ def test_certify_round_trips_and_detects_any_tampering(bundle):
 def test_a_signed_bundle_verifies_under_its_key_only(tmp_path, catalogue_file):
     store = make_store(tmp_path / "r.sqlite", "run-s", "3.0.19")
     for name in ("signer", "other"):
-        subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", tmp_path / f"{name}.pem"],
-                       check=True, capture_output=True)
-        subprocess.run(["openssl", "pkey", "-in", tmp_path / f"{name}.pem", "-pubout", "-out", tmp_path / f"{name}.pub.pem"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                "openssl",
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                tmp_path / f"{name}.pem",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            ["openssl", "pkey", "-in", tmp_path / f"{name}.pem", "-pubout", "-out", tmp_path / f"{name}.pub.pem"],
+            check=True,
+            capture_output=True,
+        )
     out = tmp_path / "signed"
-    made = cli("certify", "--results", store, "--clauses", catalogue_file, "--out", out, "--sign", tmp_path / "signer.pem")
+    made = cli(
+        "certify", "--results", store, "--clauses", catalogue_file, "--out", out, "--sign", tmp_path / "signer.pem"
+    )
     assert made.returncode == 0 and "signed" in made.stdout, made.stderr
     assert cli("certify", "--verify", out, "--pubkey", tmp_path / "signer.pub.pem").returncode == 0
     other = cli("certify", "--verify", out, "--pubkey", tmp_path / "other.pub.pem")
@@ -121,7 +174,17 @@ def test_a_signed_bundle_verifies_under_its_key_only(tmp_path, catalogue_file):
 
 def test_certify_never_leaves_half_a_bundle(tmp_path, catalogue_file):
     store = make_store(tmp_path / "r.sqlite", "run-f", "3.0.19")
-    failed = cli("certify", "--results", store, "--clauses", catalogue_file, "--out", tmp_path / "b", "--sign", tmp_path / "nope.pem")
+    failed = cli(
+        "certify",
+        "--results",
+        store,
+        "--clauses",
+        catalogue_file,
+        "--out",
+        tmp_path / "b",
+        "--sign",
+        tmp_path / "nope.pem",
+    )
     assert failed.returncode == 2 and "signing the manifest" in failed.stderr
     assert not (tmp_path / "b").exists() and not list(tmp_path.glob(".b*"))
 

@@ -4,14 +4,33 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from harness.hostile import (CLEAN_ERROR, CRASHED, EMPTY_MESSAGE, HANG, INTERNAL_ERROR, SUCCESS, TRACEBACK_SHOWN, Tally,
-                             classify, leaked)
-from harness.runner import CommandResult, classify as outcome_of, parse_error_stack
+from harness.hostile import (
+    CLEAN_ERROR,
+    CRASHED,
+    EMPTY_MESSAGE,
+    HANG,
+    INTERNAL_ERROR,
+    SUCCESS,
+    TRACEBACK_SHOWN,
+    Tally,
+    classify,
+    leaked,
+)
+from harness.runner import CommandResult, parse_error_stack
+from harness.runner import classify as outcome_of
 
 
 def result(returncode, stderr="", timed_out=False):
-    return CommandResult(["openssl"], returncode, b"", stderr, 0.1, "openssl x", outcome_of(returncode, stderr, timed_out),
-                         parse_error_stack(stderr))
+    return CommandResult(
+        ["openssl"],
+        returncode,
+        b"",
+        stderr,
+        0.1,
+        "openssl x",
+        outcome_of(returncode, stderr, timed_out),
+        parse_error_stack(stderr),
+    )
 
 
 def test_classes():
@@ -19,12 +38,31 @@ def test_classes():
     assert classify(result(None, timed_out=True)) == HANG
     assert classify(result(-11)) == CRASHED
     assert classify(result(1, "Traceback (most recent call last):\n  x")) == TRACEBACK_SHOWN
-    assert classify(result(1, "40:error:4080:azihsm_provider:f:internal-error:b:0:internal error: UnicodeEncodeError")) == INTERNAL_ERROR
-    assert classify(result(1, "dgst: unable to load provider\n40:error:408000CF:lib(129):py_provider_init:reason(207):azihsm-bridge:0:\n")) == EMPTY_MESSAGE
+    assert (
+        classify(result(1, "40:error:4080:azihsm_provider:f:internal-error:b:0:internal error: UnicodeEncodeError"))
+        == INTERNAL_ERROR
+    )
+    assert (
+        classify(
+            result(
+                1,
+                "dgst: unable to load provider\n40:error:408000CF:lib(129):py_provider_init:reason(207):azihsm-bridge:0:\n",
+            )
+        )
+        == EMPTY_MESSAGE
+    )
     assert classify(result(1, "")) == EMPTY_MESSAGE
     # OpenSSL's own errors name their reason even without text: a clean error
-    assert classify(result(1, "Could not read peer key\n40:error:1608010C:STORE routines:f:unsupported:store_result.c:149:\n")) == CLEAN_ERROR
-    assert classify(result(1, "40:error:408000C9:azihsm_provider:f:invalid-uri:azihsm-bridge:0:'x' lacks a type")) == CLEAN_ERROR
+    assert (
+        classify(
+            result(1, "Could not read peer key\n40:error:1608010C:STORE routines:f:unsupported:store_result.c:149:\n")
+        )
+        == CLEAN_ERROR
+    )
+    assert (
+        classify(result(1, "40:error:408000C9:azihsm_provider:f:invalid-uri:azihsm-bridge:0:'x' lacks a type"))
+        == CLEAN_ERROR
+    )
 
 
 def test_findings_and_refusals():
@@ -40,10 +78,16 @@ def test_leak_scan_finds_every_printed_form():
     key = ec.generate_private_key(ec.SECP256R1())
     scalar = key.private_numbers().private_value.to_bytes(32, "big")
     hexed = scalar.hex()
-    colons = ":".join(hexed[i:i + 2] for i in range(0, 64, 2))
-    wrapped = "priv:\n    00:" + "\n    ".join(colons[i:i + 45] for i in range(0, len(colons), 45))  # openssl -text
-    for output in (hexed.encode(), hexed.upper().encode(), colons.encode(), wrapped.encode(),
-                   str(key.private_numbers().private_value).encode(), b"junk" + scalar + b"junk"):
+    colons = ":".join(hexed[i : i + 2] for i in range(0, 64, 2))
+    wrapped = "priv:\n    00:" + "\n    ".join(colons[i : i + 45] for i in range(0, len(colons), 45))  # openssl -text
+    for output in (
+        hexed.encode(),
+        hexed.upper().encode(),
+        colons.encode(),
+        wrapped.encode(),
+        str(key.private_numbers().private_value).encode(),
+        b"junk" + scalar + b"junk",
+    ):
         assert leaked(output, key) == ["private scalar"], output[:40]
     assert leaked(b"public key only", key) == []
     rsa_key = rsa.generate_private_key(65537, 2048)

@@ -8,8 +8,8 @@ import types
 from pathlib import Path
 
 import pytest
-
 from harness_helpers import fake_script
+
 from harness.errors import UsageError
 from harness.openssl import ENV_VAR, probe, resolve_openssl
 from harness.provision_build import BUILD_MARKER
@@ -56,8 +56,10 @@ def test_provisioned_build_keeps_its_own_configuration_and_modules(prefix_build,
     monkeypatch.setenv("HAS_RPATH", "1")
     (prefix_build / BUILD_MARKER).write_text("{}")  # what `openssl provision` leaves in a complete build
     install = resolve_openssl(str(prefix_build))
-    assert install.env == {"OPENSSL_CONF": str(prefix_build / "ssl" / "openssl.cnf"),
-                           "OPENSSL_MODULES": str(prefix_build / "lib" / "ossl-modules")}
+    assert install.env == {
+        "OPENSSL_CONF": str(prefix_build / "ssl" / "openssl.cnf"),
+        "OPENSSL_MODULES": str(prefix_build / "lib" / "ossl-modules"),
+    }
 
 
 def test_prefix_build_without_rpath_gets_its_library_path(prefix_build, monkeypatch):

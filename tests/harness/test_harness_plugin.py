@@ -10,10 +10,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from harness_helpers import EXPECTED_OUTCOMES, FAKE_SUITE, PYTEST_OUTCOMES, fake_script
 
 from harness.plugin.collection import stable_case_id
 from harness.store import COMPLETE, ResultsStore
-from harness_helpers import EXPECTED_OUTCOMES, FAKE_SUITE, PYTEST_OUTCOMES, fake_script
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.openssl
@@ -22,8 +22,16 @@ pytestmark = pytest.mark.openssl
 @pytest.fixture
 def suite(pytester, profile_file, catalogue_file):
     pytester.makepyfile(test_fake_suite=textwrap.dedent(FAKE_SUITE))
-    return ["--azihsm-backend", str(profile_file), "--azihsm-clauses", str(catalogue_file), "-p", "no:cacheprovider",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    return [
+        "--azihsm-backend",
+        str(profile_file),
+        "--azihsm-clauses",
+        str(catalogue_file),
+        "-p",
+        "no:cacheprovider",
+        "-W",
+        "ignore::pytest.PytestAssertRewriteWarning",
+    ]
 
 
 def _stored(pytester, name="results.sqlite"):
@@ -60,7 +68,9 @@ def test_every_outcome_is_recorded(pytester, suite):
     assert unproven.category == "inconclusive" and unproven.performed_by == ""
 
     parsed = cases["test_fake_suite.py::test_junk_option_refused_by_the_parser"]
-    assert parsed.message.startswith("refused by OpenSSL, not by the provider under test: openssl rejected the command line")
+    assert parsed.message.startswith(
+        "refused by OpenSSL, not by the provider under test: openssl rejected the command line"
+    )
     assert [c.role for c in parsed.commands] == ["refusal", "control"]
 
     refused = cases["test_fake_suite.py::test_hkdf_without_key_refused"]
@@ -73,17 +83,24 @@ def test_every_outcome_is_recorded(pytester, suite):
 
     fixed = cases["test_fake_suite.py::test_sha384_declared_deviation_that_passes"]
     assert "no longer observed" in fixed.message and fixed.category == "fixed-deviation"
-    assert cases["test_fake_suite.py::test_unknown_digest_deviation"].message.startswith("known deviation: stand-in deviation")
+    assert cases["test_fake_suite.py::test_unknown_digest_deviation"].message.startswith(
+        "known deviation: stand-in deviation"
+    )
     assert cases["test_fake_suite.py::test_tls_needs_capability"].message == (
-        "backend default-provider does not claim tls (clause TLS-HANDSHAKE needs it)")
+        "backend default-provider does not claim tls (clause TLS-HANDSHAKE needs it)"
+    )
     assert "applies to OpenSSL <3.0" in cases["test_fake_suite.py::test_clause_outside_version_range"].message
-    assert cases["test_fake_suite.py::test_info_clause_records_either_outcome"].message == "dgst of a missing file fails"
+    assert (
+        cases["test_fake_suite.py::test_info_clause_records_either_outcome"].message == "dgst of a missing file fails"
+    )
     assert cases["test_fake_suite.py::test_info_clause_failure"].category == "info"
 
 
 def test_failure_report_shows_the_replayable_command(pytester, suite):
     result = pytester.runpytest(*suite, "--azihsm-results", "results.sqlite", "-k", "fails_wrongly")
-    result.stdout.fnmatch_lines(["*openssl failed (exit code 1)*", "*replay: cd *dgst -sha256*missing-file.bin*", "*openssl commands*"])
+    result.stdout.fnmatch_lines(
+        ["*openssl failed (exit code 1)*", "*replay: cd *dgst -sha256*missing-file.bin*", "*openssl commands*"]
+    )
 
 
 def test_report_header_names_openssl_and_provider(pytester, suite):
@@ -129,14 +146,17 @@ def test_results_are_recorded_under_xdist(pytester, suite):
     assert {case_id: case.outcome for case_id, case in cases.items()} == EXPECTED_OUTCOMES
     assert cases["test_fake_suite.py::test_sha256[sha256-abc]"].performed_by == "OpenSSL Default Provider"
     # each worker had its own device directory
-    device_dirs = {c.command_line.split("AZIHSM_DEVICE_DIR=")[1].split()[0] for case in cases.values() for c in case.commands}
+    device_dirs = {
+        c.command_line.split("AZIHSM_DEVICE_DIR=")[1].split()[0] for case in cases.values() for c in case.commands
+    }
     assert len(device_dirs) == 2 and all("popen-gw" in d for d in device_dirs)
 
 
 def test_xdist_workers_keep_the_default_reference_backend(pytester, catalogue_file):
     """Without --backend the controller picks the reference; its workers must too (not an
     'external' backend built from the provider directory they are handed)."""
-    pytester.makepyfile(test_backend="""
+    pytester.makepyfile(
+        test_backend="""
         import pytest
         from harness.markers import PROV
         from harness.plugin.target import activate
@@ -149,10 +169,14 @@ def test_xdist_workers_keep_the_default_reference_backend(pytester, catalogue_fi
         def test_backend_is_reference(openssl, backend, n):
             assert backend.name == "reference"
             openssl("dgst", "-sha256", PROV, "-r", input=b"abc", prove=True)
-        """)
-    pytester.makeconftest("from harness.plugin.target import activate\n\ndef pytest_configure(config):\n    activate(config)\n")
-    result = pytester.runpytest_subprocess("--azihsm-clauses", str(catalogue_file),
-                                           "--azihsm-results", "r.sqlite", "-n", "2", "-p", "no:cacheprovider")
+        """
+    )
+    pytester.makeconftest(
+        "from harness.plugin.target import activate\n\ndef pytest_configure(config):\n    activate(config)\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "--azihsm-clauses", str(catalogue_file), "--azihsm-results", "r.sqlite", "-n", "2", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(passed=4)
 
 
@@ -191,16 +215,22 @@ def test_cases_are_stored_as_they_finish_and_interruption_is_recorded(pytester, 
 
 def test_a_case_without_clause_is_an_error(pytester, profile_file, catalogue_file):
     pytester.makepyfile(test_x="def test_orphan(openssl):\n    pass\n")
-    result = pytester.runpytest("--azihsm-backend", str(profile_file), "--azihsm-clauses", str(catalogue_file), "--azihsm-results", "r.sqlite")
+    result = pytester.runpytest(
+        "--azihsm-backend", str(profile_file), "--azihsm-clauses", str(catalogue_file), "--azihsm-results", "r.sqlite"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_x.py::test_orphan: no clause marker; every conformance case needs exactly one @pytest.mark.clause*"])
+    result.stderr.fnmatch_lines(
+        ["*test_x.py::test_orphan: no clause marker; every conformance case needs exactly one @pytest.mark.clause*"]
+    )
     run, cases = _stored(pytester, "r.sqlite")
     assert run.status == "aborted" and cases == {}
 
 
 def test_an_unknown_clause_is_an_error(pytester, profile_file, catalogue_file):
     pytester.makepyfile(test_x='import pytest\n@pytest.mark.clause("NOT-IN-CATALOGUE")\ndef test_a():\n    pass\n')
-    result = pytester.runpytest("--azihsm-backend", str(profile_file), "--azihsm-clauses", str(catalogue_file), "--azihsm-results", "r.sqlite")
+    result = pytester.runpytest(
+        "--azihsm-backend", str(profile_file), "--azihsm-clauses", str(catalogue_file), "--azihsm-results", "r.sqlite"
+    )
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*clause id(s) NOT-IN-CATALOGUE are not in *clauses.toml*"])
 
@@ -237,11 +267,23 @@ def test_hang_crash_and_traceback_fail_even_when_failure_is_expected(pytester, p
         """
     )
     result = pytester.runpytest(
-        "--azihsm-openssl", str(wrapper), "--azihsm-backend", str(profile_file),
-        "--azihsm-clauses", str(catalogue_file), "--azihsm-results", "r.sqlite",
+        "--azihsm-openssl",
+        str(wrapper),
+        "--azihsm-backend",
+        str(profile_file),
+        "--azihsm-clauses",
+        str(catalogue_file),
+        "--azihsm-results",
+        "r.sqlite",
     )
     result.assert_outcomes(failed=3)
-    result.stdout.fnmatch_lines(["*openssl timed out after 0.5s*", "*openssl crashed: killed by SIGSEGV*", "*a Python traceback was printed on stderr*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*openssl timed out after 0.5s*",
+            "*openssl crashed: killed by SIGSEGV*",
+            "*a Python traceback was printed on stderr*",
+        ]
+    )
     _, cases = _stored(pytester, "r.sqlite")
     assert {case_id: case.outcome for case_id, case in cases.items()} == {
         "test_x.py::test_hang": "timeout",
@@ -265,14 +307,24 @@ def test_provider_that_does_not_load(pytester, tmp_path):
     (tmp_path / "azihsm_provider.so").write_bytes(b"not an elf file")
     result = pytester.runpytest("--azihsm-provider-path", str(tmp_path), "--azihsm-results", "r.sqlite")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: backend external: provider did not load (exit code 1)*replay: *list -providers*"])
+    result.stderr.fnmatch_lines(
+        ["ERROR: backend external: provider did not load (exit code 1)*replay: *list -providers*"]
+    )
 
 
 @pytest.mark.parametrize(
     "path, nodeid, stable",
     [
-        ("/src/conformance/test_sign.py", "conformance/test_sign.py::test_ecdsa[P384]", "test_sign.py::test_ecdsa[P384]"),
-        ("/venv/site-packages/conformance/sub/test_x.py", "../venv/site-packages/conformance/sub/test_x.py::T::test_y", "sub/test_x.py::T::test_y"),
+        (
+            "/src/conformance/test_sign.py",
+            "conformance/test_sign.py::test_ecdsa[P384]",
+            "test_sign.py::test_ecdsa[P384]",
+        ),
+        (
+            "/venv/site-packages/conformance/sub/test_x.py",
+            "../venv/site-packages/conformance/sub/test_x.py::T::test_y",
+            "sub/test_x.py::T::test_y",
+        ),
         ("/tmp/a/test_fake_suite.py", "a/test_fake_suite.py::test_a", "test_fake_suite.py::test_a"),
     ],
     ids=["checkout", "installed", "outside-a-package"],

@@ -11,7 +11,7 @@ import pytest
 
 pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
 
-SUITE = '''
+SUITE = """
 import hashlib
 import pytest
 from harness.markers import PROV
@@ -28,7 +28,7 @@ def test_digest_through_the_reference(openssl, message):
 def test_provider_is_listed_active(openssl):
     result = openssl("list", "-providers", "-verbose", PROV)
     assert b"name: azihsm" in result.stdout and b"status: active" in result.stdout
-'''
+"""
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,9 @@ def reference_provider():
 
         return provider_dir()
     except Exception as exc:  # no compiler or headers here: the bridge tests report that
-        pytest.skip(f"the reference provider cannot be built here: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}")
+        pytest.skip(
+            f"the reference provider cannot be built here: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        )
 
 
 def cli(*args):
@@ -68,7 +70,10 @@ def test_reference_run_recorded_reported_and_compared(tmp_path, catalogue_file, 
 
     compare = cli("compare", "latest~1", "latest", "--results", out / "results.sqlite")
     assert compare.returncode == 0
-    assert "**Removed cases** (1)" in compare.stdout and "test_reference_digest.py::test_digest_through_the_reference[sha256-1000]" in compare.stdout
+    assert (
+        "**Removed cases** (1)" in compare.stdout
+        and "test_reference_digest.py::test_digest_through_the_reference[sha256-1000]" in compare.stdout
+    )
     assert "Newly failing" not in compare.stdout
     report = (out / "report.md").read_text()
     assert "| `DGST-SHA256` | MUST | 1 pass (by azihsm) |" in report

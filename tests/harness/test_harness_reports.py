@@ -33,7 +33,9 @@ SECOND = {
 
 
 def _record(store, backend, version, cases, run_id):
-    store.begin_run(RunRecord(backend=backend, openssl_version=version, id=run_id, provider_name="azihsm", provider_version="0.1"))
+    store.begin_run(
+        RunRecord(backend=backend, openssl_version=version, id=run_id, provider_name="azihsm", provider_version="0.1")
+    )
     for case_id, (clause, outcome) in cases.items():
         failing = outcome not in ("passed", "not-applicable", "deviation")
         store.record_case(
@@ -45,7 +47,14 @@ def _record(store, backend, version, cases, run_id):
                 clause_level="MUST",
                 message=f"{case_id} went <{outcome}>" if failing else "",
                 stderr_excerpt="error:80000002:system library" if failing else "",
-                commands=[CommandRecord(f"cd /w && openssl dgst -sha256 '{case_id}'", 1 if failing else 0, "error" if failing else "ok", 0.01)],
+                commands=[
+                    CommandRecord(
+                        f"cd /w && openssl dgst -sha256 '{case_id}'",
+                        1 if failing else 0,
+                        "error" if failing else "ok",
+                        0.01,
+                    )
+                ],
             ),
         )
     store.finish_run(run_id, COMPLETE, 0)
@@ -82,7 +91,9 @@ def test_diff_between_runs(store):
         ("test_d.py::test_unknown", "deviation", "fixed-deviation"),
     ]
     assert [c.case_id for c in diff.newly_passing] == ["test_d.py::test_sha256[empty]"]
-    assert [(c.case_id, c.before, c.after) for c in diff.changed] == [("test_d.py::test_tls", "not-applicable", "passed")]
+    assert [(c.case_id, c.before, c.after) for c in diff.changed] == [
+        ("test_d.py::test_tls", "not-applicable", "passed")
+    ]
     assert [c.case_id for c in diff.added] == ["test_d.py::test_new"]
     assert [c.case_id for c in diff.removed] == ["test_d.py::test_removed"]
 
@@ -113,8 +124,15 @@ def test_json_export_round_trips(store):
     assert document["format"] == "azihsm-conformance-results" and document["version"] == 2
     [run] = document["runs"]
     assert run["run"]["id"] == "run-1" and run["conforms"] is False
-    assert run["counts"] == {"pass": 2, "fail": 1, "inconclusive": 0, "fixed-deviation": 0, "deviation": 1, "info": 0,
-                             "not-applicable": 1}
+    assert run["counts"] == {
+        "pass": 2,
+        "fail": 1,
+        "inconclusive": 0,
+        "fixed-deviation": 0,
+        "deviation": 1,
+        "info": 0,
+        "not-applicable": 1,
+    }
     failed = next(case for case in run["cases"] if case["outcome"] == "failed")
     assert failed["commands"][0]["command_line"].startswith("cd /w && openssl") and failed["category"] == "fail"
 
@@ -157,12 +175,22 @@ def test_outputs_are_written_whole(store, tmp_path):
 
 def test_info_clauses_show_what_each_backend_does(tmp_path, catalogue_file):
     with ResultsStore(tmp_path / "info.sqlite") as store:
-        for run_id, backend, observed in (("run-a", "reference", "TLS 1.3 completes"),
-                                           ("run-b", "vendor-mock", "refused cleanly (no shared cipher)")):
+        for run_id, backend, observed in (
+            ("run-a", "reference", "TLS 1.3 completes"),
+            ("run-b", "vendor-mock", "refused cleanly (no shared cipher)"),
+        ):
             store.begin_run(RunRecord(backend=backend, openssl_version="3.0.19", id=run_id))
             for n in range(2):
-                store.record_case(run_id, CaseRecord(case_id=f"test_t.py::test_tls[{n}]", clause_id="TLS-HANDSHAKE",
-                                                     clause_level="INFO", outcome="passed", message=observed))
+                store.record_case(
+                    run_id,
+                    CaseRecord(
+                        case_id=f"test_t.py::test_tls[{n}]",
+                        clause_id="TLS-HANDSHAKE",
+                        clause_level="INFO",
+                        outcome="passed",
+                        message=observed,
+                    ),
+                )
             store.finish_run(run_id, COMPLETE, 0)
         results, diffs = select(store, None)
         clauses = load_clauses(catalogue_file)

@@ -16,11 +16,15 @@ OPENSSL = shutil.which("openssl")
 
 def test_success_records_everything(tmp_path):
     (tmp_path / "data.bin").write_bytes(b"abc")
-    result = run_command([OPENSSL, "dgst", "-sha256", "-r", "data.bin"], cwd=tmp_path, env={"AZIHSM_DEVICE_DIR": "/dev/null/x y"})
+    result = run_command(
+        [OPENSSL, "dgst", "-sha256", "-r", "data.bin"], cwd=tmp_path, env={"AZIHSM_DEVICE_DIR": "/dev/null/x y"}
+    )
     assert result.outcome == OK and result.returncode == 0
     assert result.stdout.startswith(b"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
     assert result.duration > 0 and result.errors == []
-    assert result.command_line == f"cd {tmp_path} && AZIHSM_DEVICE_DIR='/dev/null/x y' {OPENSSL} dgst -sha256 -r data.bin"
+    assert (
+        result.command_line == f"cd {tmp_path} && AZIHSM_DEVICE_DIR='/dev/null/x y' {OPENSSL} dgst -sha256 -r data.bin"
+    )
 
 
 def test_replay_line_reproduces_the_command(tmp_path):
@@ -34,10 +38,14 @@ def test_replay_line_reproduces_the_command(tmp_path):
 
 
 def test_failure_parses_the_error_stack(tmp_path):
-    result = run_command([OPENSSL, "pkeyutl", "-sign", "-inkey", "/nonexistent/key.pem", "-in", "/etc/hostname"], cwd=tmp_path)
+    result = run_command(
+        [OPENSSL, "pkeyutl", "-sign", "-inkey", "/nonexistent/key.pem", "-in", "/etc/hostname"], cwd=tmp_path
+    )
     assert result.outcome == ERROR and result.returncode != 0
     assert result.errors, result.stderr
-    assert any(e.reason == "No such file or directory" and "stat(/nonexistent/key.pem)" in e.data for e in result.errors)
+    assert any(
+        e.reason == "No such file or directory" and "stat(/nonexistent/key.pem)" in e.data for e in result.errors
+    )
     assert all(e.library and e.code for e in result.errors)
 
 
@@ -69,7 +77,13 @@ def test_python_traceback_is_its_own_outcome():
     result = run_command([sys.executable, "-c", "import sys; print('x'); sys.exit(0) if False else 1/0"])
     assert result.outcome == TRACEBACK and result.abnormal
     # even with exit code 0 a traceback is not a success
-    result = run_command([sys.executable, "-c", "import traceback,sys; sys.stderr.write('Traceback (most recent call last):\\n  boom\\n')"])
+    result = run_command(
+        [
+            sys.executable,
+            "-c",
+            "import traceback,sys; sys.stderr.write('Traceback (most recent call last):\\n  boom\\n')",
+        ]
+    )
     assert result.returncode == 0 and result.outcome == TRACEBACK
 
 

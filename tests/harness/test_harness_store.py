@@ -20,7 +20,10 @@ def _case(case_id: str, outcome: str = "passed", clause: str = "DGST-SHA256") ->
         params={"digest": "sha256", "id": "sha256-abc"},
         duration=0.25,
         message="" if outcome == "passed" else "openssl failed",
-        commands=[CommandRecord("cd /w && openssl dgst -sha256", 0, "ok", 0.01, ""), CommandRecord("openssl x", 1, "error", 0.02, "bad")],
+        commands=[
+            CommandRecord("cd /w && openssl dgst -sha256", 0, "ok", 0.01, ""),
+            CommandRecord("openssl x", 1, "error", 0.02, "bad"),
+        ],
     )
 
 
@@ -103,7 +106,12 @@ def test_run_references(tmp_path):
         assert store.get_run("latest").id == ids[2]
         assert store.get_run("latest~2").id == ids[0]
         assert store.get_run("run-1").id == ids[1]
-        for ref, problem in [("latest~3", "holds only 3 run"), ("run-", "matches 3 runs"), ("nope", "no run 'nope'"), ("latest~x", "not like latest~2")]:
+        for ref, problem in [
+            ("latest~3", "holds only 3 run"),
+            ("run-", "matches 3 runs"),
+            ("nope", "no run 'nope'"),
+            ("latest~x", "not like latest~2"),
+        ]:
             with pytest.raises(UsageError, match=problem):
                 store.get_run(ref)
 
@@ -111,7 +119,10 @@ def test_run_references(tmp_path):
 @pytest.mark.parametrize(
     "content, problem",
     [
-        (b"this is not a database at all" * 100, "is not an azihsm-conformance results database \\(not an SQLite file at all\\)"),
+        (
+            b"this is not a database at all" * 100,
+            "is not an azihsm-conformance results database \\(not an SQLite file at all\\)",
+        ),
         (b"SQLite format 3\x00" + b"\xff" * 4000, "is corrupt \\(file is not a database\\); move it aside"),
         (None, "not an azihsm-conformance results database"),
     ],
@@ -149,14 +160,16 @@ def test_unwritable_directory(tmp_path):
 
 def test_path_where_no_file_can_be_created():
     # /proc refuses new files even to root
-    with pytest.raises(UsageError, match="cannot write results database /proc/results.sqlite .*pass --results with a writable path"):
+    with pytest.raises(
+        UsageError, match="cannot write results database /proc/results.sqlite .*pass --results with a writable path"
+    ):
         ResultsStore("/proc/results.sqlite")
 
 
 def test_results_path_under_a_file(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(UsageError, match="cannot create results directory .*pass --results with a writable path"):
+    with pytest.raises(UsageError, match="cannot create results directory .*choose a writable output directory"):
         ResultsStore(blocker / "sub" / "r.sqlite")
 
 

@@ -11,9 +11,9 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
+from harness_helpers import EXPECTED_OUTCOMES, write_fake_suite
 
 from harness import verdicts
-from harness_helpers import EXPECTED_OUTCOMES, write_fake_suite
 
 pytestmark = pytest.mark.openssl
 
@@ -31,11 +31,25 @@ def recorded(tmp_path_factory):
     (root / "clauses.toml").write_text(CATALOGUE)
     suite = write_fake_suite(root)
     out = root / "out"
-    common = ["--backend", root / "profile.toml", "--clauses", root / "clauses.toml", "--suite", suite, "--out", out, "-n", "0"]
+    common = [
+        "--backend",
+        root / "profile.toml",
+        "--clauses",
+        root / "clauses.toml",
+        "--suite",
+        suite,
+        "--out",
+        out,
+        "-n",
+        "0",
+    ]
     # a first run where every required clause holds (the failing cases removed), then the whole suite
     text = (suite / "test_fake_suite.py").read_text()
-    against = [name.split("::")[1] for name, outcome in EXPECTED_OUTCOMES.items()
-               if outcome in ("inconclusive", "fixed-deviation") or name.endswith("fails_wrongly")]
+    against = [
+        name.split("::")[1]
+        for name, outcome in EXPECTED_OUTCOMES.items()
+        if outcome in ("inconclusive", "fixed-deviation") or name.endswith("fails_wrongly")
+    ]
     first = cli("run", *common, "--", "-k", " and ".join(f"not {name}" for name in against))
     (suite / "test_fake_suite.py").write_text(text)
     second = cli("run", *common)
@@ -65,15 +79,23 @@ def test_json_junit_markdown_html_agree(recorded):
 
     # JUnit: failures and errors are exactly the cases against conformance; INFO is no failure
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
-    flagged = {case.get("name") for case in suite.findall("testcase") if case.find("failure") is not None or case.find("error") is not None}
+    flagged = {
+        case.get("name")
+        for case in suite.findall("testcase")
+        if case.find("failure") is not None or case.find("error") is not None
+    }
     assert flagged == against
     assert int(suite.get("failures")) + int(suite.get("errors")) == len(against)
     skipped = {case.get("name") for case in suite.findall("testcase") if case.find("skipped") is not None}
-    assert skipped == {case_id for case_id, case in cases.items() if case["category"] in ("not-applicable", "deviation")}
+    assert skipped == {
+        case_id for case_id, case in cases.items() if case["category"] in ("not-applicable", "deviation")
+    }
     properties = {p.get("name"): p.get("value") for p in suite.find("properties")}
     assert properties["verdict"] == "does not conform"
     passing = suite.find("testcase[@name='test_fake_suite.py::test_sha256[sha256-abc]']")
-    assert passing.find("system-out") is not None and "$ " not in passing.find("system-out").text  # evidence, no commands
+    assert (
+        passing.find("system-out") is not None and "$ " not in passing.find("system-out").text
+    )  # evidence, no commands
 
     # Markdown: the banner, and ❌ exactly on the clauses holding such cases
     markdown = (out / "report.md").read_text()

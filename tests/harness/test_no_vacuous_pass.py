@@ -25,7 +25,9 @@ HERE = Path(__file__).resolve().parent
 
 
 def cli(*args, timeout=900):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def cases_of(out: Path) -> list[dict]:
@@ -38,14 +40,18 @@ def hollow_provider(tmp_path_factory) -> Path:
     if not shutil.which("cc"):
         pytest.fail("no C compiler: .ci/system-deps installs gcc")
     directory = tmp_path_factory.mktemp("hollow")
-    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(directory / "azihsm_provider.so"), str(HERE / "hollow_provider.c")],
-                   check=True)
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-o", str(directory / "azihsm_provider.so"), str(HERE / "hollow_provider.c")],
+        check=True,
+    )
     return directory
 
 
 def test_a_hollow_provider_passes_nothing(tmp_path, hollow_provider):
     out = tmp_path / "out"
-    run = cli("run", "--provider-path", hollow_provider, "--level", "quick", "--out", out, "-n", "2", "--openssl", "openssl")
+    run = cli(
+        "run", "--provider-path", hollow_provider, "--level", "quick", "--out", out, "-n", "2", "--openssl", "openssl"
+    )
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     assert "external (hollow" in run.stdout and "DOES NOT CONFORM" in run.stdout
     clauses = load_clauses()
@@ -58,7 +64,9 @@ def test_a_hollow_provider_passes_nothing(tmp_path, hollow_provider):
     assert refusals and all(case["outcome"] in ("inconclusive", "failed", "deviation") for case in refusals)
     assert not any(case["outcome"] == "passed" for case in refusals)
     # a case whose key could not be made says so
-    unmade = [case for case in cases if case["outcome"] == "inconclusive" and "prerequisite step failed" in case["message"]]
+    unmade = [
+        case for case in cases if case["outcome"] == "inconclusive" and "prerequisite step failed" in case["message"]
+    ]
     assert unmade
 
 
@@ -68,10 +76,28 @@ def test_a_provider_lacking_the_algorithm_fails_where_the_default_provider_serve
     directory.mkdir()
     shutil.copy(Path(modules) / "legacy.so", directory / "legacy.so")
     out = tmp_path / "out"
-    run = cli("run", "--provider-path", directory, "--provider-module", "legacy", "--level", "quick", "--out", out,
-              "-n", "0", "--openssl", "openssl", "--", "-k", "test_digest_values")
+    run = cli(
+        "run",
+        "--provider-path",
+        directory,
+        "--provider-module",
+        "legacy",
+        "--level",
+        "quick",
+        "--out",
+        out,
+        "-n",
+        "0",
+        "--openssl",
+        "openssl",
+        "--",
+        "-k",
+        "test_digest_values",
+    )
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     cases = cases_of(out)
     assert cases and all(case["outcome"] == "failed" for case in cases), [c["outcome"] for c in cases]
-    assert all("did not perform this itself" in case["message"] and "another provider served" in case["message"]
-               for case in cases)
+    assert all(
+        "did not perform this itself" in case["message"] and "another provider served" in case["message"]
+        for case in cases
+    )

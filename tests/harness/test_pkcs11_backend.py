@@ -14,25 +14,68 @@ import pytest
 
 from harness.backend_tools.pkcs11 import CANDIDATES
 
-pytestmark = [pytest.mark.openssl, pytest.mark.skipif(
-    not shutil.which("softhsm2-util") or not any(__import__("glob").glob(p) for p in CANDIDATES),
-    reason="pkcs11-provider and softhsm2 are not installed (run .ci/system-deps)")]
+pytestmark = [
+    pytest.mark.openssl,
+    pytest.mark.skipif(
+        not shutil.which("softhsm2-util") or not any(__import__("glob").glob(p) for p in CANDIDATES),
+        reason="pkcs11-provider and softhsm2 are not installed (run .ci/system-deps)",
+    ),
+]
 
 # clauses that need azihsm's own forms (masked blobs, azihsm:// URIs, masked ECDH/KDF)
-AZIHSM_ONLY = ("KEYGEN-EC", "IMPORT-RSA", "BLOB-TAMPERED", "STORE-URI-RELATIVE", "ECDH-DERIVE", "HKDF-DERIVE", "HMAC-MAC",
-               "DIGEST-VALUES")
+AZIHSM_ONLY = (
+    "KEYGEN-EC",
+    "IMPORT-RSA",
+    "BLOB-TAMPERED",
+    "STORE-URI-RELATIVE",
+    "ECDH-DERIVE",
+    "HKDF-DERIVE",
+    "HMAC-MAC",
+    "DIGEST-VALUES",
+)
 # generic clauses whose quick cases pkcs11-provider + SoftHSM pass, proven by isolated twins
-PASSING = ("SIGN-ECDSA-STREAM", "SIGN-ECDSA-ONESHOT", "SIGN-RSA-PKCS1-STREAM", "SIGN-RSA-PSS-SIGOPTS", "CERT-X509",
-           "STORE-PUBOUT-DER", "STORE-STOREUTL", "USAGE-SIGN-REFUSED", "USAGE-DERIVE-REFUSED", "ECDH-DERIVE-RAW",
-           "TLS-SERVER-HSM-KEY")
+PASSING = (
+    "SIGN-ECDSA-STREAM",
+    "SIGN-ECDSA-ONESHOT",
+    "SIGN-RSA-PKCS1-STREAM",
+    "SIGN-RSA-PSS-SIGOPTS",
+    "CERT-X509",
+    "STORE-PUBOUT-DER",
+    "STORE-STOREUTL",
+    "USAGE-SIGN-REFUSED",
+    "USAGE-DERIVE-REFUSED",
+    "ECDH-DERIVE-RAW",
+    "TLS-SERVER-HSM-KEY",
+)
 
 
 @pytest.fixture(scope="module")
 def pkcs11_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("pkcs11")
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--backend", "pkcs11-softhsm", "--level", "quick",
-                           "--openssl", "openssl", "--out", str(out), "-n", "2"], capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 1, f"the run did not end as 'does not conform' (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.cli",
+            "run",
+            "--backend",
+            "pkcs11-softhsm",
+            "--level",
+            "quick",
+            "--openssl",
+            "openssl",
+            "--out",
+            str(out),
+            "-n",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 1, (
+        f"the run did not end as 'does not conform' (exit {proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
+    )
     [run] = json.loads((out / "results.json").read_text())["runs"]
     return proc, run
 
@@ -56,7 +99,9 @@ def test_generic_clauses_pass_with_proof(pkcs11_run):
     for clause in PASSING:
         cases = [case for case in run["cases"] if case["clause_id"] == clause]
         decided = [case for case in cases if case["outcome"] != "not-applicable"]
-        assert decided and all(case["outcome"] == "passed" for case in decided), f"{clause}: {[c['outcome'] for c in cases]}"
+        assert decided and all(case["outcome"] == "passed" for case in decided), (
+            f"{clause}: {[c['outcome'] for c in cases]}"
+        )
         assert all(case["performed_by"] == "PKCS#11 Provider" and case["evidence"] for case in decided), clause
 
 
@@ -68,6 +113,8 @@ def test_findings_are_real_verdicts(pkcs11_run):
     # SoftHSM 2.6.1 does OAEP with SHA-1 only: OAEP-SHA-256 fails, OAEP-SHA-1 is accepted
     assert "failed" in outcomes["ENC-RSA-OAEP"] and "failed" in outcomes["ENC-RSA-OAEP-SHA1-REFUSED"]
     # verifying with a key the default provider decoded: pkcs11-provider cannot do it alone
-    wycheproof = [case for case in run["cases"] if case["clause_id"] == "VERIFY-ECDSA-WYCHEPROOF" and case["outcome"] == "failed"]
+    wycheproof = [
+        case for case in run["cases"] if case["clause_id"] == "VERIFY-ECDSA-WYCHEPROOF" and case["outcome"] == "failed"
+    ]
     assert wycheproof and "did not perform this itself" in wycheproof[0]["message"]
     assert "DOES NOT CONFORM" in proc.stdout and "Traceback" not in proc.stdout + proc.stderr

@@ -7,9 +7,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from provision_fakes import FAKE_APT_CACHE, FAKE_APT_GET, FAKE_APT_HELPER, FakeArchive, make_source_tree
 
 from harness import provision
-from provision_fakes import FAKE_APT_CACHE, FAKE_APT_GET, FAKE_APT_HELPER, FakeArchive, make_source_tree
 
 
 @pytest.fixture

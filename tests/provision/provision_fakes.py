@@ -117,7 +117,9 @@ class FakeArchive:
         self.pool = root / "pool"
         self.pool.mkdir(parents=True)
 
-    def add_upload(self, debian_version: str, tarball: Path | None, served: bool = True, sha256: str | None = None) -> None:
+    def add_upload(
+        self, debian_version: str, tarball: Path | None, served: bool = True, sha256: str | None = None
+    ) -> None:
         """List an upload in the index; SERVED=False lists it without serving its file."""
         upstream = debian_version.split("-")[0]
         name = f"openssl_{upstream}.orig.tar.gz"

@@ -6,8 +6,8 @@ import os
 import textwrap
 
 import pytest
-
 from provision_fakes import make_source_tree, make_tarball, sha256_hex
+
 from harness.errors import UsageError
 from harness.provision_debian import (
     AptSource,
@@ -51,7 +51,10 @@ def test_reads_debian_archives_from_both_formats(tmp_path):
         Enabled: no
         """,
     )
-    _write(etc / "sources.list.d" / "nodesource.sources", "Types: deb\nURIs: https://deb.nodesource.invalid/node_20.x\nSuites: nodistro\n")
+    _write(
+        etc / "sources.list.d" / "nodesource.sources",
+        "Types: deb\nURIs: https://deb.nodesource.invalid/node_20.x\nSuites: nodistro\n",
+    )
     _write(etc / "sources.list.d" / "old.list.disabled", "deb http://mirror.invalid/debian buster main\n")
 
     assert system_debian_sources(etc) == [
@@ -137,7 +140,9 @@ def test_tarball_only_upload_is_enough(cache, fake_archive, tarball_357):
 def test_superseded_pin_fails_fast_listing_what_is_there(cache, fake_archive, tarball_357):
     fake_archive.add_upload("3.5.9-1~deb13u1", tarball_357)
     fake_archive.add_upload("4.0.2-1", tarball_357)
-    with pytest.raises(UsageError, match=r"OpenSSL 3\.5\.7 .* not in the Debian Sources index \(it has: 3\.5\.9, 4\.0\.2\)"):
+    with pytest.raises(
+        UsageError, match=r"OpenSSL 3\.5\.7 .* not in the Debian Sources index \(it has: 3\.5\.9, 4\.0\.2\)"
+    ):
         fetch_debian_tarball(_apt(cache), "3.5.7", "3.5.7-1~deb13u2", cache / "downloads")
 
 

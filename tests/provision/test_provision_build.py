@@ -9,16 +9,18 @@ import sys
 import textwrap
 
 import pytest
+from provision_fakes import builds_done, make_source_tree, make_tarball, sha256_hex
 
 from harness import provision
 from harness.errors import UsageError
 from harness.provision import VersionRequest, ensure_openssl
-from provision_fakes import builds_done, make_source_tree, make_tarball, sha256_hex
 
 
 def _only_complete_builds(root):
     """Nothing but finished versions (and the lock/log/download bookkeeping) in ROOT."""
-    leftovers = [p.name for p in root.iterdir() if p.name not in (".locks", "logs") and not (p / "azihsm-build.json").is_file()]
+    leftovers = [
+        p.name for p in root.iterdir() if p.name not in (".locks", "logs") and not (p / "azihsm-build.json").is_file()
+    ]
     assert leftovers == []
 
 
@@ -30,7 +32,14 @@ def test_build_from_directory(cache, source_tree, build_counter):
     marker = json.loads((prefix / "azihsm-build.json").read_text())
     assert marker["origin"] == {"source": str(source_tree)}
     assert marker["openssl_version"].startswith("OpenSSL 3.5.7")
-    for expected in (f"--prefix={prefix}", f"--openssldir={prefix}/ssl", "--libdir=lib", "shared", "no-tests", f"-Wl,-rpath,{prefix}/lib"):
+    for expected in (
+        f"--prefix={prefix}",
+        f"--openssldir={prefix}/ssl",
+        "--libdir=lib",
+        "shared",
+        "no-tests",
+        f"-Wl,-rpath,{prefix}/lib",
+    ):
         assert expected in marker["configure"], expected
     assert builds_done(build_counter) == 1
     _only_complete_builds(cache / "openssl")

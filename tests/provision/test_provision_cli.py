@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from provision_fakes import make_source_tree, make_tarball
 
 from harness.cli import main
-from provision_fakes import make_source_tree, make_tarball
 
 
 def test_provision_prints_the_binary_then_list_and_remove(cache, source_tree, capsys):

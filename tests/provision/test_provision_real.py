@@ -40,8 +40,21 @@ def check_build(build: Build, workdir) -> None:
 
     # the build's minimal openssl.cnf suffices for req -x509 with an explicit subject
     made = _run(
-        build, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-        "-keyout", "key.pem", "-out", "cert.pem", "-subj", "/CN=provision-check", cwd=workdir,
+        build,
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "key.pem",
+        "-out",
+        "cert.pem",
+        "-subj",
+        "/CN=provision-check",
+        cwd=workdir,
     )
     assert made.returncode == 0, made.stderr
     assert (workdir / "cert.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
