@@ -46,16 +46,24 @@ class OpenSSL:
             "azihsm_provider",
         ]
 
-    def __call__(self, *args, ok: bool = True, input: bytes | None = None, env: dict[str, str] | None = None) -> Result:
+    def __call__(
+        self,
+        *args,
+        ok: bool = True,
+        input: bytes | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = TIMEOUT,
+    ) -> Result:
         argv = [OPENSSL]
         for arg in args:
-            argv.extend(self.flags() if arg is PROV else [str(arg)])
+            # bytes stay bytes: a path that is not UTF-8 goes to openssl as it is
+            argv.extend(self.flags() if arg is PROV else [arg if isinstance(arg, bytes) else str(arg)])
         environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")}
         environment["AZIHSM_DEVICE_DIR"] = str(self.device_dir)
         environment.update(env or {})
-        proc = subprocess.run(argv, cwd=self.cwd, env=environment, input=input, capture_output=True, timeout=TIMEOUT)
+        proc = subprocess.run(argv, cwd=self.cwd, env=environment, input=input, capture_output=True, timeout=timeout)
         result = Result(argv, proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace"))
-        command = " ".join(argv)
+        command = " ".join(os.fsdecode(arg) for arg in argv)
         assert proc.returncode >= 0, f"openssl crashed (signal {-proc.returncode}): {command}"
         assert "Traceback" not in result.stderr, f"Python traceback from {command}:\n{result.stderr}"
         if ok:
