@@ -17,8 +17,15 @@ from .keymgmt import KeyData
 from .runtime import lib
 
 
-def encode(form: str, keydata: KeyData, selection: int) -> bytes:
+ENCRYPTED_EXPORT = ("the private half of an azihsm key cannot be exported, encrypted or not: it never "
+                    "leaves the HSM; drop the cipher option (e.g. -aes256) to write the public key, "
+                    "or keep the masked key file")
+
+
+def encode(form: str, keydata: KeyData, selection: int, encrypt: bool = False) -> bytes:
     keydata.require_key()
+    if encrypt and selection & lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
+        raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION, ENCRYPTED_EXPORT)
     if form == "text":
         return text(keydata).encode()
     if not selection & (lib.OSSL_KEYMGMT_SELECT_PUBLIC_KEY | lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY):

@@ -43,16 +43,30 @@ class BridgeError(Exception):
         self.message = message
 
 
+MESSAGE_LIMIT = 900  # OpenSSL keeps at most 4 KiB of error data; a reason must survive it
+
+
 def describe(exc: BaseException) -> tuple[int, str]:
-    """(OpenSSL reason code, one-line message) for any exception."""
+    """(OpenSSL reason code, one-line message) for any exception: control characters
+    escaped, and at most MESSAGE_LIMIT characters (both ends kept, so the reason that
+    ends a message about a long path still shows)."""
     try:
         from reference.device import HsmError
     except BaseException:   # a broken device package must not hide the original error
         HsmError = BridgeError
-    if isinstance(exc, (BridgeError, HsmError)):
-        return int(exc.reason), " ".join(str(exc).split())
     text = " ".join(str(exc).split())
-    return int(BridgeReason.INTERNAL_ERROR), f"internal error: {type(exc).__name__}: {text}"[:500]
+    if not isinstance(exc, (BridgeError, HsmError)):
+        return int(BridgeReason.INTERNAL_ERROR), _printable(f"internal error: {type(exc).__name__}: {text}")
+    return int(exc.reason), _printable(text)
+
+
+def _printable(text: str) -> str:
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
+                   for ch in text)
+    if len(text) > MESSAGE_LIMIT:
+        half = MESSAGE_LIMIT // 2 - 2
+        text = f"{text[:half]}...{text[-half:]}"
+    return text
 
 
 # Keeps the reason texts alive: provider.c stores the pointers.

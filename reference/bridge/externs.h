@@ -33,7 +33,7 @@ int py_sig_sign(void *ctx, unsigned char *sig, size_t *siglen, size_t sigsize, c
 int py_sig_verify(void *ctx, const unsigned char *sig, size_t siglen, const unsigned char *tbs, size_t tbslen);
 int py_sig_sign_final(void *ctx, unsigned char *sig, size_t *siglen, size_t sigsize);
 int py_sig_verify_final(void *ctx, const unsigned char *sig, size_t siglen);
-int py_encode(int instance, const char *form, void *cbio, const void *key, int selection);
+int py_encode(int instance, const char *form, void *cbio, const void *key, int selection, int encrypt);
 void *py_cipher_newctx(int instance, const char *alg);
 int py_cipher_init(void *ctx, const char *operation, void *key, const OSSL_PARAM params[]);
 int py_cipher_run(void *ctx, unsigned char *out, size_t *outlen, size_t outsize, const unsigned char *in, size_t inlen);

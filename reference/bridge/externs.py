@@ -59,7 +59,7 @@ def entry(failure=0):
 
 def _text(cstring) -> str | None:
     ffi = runtime.ffi
-    return None if cstring == ffi.NULL else ffi.string(cstring).decode("utf-8", "replace")
+    return None if cstring == ffi.NULL else ffi.string(cstring).decode("utf-8", "surrogateescape")
 
 
 def _bytes(pointer, length) -> bytes:
@@ -318,7 +318,7 @@ def _write_signature(signature: bytes, sig, siglen, sigsize) -> int:
 # -- encoders ---------------------------------------------------------------
 
 @entry()
-def py_encode(ident, form, cbio, key, selection):
+def py_encode(ident, form, cbio, key, selection, encrypt):
     from .encoder import encode
     from .errors import BridgeError, BridgeReason
     from .keymgmt import KeyData
@@ -327,7 +327,7 @@ def py_encode(ident, form, cbio, key, selection):
     if key == runtime.ffi.NULL:
         raise BridgeError(BridgeReason.MISSING_KEY, "the azihsm encoders only encode azihsm keys")
     keydata = runtime.lookup(key, KeyData, owner=False)
-    data = encode(_text(form), keydata, selection)
+    data = encode(_text(form), keydata, selection, encrypt=bool(encrypt))
     if not runtime.lib.bridge_bio_write(instance.cprov, cbio, data, len(data)):
         raise BridgeError(BridgeReason.FILE_ERROR, "cannot write the encoded key")
     return 1

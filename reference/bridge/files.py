@@ -21,6 +21,8 @@ import os
 import re
 import stat
 
+from reference.device.device import pid_alive
+
 from .errors import BridgeError, BridgeReason
 
 MAX_INPUT = 64 * 1024
@@ -90,6 +92,8 @@ def read_input(path, what: str) -> bytes:
             if total > MAX_INPUT:
                 raise _error(what, raw, f"it grew past {MAX_INPUT // 1024} KiB while being read")
             chunks.append(chunk)
+        if not total:
+            raise _error(what, raw, "it is empty")
         return b"".join(chunks)
     except OSError as exc:
         raise _error(what, raw, os.strerror(exc.errno or 0)) from None
@@ -158,16 +162,3 @@ def _remove_stale(folder: bytes, name: bytes) -> None:
                 os.unlink(os.path.join(folder, entry))
             except OSError:
                 pass
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process PID exists (ours, or another user's that we may not signal)."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

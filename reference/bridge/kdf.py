@@ -9,11 +9,9 @@ sizes, so the rules live in one place.
 
 from __future__ import annotations
 
-import os
 
-from . import params
+from . import files, params
 from .errors import BridgeError, BridgeReason
-from .keymgmt import read_key_file, write_private_file
 from .runtime import Instance, ProviderObject
 
 SIZE_MAX = (1 << 64) - 1
@@ -67,7 +65,7 @@ class HkdfContext(ProviderObject):
             return self.ikm
         if self.ikm_file is None:
             raise BridgeError(BridgeReason.MISSING_KEY, MISSING_IKM)
-        return read_key_file(self.ikm_file, "azihsm.ikm_file")
+        return files.read_input(self.ikm_file, "azihsm.ikm_file")
 
     def derive(self) -> bytes:
         """Derive; writes ``output_file`` when set. Returns the masked blob."""
@@ -78,12 +76,12 @@ class HkdfContext(ProviderObject):
             blob = self.session.hkdf(ikm, digest=self.digest, salt=self.salt, info=self.info,
                                      key_type=self.key_type, bits=self.bits)
         except HsmError as exc:
-            where = f" {self.ikm_file}" if self.ikm_file else ""
+            where = f" {files.shown(self.ikm_file)}" if self.ikm_file else ""
             if exc.reason.name.startswith("BLOB_"):
                 raise BridgeError(exc.reason, f"cannot use the IKM{where}: {exc}") from None
             raise
         if self.output_file is not None:
-            write_private_file(os.fspath(self.output_file), blob)
+            files.write_output(self.output_file, blob, "KDF output file")
         return blob
 
     def dup(self) -> "HkdfContext":

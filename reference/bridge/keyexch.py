@@ -9,9 +9,9 @@ reports a secret length of 0. A TLS stack that routes ECDHE here (``-propquery
 
 from __future__ import annotations
 
-from . import params
+from . import files, params
 from .errors import BridgeError, BridgeReason
-from .keymgmt import KeyData, write_private_file
+from .keymgmt import KeyData
 from .runtime import Instance, ProviderObject
 
 ECDH_USAGE = "keyAgreement"
@@ -70,7 +70,7 @@ class EcdhContext(ProviderObject):
         if size_query:
             return 1
         blob = self.session.ecdh(self.key.key, self.peer.key.public_der)
-        write_private_file(self.output_file, blob)
+        files.write_output(self.output_file, blob, "ECDH output file")
         return 0
 
     def dup(self) -> "EcdhContext":

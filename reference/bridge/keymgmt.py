@@ -8,9 +8,8 @@ export hands out the public half only, and ``genpkey`` persists keys as masked b
 
 from __future__ import annotations
 
-import os
 
-from . import params
+from . import files, params
 from .errors import BridgeError, BridgeReason
 from .runtime import Instance, ProviderObject, lib, lookup
 
@@ -247,7 +246,7 @@ class KeyGen(ProviderObject):
 
     def generate(self) -> KeyData:
         if self.input_key is not None:
-            der = read_key_file(self.input_key, "azihsm.input_key")
+            der = files.read_input(self.input_key, "azihsm.input_key")
             key = self.session.import_private_key(
                 der, algorithm=self.alg, usage=self.usage, session_key=self.session_key,
                 curve=self.curve if self.alg == "EC" else None,
@@ -258,46 +257,7 @@ class KeyGen(ProviderObject):
         else:
             raise BridgeError(BridgeReason.MISSING_KEY, RSA_IMPORT_REQUIRED)
         if self.masked_key is not None:
-            write_private_file(self.masked_key, self.session.mask(key))
+            files.write_output(self.masked_key, self.session.mask(key), "masked key")
         return KeyData(self.instance, self.alg, key, self.masked_key)
 
 
-MAX_KEY_FILE = 1 << 20     # far above any key; stops a mistaken path from eating memory
-
-
-def read_key_file(path: str, what: str) -> bytes:
-    """The bytes of a key file, or a one-line error naming it and the problem."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_KEY_FILE + 1)
-    except OSError as exc:
-        raise BridgeError(BridgeReason.FILE_ERROR, f"cannot read {what} {path}: {exc.strerror}") \
-            from None
-    if not data:
-        raise BridgeError(BridgeReason.FILE_ERROR, f"{what} {path} is empty")
-    if len(data) > MAX_KEY_FILE:
-        raise BridgeError(BridgeReason.FILE_ERROR, f"{what} {path} is too large to be a key")
-    return data
-
-
-def write_private_file(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` with mode 0600 via a temporary file and a rename, so
-    a failure never leaves a truncated key; a symlink at ``path`` is refused."""
-    if os.path.islink(path):
-        raise BridgeError(BridgeReason.FILE_ERROR, f"refusing to write {path}: it is a symlink")
-    directory = os.path.dirname(path) or "."
-    temp = os.path.join(directory, f".{os.path.basename(path)}.{os.urandom(6).hex()}.tmp")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            os.unlink(temp)
-            raise
-        os.replace(temp, path)
-    except OSError as exc:
-        raise BridgeError(BridgeReason.FILE_ERROR,
-                          f"cannot write masked key {path}: {exc.strerror}") from None

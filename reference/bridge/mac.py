@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import os
 
-from . import params
+from . import files, params
 from .errors import BridgeError, BridgeReason
-from .keymgmt import read_key_file
 from .runtime import Instance, ProviderObject
 
 DIGEST_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
@@ -69,12 +68,12 @@ class HmacContext(ProviderObject):
             raise BridgeError(BridgeReason.INVALID_PARAMETER,
                               "HMAC-SHA1 is not supported for masked HMAC keys: use SHA256, "
                               "SHA384 or SHA512 (the digest the key was derived with)")
-        blob = read_key_file(path, "HMAC key file")
+        blob = files.read_input(path, "HMAC key file")
         try:
             device_key = self.session.unmask(blob, expect="hmac")
             stream = self.session.hmac(device_key, self.digest or device_key.hmac_digest)
         except HsmError as exc:
-            raise BridgeError(exc.reason, f"HMAC key {path}: {exc}") from None
+            raise BridgeError(exc.reason, f"HMAC key {files.shown(path)}: {exc}") from None
         self._restart = lambda: self.session.hmac(device_key, stream.digest)
         self.stream, self.stream_digest = stream, stream.digest
 

@@ -41,7 +41,7 @@ def _decode(p):
         return int.from_bytes(raw, sys.byteorder, signed=kind == lib.OSSL_PARAM_INTEGER)
     if kind == lib.OSSL_PARAM_UTF8_STRING:
         raw = bytes(ffi.buffer(p.data, p.data_size)) if p.data_size else b""
-        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
     if kind == lib.OSSL_PARAM_OCTET_STRING:
         return bytes(ffi.buffer(p.data, p.data_size)) if p.data_size else b""
     if kind in (lib.OSSL_PARAM_UTF8_PTR, lib.OSSL_PARAM_OCTET_PTR):
@@ -49,7 +49,7 @@ def _decode(p):
         if pointer == ffi.NULL:
             return None
         if kind == lib.OSSL_PARAM_UTF8_PTR:
-            return ffi.string(pointer).decode("utf-8", "replace")
+            return ffi.string(pointer).decode("utf-8", "surrogateescape")
         return bytes(ffi.buffer(pointer, p.data_size))
     return None
 

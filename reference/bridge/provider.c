@@ -611,25 +611,65 @@ SIGNATURE(rsa, "RSA", rsa)
 SIGNATURE(rsa_pss, "RSA-PSS", rsa)
 
 /* ------------------------------------------------------------------ */
-/* ENCODER: the context is the provider context itself (no state).     */
+/* ENCODER: the context remembers whether a cipher was asked for (pkey   */
+/* -aes256): the private half cannot be written, encrypted or not, and   */
+/* silently writing the public key instead would hide that.              */
 
-static void *encoder_newctx(void *provctx) { return provctx; }
-static void encoder_freectx(void *ctx) { }
+typedef struct {
+    bridge_prov *prov;
+    int encrypt;
+} encoder_ctx;
+
+static void *encoder_newctx(void *provctx)
+{
+    encoder_ctx *ctx = calloc(1, sizeof(*ctx));
+
+    if (ctx != NULL)
+        ctx->prov = PROV(provctx);
+    return ctx;
+}
+static void encoder_freectx(void *ctx) { free(ctx); }
+
+static const OSSL_PARAM encoder_settable_table[] = {
+    OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_CIPHER, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_ENCODER_PARAM_PROPERTIES, NULL, 0),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM *encoder_settable(void *provctx) { return encoder_settable_table; }
+static int encoder_set_params(void *vctx, const OSSL_PARAM params[])
+{
+    /* By hand, not OSSL_PARAM_locate_const: the module uses no libcrypto symbol (a host
+     * that loads libcrypto RTLD_LOCAL, such as Python's ctypes, would not resolve it). */
+    encoder_ctx *ctx = vctx;
+
+    for (; params != NULL && params->key != NULL; params++) {
+        if (strcmp(params->key, OSSL_ENCODER_PARAM_CIPHER) != 0)
+            continue;
+        /* a NULL or empty name switches encryption off again */
+        ctx->encrypt = params->data_type == OSSL_PARAM_UTF8_STRING && params->data != NULL
+                       && params->data_size > 0 && ((const char *)params->data)[0] != '\0';
+    }
+    return 1;
+}
 
 #define ENCODER(id, FORM, SELECTION)                                                    \
     static int id##_does_selection(void *provctx, int selection)                        \
     {                                                                                   \
         return (selection & (SELECTION)) != 0;                                          \
     }                                                                                   \
-    static int id##_encode(void *ctx, OSSL_CORE_BIO *out, const void *obj_raw,          \
+    static int id##_encode(void *vctx, OSSL_CORE_BIO *out, const void *obj_raw,         \
                            const OSSL_PARAM obj_abstract[], int selection,              \
                            OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)                   \
     {                                                                                   \
-        CALL(0, py_encode(PROV(ctx)->instance, FORM, out, obj_raw, selection));         \
+        encoder_ctx *ctx = vctx;                                                        \
+        CALL(0, py_encode(ctx->prov->instance, FORM, out, obj_raw, selection,           \
+                          ctx->encrypt));                                               \
     }                                                                                   \
     static const OSSL_DISPATCH id##_encoder_functions[] = {                             \
         FN(OSSL_FUNC_ENCODER_NEWCTX, encoder_newctx),                                   \
         FN(OSSL_FUNC_ENCODER_FREECTX, encoder_freectx),                                 \
+        FN(OSSL_FUNC_ENCODER_SET_CTX_PARAMS, encoder_set_params),                       \
+        FN(OSSL_FUNC_ENCODER_SETTABLE_CTX_PARAMS, encoder_settable),                    \
         FN(OSSL_FUNC_ENCODER_DOES_SELECTION, id##_does_selection),                      \
         FN(OSSL_FUNC_ENCODER_ENCODE, id##_encode),                                      \
         { 0, NULL }                                                                     \

@@ -10,9 +10,9 @@ Every failure is an error naming the file and the reason: nothing fails silently
 
 from __future__ import annotations
 
-from . import params
+from . import files, params
 from .errors import BridgeError, BridgeReason
-from .keymgmt import KeyData, read_key_file
+from .keymgmt import KeyData
 from .runtime import Instance, ProviderObject, handle_number, lib, new_handle, release
 
 PREFIX = "azihsm://"
@@ -23,11 +23,11 @@ def parse_uri(uri: str) -> tuple[str, str]:
     """(path, type) of an azihsm URI, or a BridgeError saying what is wrong."""
     if not uri.startswith(PREFIX):
         raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{uri!r} is not an azihsm URI: use azihsm://<file>;type=ec|rsa|rsa-pss")
+                          f"{files.shown(uri)!r} is not an azihsm URI: use azihsm://<file>;type=ec|rsa|rsa-pss")
     path, *attributes = uri[len(PREFIX):].split(";")
     if not path:
         raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{uri!r} names no file: use azihsm://<file>;type=ec|rsa|rsa-pss")
+                          f"{files.shown(uri)!r} names no file: use azihsm://<file>;type=ec|rsa|rsa-pss")
     key_type = None
     for attribute in attributes:
         name, sep, value = attribute.partition("=")
@@ -35,11 +35,11 @@ def parse_uri(uri: str) -> tuple[str, str]:
             key_type = value.lower()
     if key_type is None:
         raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{uri!r} lacks the required type attribute: add ;type=ec, ;type=rsa "
+                          f"{files.shown(uri)!r} lacks the required type attribute: add ;type=ec, ;type=rsa "
                           "or ;type=rsa-pss")
     if key_type not in TYPES:
         raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{uri!r}: unknown type {key_type!r}: use ec, rsa or rsa-pss")
+                          f"{files.shown(uri)!r}: unknown type {key_type!r}: use ec, rsa or rsa-pss")
     return path, key_type
 
 
@@ -49,7 +49,7 @@ class StoreContext(ProviderObject):
     def __init__(self, instance: Instance, uri: str):
         super().__init__(instance)
         self.path, self.key_type = parse_uri(uri)
-        self.blob = read_key_file(self.path, "masked key file")
+        self.blob = files.read_input(self.path, "masked key file")
         self.expect = 0
         self.eof = False
         self.failed = False
@@ -82,7 +82,7 @@ class StoreContext(ProviderObject):
         try:
             key = self.session.unmask(self.blob, expect=self.key_type)
         except HsmError as exc:
-            raise BridgeError(exc.reason, f"cannot load masked key {self.path}: {exc}") from None
+            raise BridgeError(exc.reason, f"cannot load masked key {files.shown(self.path)}: {exc}") from None
         staged = KeyData(self.instance, TYPES[self.key_type], key,
                          public_only=self.expect == lib.OSSL_STORE_INFO_PUBKEY)
         handle = new_handle(staged)

@@ -11,11 +11,19 @@ Many processes may hit first use at once. Creation is serialised with ``flock`` 
 and each file appears atomically (written to a temporary name, then ``link``ed into place,
 which fails if the name exists), so exactly one identity results even without the lock.
 Opening an existing device reads one small file and hashes it: no pyca import, no RSA work.
+
+The directory is not trusted blindly: one that others may write to (group or world) is
+refused, as is a device file that is a symbolic link (it could point at another device's
+secret); temporary files left by a process killed during first use are removed by the next.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
+
 from . import blob
 from .errors import DeviceError, HsmError, Reason
 
@@ -26,6 +34,7 @@ UNWRAP_FILE = "unwrap.key"
 LOCK_FILE = ".lock"
 _MASKING_MAGIC = b"AZHSM-MASKING-v1"
 _SECRET_LEN = 32
+_TEMP = re.compile(r"^\.(masking|unwrap)\.key\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
 _HOW_TO_CHOOSE = f"choose another with {ENV_VAR}=DIR (or the provider's openssl.cnf section)"
 
 
@@ -107,7 +116,7 @@ class Device:
             path if path is not None else (os.environ.get(ENV_VAR) or DEFAULT_DIR)))
         _check_directory(path)
         secret = _read_masking_secret(os.path.join(path, MASKING_FILE))
-        if secret is None or not os.path.exists(os.path.join(path, UNWRAP_FILE)):
+        if secret is None or not os.path.lexists(os.path.join(path, UNWRAP_FILE)):
             secret = cls._provision(path)
         return cls(path, secret)
 
@@ -121,12 +130,13 @@ class Device:
                               os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
+                _remove_stale_temporaries(path)
                 masking = os.path.join(path, MASKING_FILE)
                 if _read_masking_secret(masking) is None:
                     write_new_file(masking, _MASKING_MAGIC + os.urandom(_SECRET_LEN))
                 secret = _read_masking_secret(masking)
                 unwrap = os.path.join(path, UNWRAP_FILE)
-                if not os.path.exists(unwrap):
+                if not os.path.lexists(unwrap):
                     write_new_file(unwrap, cls(path, secret)._new_unwrapping_blob())
                 return secret
             finally:
@@ -167,6 +177,9 @@ class Device:
             path = os.path.join(self._dir, UNWRAP_FILE)
             try:
                 data = _read(path)
+            except OSError as exc:
+                raise _corrupt(path, exc) from None
+            try:
                 header = blob.read_header(data)
                 if header.device_id != self.device_id or header.usage != "unwrap":
                     raise ValueError("not this device's unwrapping key")
@@ -203,11 +216,22 @@ def _corrupt(path: str, exc: Exception) -> DeviceError:
 
 
 def _check_directory(path: str) -> None:
-    if not os.path.isdir(path):
-        what = "is not a directory" if os.path.exists(path) else "does not exist"
+    try:
+        info = os.stat(path)
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISDIR(info.st_mode):
+        what = "is not a directory" if info is not None else "does not exist"
         raise DeviceError(
             Reason.DEVICE_DIR_MISSING,
             f"device directory {path} {what}: create it (mkdir -p {path}) or {_HOW_TO_CHOOSE}",
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        # anyone who may write here may swap the device files for their own
+        raise DeviceError(
+            Reason.DEVICE_DIR_UNSAFE,
+            f"device directory {path} is writable by others (mode {stat.S_IMODE(info.st_mode):04o}): "
+            f"make it private (chmod go-w {path}) or {_HOW_TO_CHOOSE}",
         )
     if not os.access(path, os.W_OK | os.X_OK):
         raise DeviceError(
@@ -217,8 +241,52 @@ def _check_directory(path: str) -> None:
 
 
 def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
+    """A device file's contents; never through a symbolic link, never blocking on a FIFO."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _unsafe(path, "a symbolic link") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _unsafe(path, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read(1 << 16)
+    finally:
+        os.close(fd)
+
+
+def _unsafe(path: str, what: str) -> DeviceError:
+    return DeviceError(
+        Reason.DEVICE_DIR_UNSAFE,
+        f"device file {path} is {what}; device files are never followed or shared: replace it "
+        f"with the device's own file, or {_HOW_TO_CHOOSE}",
+    )
+
+
+def _remove_stale_temporaries(path: str) -> None:
+    """Temporary device files of processes that no longer exist (killed during first use)."""
+    for entry in os.listdir(path):
+        match = _TEMP.match(entry)
+        if match and not pid_alive(int(match["pid"])):
+            try:
+                os.unlink(os.path.join(path, entry))
+            except OSError:
+                pass
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process PID exists (ours, or another user's that we may not signal)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_masking_secret(path: str) -> bytes | None:

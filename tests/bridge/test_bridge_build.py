@@ -78,3 +78,13 @@ def test_build_failure_is_one_clear_line(tmp_path):
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert "compiling azihsm_provider.so failed" in lines[0] and ".log" in lines[0]
     assert not list((tmp_path / "cache").glob("*/azihsm_provider.so"))
+
+
+def test_module_needs_no_libcrypto_symbol(provider_dir):
+    """The module must load into any host, including one that opened libcrypto with
+    RTLD_LOCAL (Python's ctypes): everything it needs from OpenSSL comes through the core
+    dispatch table, never from a libcrypto symbol."""
+    undefined = subprocess.run(["nm", "-D", "--undefined-only", str(provider_dir / build.MODULE_FILE)],
+                               capture_output=True, text=True, check=True).stdout.split()
+    openssl_symbols = [name for name in undefined if name.startswith(("OSSL_", "EVP_", "ERR_", "BIO_", "CRYPTO_"))]
+    assert openssl_symbols == []

@@ -26,7 +26,7 @@ def test_random_bytes_as_masked_key(openssl, size):
 def test_empty_masked_key_file(openssl):
     (openssl.cwd / "empty.bin").write_bytes(b"")
     result = openssl("storeutl", PROV, "azihsm://./empty.bin;type=ec", ok=False)
-    assert "empty.bin is empty" in result.stderr
+    assert "empty.bin: it is empty" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -171,5 +171,5 @@ def test_symlinked_output_file_refused(openssl, ecdh_key, tmp_path_factory):
         "output_file:secret.bin",
         ok=False,
     )
-    assert "symlink" in failed.stderr
+    assert "symbolic link" in failed.stderr
     assert target.read_bytes() == b"keep me"

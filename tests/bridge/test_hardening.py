@@ -137,7 +137,7 @@ def test_a_stale_temporary_file_of_a_dead_process_is_removed(openssl, tmp_path):
 
 
 def test_a_long_path_still_names_the_reason(openssl, tmp_path):
-    long_name = "x" * 2000 + ".bin"
+    long_name = "missing/" * 300 + "k.bin"  # 2,405 bytes: below PATH_MAX, so the reason is ENOENT
     result = openssl("pkey", PROV, "-in", f"azihsm://./{long_name};type=ec", "-pubout", "-outform", "DER", ok=False)
     line = next(line for line in result.stderr.splitlines() if "azihsm_provider" in line)
     assert "No such file or directory" in line and "..." in line and len(line) < 1024
@@ -145,7 +145,8 @@ def test_a_long_path_still_names_the_reason(openssl, tmp_path):
 
 def test_control_characters_in_paths_are_escaped(openssl, tmp_path):
     result = openssl("pkey", PROV, "-in", "azihsm://./evil\x1b[31m.bin;type=ec", "-pubout", "-outform", "DER", ok=False)
-    assert "\x1b" not in result.stderr and "\\x1b[31m" in result.stderr
+    ours = "\n".join(line for line in result.stderr.splitlines() if "azihsm_provider" in line)
+    assert "\x1b" not in ours and "\\x1b[31m" in ours  # openssl's own lines echo the URI as given
 
 
 # 6. the device directory is not trusted blindly
