@@ -84,7 +84,11 @@ def test_module_needs_no_libcrypto_symbol(provider_dir):
     """The module must load into any host, including one that opened libcrypto with
     RTLD_LOCAL (Python's ctypes): everything it needs from OpenSSL comes through the core
     dispatch table, never from a libcrypto symbol."""
-    undefined = subprocess.run(["nm", "-D", "--undefined-only", str(provider_dir / build.MODULE_FILE)],
-                               capture_output=True, text=True, check=True).stdout.split()
+    undefined = subprocess.run(
+        ["nm", "-D", "--undefined-only", str(provider_dir / build.MODULE_FILE)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     openssl_symbols = [name for name in undefined if name.startswith(("OSSL_", "EVP_", "ERR_", "BIO_", "CRYPTO_"))]
     assert openssl_symbols == []

@@ -58,8 +58,13 @@ def test_eight_signatures_at_once_with_one_key(openssl, tmp_path, ec_key):
     (tmp_path / "data.bin").write_bytes(b"signed eight times at once")
 
     def sign(n):
-        return subprocess.run(argv(openssl, "dgst", "-sha256", PROV, "-sign", uri, "-out", f"sig{n}.bin", "data.bin"),
-                              cwd=tmp_path, env=environment(openssl.device_dir), capture_output=True, timeout=120)
+        return subprocess.run(
+            argv(openssl, "dgst", "-sha256", PROV, "-sign", uri, "-out", f"sig{n}.bin", "data.bin"),
+            cwd=tmp_path,
+            env=environment(openssl.device_dir),
+            capture_output=True,
+            timeout=120,
+        )
 
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(sign, range(8)))
@@ -69,8 +74,9 @@ def test_eight_signatures_at_once_with_one_key(openssl, tmp_path, ec_key):
 
 
 def kill_after(command, cwd, env, delay: float) -> int:
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     time.sleep(delay)
     try:
         os.killpg(process.pid, signal.SIGKILL)
@@ -82,8 +88,21 @@ def kill_after(command, cwd, env, delay: float) -> int:
 def test_kill_during_a_masked_key_write(openssl, tmp_path):
     """Killed at random moments: the key file is whole or absent; the next write to it
     leaves no temporary file behind."""
-    command = argv(openssl, "genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-384",
-                   "-pkeyopt", "azihsm.masked_key:./k.bin", "-outform", "DER", "-out", "/dev/null")
+    command = argv(
+        openssl,
+        "genpkey",
+        PROV,
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "group:P-384",
+        "-pkeyopt",
+        "azihsm.masked_key:./k.bin",
+        "-outform",
+        "DER",
+        "-out",
+        "/dev/null",
+    )
     env = environment(openssl.device_dir)
     openssl("list", "-providers", PROV)  # the device exists already: only the key write is interrupted
     rng = random.Random(12)
@@ -91,8 +110,20 @@ def test_kill_during_a_masked_key_write(openssl, tmp_path):
         kill_after(command, tmp_path, env, rng.uniform(0.02, 0.3))
         if (tmp_path / "k.bin").exists():  # whatever is there is a whole key
             openssl("pkey", PROV, "-in", "azihsm://./k.bin;type=ec", "-pubout", "-outform", "DER")
-    openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-384", "-pkeyopt", "azihsm.masked_key:./k.bin",
-            "-outform", "DER", "-out", "/dev/null")
+    openssl(
+        "genpkey",
+        PROV,
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "group:P-384",
+        "-pkeyopt",
+        "azihsm.masked_key:./k.bin",
+        "-outform",
+        "DER",
+        "-out",
+        "/dev/null",
+    )
     assert temporaries(tmp_path) == []
     openssl("pkey", PROV, "-in", "azihsm://./k.bin;type=ec", "-pubout", "-outform", "DER")
 

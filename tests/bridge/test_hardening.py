@@ -17,8 +17,21 @@ QUICK = 15  # seconds: a refusal must come promptly, a FIFO must not block
 
 
 def genpkey(masked_key, *extra):
-    return ("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256", *extra,
-            "-pkeyopt", b"azihsm.masked_key:" + os.fsencode(masked_key), "-outform", "DER", "-out", "/dev/null")
+    return (
+        "genpkey",
+        PROV,
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "group:P-256",
+        *extra,
+        "-pkeyopt",
+        b"azihsm.masked_key:" + os.fsencode(masked_key),
+        "-outform",
+        "DER",
+        "-out",
+        "/dev/null",
+    )
 
 
 def no_temporary_files(directory: Path) -> list[str]:
@@ -49,14 +62,41 @@ def test_kdf_and_ecdh_outputs_never_replace_a_fifo(openssl, tmp_path, ecdh_key):
 
     os.mkfifo(tmp_path / "out.fifo")
     peer = ec.generate_private_key(ec.SECP256R1()).public_key()
-    (tmp_path / "peer.pem").write_bytes(peer.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "peer.pem").write_bytes(
+        peer.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     uri = f"azihsm://{copy_into(ecdh_key('P-256'), tmp_path)};type=ec"
-    result = openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer.pem", "-pkeyopt", "output_file:out.fifo",
-                     ok=False, timeout=QUICK)
+    result = openssl(
+        "pkeyutl",
+        "-derive",
+        PROV,
+        "-inkey",
+        uri,
+        "-peerkey",
+        "peer.pem",
+        "-pkeyopt",
+        "output_file:out.fifo",
+        ok=False,
+        timeout=QUICK,
+    )
     assert "a FIFO; only a regular file is replaced" in result.stderr
     openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer.pem", "-pkeyopt", "output_file:secret.bin")
-    result = openssl("kdf", PROV, "-keylen", "4096", "-kdfopt", "azihsm.ikm_file:./secret.bin", "-kdfopt", "output_file:out.fifo",
-                     "-binary", "-out", "/dev/null", "HKDF", ok=False, timeout=QUICK)
+    result = openssl(
+        "kdf",
+        PROV,
+        "-keylen",
+        "4096",
+        "-kdfopt",
+        "azihsm.ikm_file:./secret.bin",
+        "-kdfopt",
+        "output_file:out.fifo",
+        "-binary",
+        "-out",
+        "/dev/null",
+        "HKDF",
+        ok=False,
+        timeout=QUICK,
+    )
     assert "a FIFO; only a regular file is replaced" in result.stderr
     assert stat.S_ISFIFO(os.lstat(tmp_path / "out.fifo").st_mode)
 
@@ -74,16 +114,53 @@ def test_non_ascii_paths_everywhere(openssl, tmp_path, locale, name):
     uri = b"azihsm://./" + raw + b";type=ec"
     out = openssl("pkey", PROV, "-in", uri, "-pubout", "-outform", "DER", env=env)
     assert out.stdout.startswith(b"\x30")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-outform", "DER",
-                    "-out", os.fsdecode(tmp_path / os.fsdecode(b"in-" + raw))], check=True)
-    openssl("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", b"azihsm.input_key:./in-" + raw,
-            "-pkeyopt", b"azihsm.masked_key:./imp-" + raw, "-outform", "DER", "-out", "/dev/null", env=env)
+    subprocess.run(
+        [
+            "openssl",
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-outform",
+            "DER",
+            "-out",
+            os.fsdecode(tmp_path / os.fsdecode(b"in-" + raw)),
+        ],
+        check=True,
+    )
+    openssl(
+        "genpkey",
+        PROV,
+        "-algorithm",
+        "EC",
+        "-pkeyopt",
+        "group:P-256",
+        "-pkeyopt",
+        b"azihsm.input_key:./in-" + raw,
+        "-pkeyopt",
+        b"azihsm.masked_key:./imp-" + raw,
+        "-outform",
+        "DER",
+        "-out",
+        "/dev/null",
+        env=env,
+    )
     assert (tmp_path / os.fsdecode(b"imp-" + raw)).is_file()
 
 
 def test_a_missing_non_ascii_file_is_named_in_the_error(openssl, tmp_path):
-    result = openssl("pkey", PROV, "-in", "azihsm://./nïcht-da.bin;type=ec", "-pubout", "-outform", "DER",
-                     ok=False, env={"LC_ALL": "C"})
+    result = openssl(
+        "pkey",
+        PROV,
+        "-in",
+        "azihsm://./nïcht-da.bin;type=ec",
+        "-pubout",
+        "-outform",
+        "DER",
+        ok=False,
+        env={"LC_ALL": "C"},
+    )
     assert "nïcht-da.bin" in result.stderr and "internal error" not in result.stderr
 
 
@@ -99,7 +176,18 @@ def test_a_fifo_input_is_refused_promptly(openssl, tmp_path, where):
         "uri": ("pkey", PROV, "-in", "azihsm://./in.fifo;type=ec", "-pubout", "-outform", "DER"),
         "symlink_uri": ("pkey", PROV, "-in", "azihsm://./link;type=ec", "-pubout", "-outform", "DER"),
         "input_key": genpkey("./k.bin", "-pkeyopt", "azihsm.input_key:./in.fifo"),
-        "ikm_file": ("kdf", PROV, "-keylen", "4096", "-kdfopt", "azihsm.ikm_file:./in.fifo", "-binary", "-out", "/dev/null", "HKDF"),
+        "ikm_file": (
+            "kdf",
+            PROV,
+            "-keylen",
+            "4096",
+            "-kdfopt",
+            "azihsm.ikm_file:./in.fifo",
+            "-binary",
+            "-out",
+            "/dev/null",
+            "HKDF",
+        ),
         "mac_key": ("mac", PROV, "-digest", "SHA256", "-macopt", "key:./in.fifo", "-in", "data.bin", "HMAC"),
     }[where]
     result = openssl(*args, ok=False, timeout=QUICK)
