@@ -16,8 +16,6 @@ Two ways in, told apart by how the key arrives:
 
 from __future__ import annotations
 
-import os
-
 from . import files, params
 from .errors import BridgeError, BridgeReason
 from .runtime import Instance, ProviderObject
@@ -34,10 +32,10 @@ class HmacContext(ProviderObject):
     def __init__(self, instance: Instance):
         super().__init__(instance)
         self.digest: str | None = None
-        self.key_path: str | None = None
+        self.key_path: bytes | None = None
         self.stream = None
         self.stream_digest: str | None = None
-        self._new_key_path: str | None = None   # a key parameter not yet started
+        self._new_key_path: bytes | None = None  # a key parameter not yet started
         self._restart = None                    # a fresh stream with the current key
 
     def set_params(self, request) -> None:
@@ -61,7 +59,7 @@ class HmacContext(ProviderObject):
         else:
             raise BridgeError(BridgeReason.MISSING_KEY, NO_KEY)
 
-    def _start_masked(self, path: str) -> None:
+    def _start_masked(self, path: bytes) -> None:
         from reference.device import HsmError
 
         if self.digest == "sha1":
@@ -120,11 +118,12 @@ class HmacContext(ProviderObject):
         return copy
 
 
-def _key_path(raw: bytes | str) -> str:
-    """The key parameter as a file path; bytes that cannot be a path are refused."""
-    text = raw if isinstance(raw, str) else os.fsdecode(raw)
-    if not text or not text.isprintable():
+def _key_path(raw: bytes | str) -> bytes:
+    """The key parameter as a file path (bytes, as typed); what cannot be a path is refused.
+    Any byte but NUL may name a file; control characters mark raw key bytes instead."""
+    path = files.as_path(raw)
+    if not path or any(byte < 0x20 or byte == 0x7F for byte in path):
         raise BridgeError(BridgeReason.INVALID_PARAMETER,
                           "the HMAC key parameter must be the path of a masked HMAC key file "
                           "(-macopt key:PATH), not raw key bytes")
-    return text
+    return path

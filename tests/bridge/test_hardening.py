@@ -263,3 +263,10 @@ def test_encrypted_private_key_output_is_refused(openssl, tmp_path, ec_key):
     result = openssl("pkey", PROV, "-in", uri, "-aes256", "-passout", "pass:secret", "-out", "enc.pem", ok=False)
     assert "cannot be exported" in result.stderr
     assert not (tmp_path / "enc.pem").exists() or not (tmp_path / "enc.pem").read_bytes()
+
+
+def test_a_fifo_named_like_a_device_file_is_refused_promptly(openssl, new_device):
+    device = new_device()
+    os.mkfifo(device / "masking.key")
+    result = openssl.at(device_dir=device)("list", "-providers", PROV, ok=False, timeout=QUICK)
+    assert "masking.key is not a regular file" in result.stderr

@@ -4,6 +4,8 @@ the raw-key path libssl and ``dgst -hmac`` use."""
 
 from __future__ import annotations
 
+import os
+
 import hmac as std_hmac
 
 import pytest
@@ -121,3 +123,15 @@ def test_raw_key_through_dgst_hmac(openssl, data_file):
     needs for TLS under ``-propquery ?provider=azihsm``."""
     result = openssl("dgst", "-sha384", "-hmac", "raw key", PROV, "-r", data_file)
     assert result.text.split()[0] == std_hmac.new(b"raw key", DATA, "sha384").hexdigest()
+
+
+@pytest.mark.parametrize("name", ["clé.bin", b"k-\xff.bin"], ids=["latin", "not-utf8"])
+def test_a_non_ascii_key_path_is_a_path(openssl, hmac_keys, data_file, name):
+    """Any byte but a control character may name the key file (issue 12: a non-ASCII path
+    was taken for raw key bytes)."""
+    path, expected = hmac_keys["SHA256"]
+    raw = os.fsencode(name) if isinstance(name, str) else name
+    (openssl.cwd / os.fsdecode(raw)).write_bytes(path.read_bytes())
+    result = openssl("mac", PROV, "-macopt", b"key:./" + raw, "-digest", "SHA256", "-in", data_file, "HMAC",
+                     env={"LC_ALL": "C"})
+    assert result.text.strip() == expected.hex().upper()
