@@ -16,13 +16,15 @@ conformance: system-deps $(STAMP)
 # OpenSSL (built once into ~/.cache/azihsm-conformance, reused afterwards).
 CI_OPENSSL ?= 3.5
 
-# Then a second real provider (pkcs11-provider over SoftHSM) at the quick level, for its
+# Then a bounded hostile-input campaign (100 inputs per family; bench/bench_hostile.py runs
+# the long one), and a second real provider (pkcs11-provider over SoftHSM) at the quick level, for its
 # recorded report: it does not conform (its findings are in the report), so exit code 1
 # (does not conform) is expected there; a usage or harness error (2) still fails.
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -n auto -m "not slow" tests
 	$(BIN)/azihsm-conformance openssl provision $(CI_OPENSSL)
 	$(BIN)/azihsm-conformance run --openssl $(CI_OPENSSL) --level quick --out azihsm-results/ci-ossl$(subst .,,$(CI_OPENSSL))
+	$(BIN)/azihsm-conformance run --openssl $(CI_OPENSSL) --level hostile --hostile-budget 100 --out azihsm-results/ci-hostile
 	$(BIN)/azihsm-conformance run --backend pkcs11-softhsm --level quick --out azihsm-results/ci-pkcs11-softhsm || [ $$? -eq 1 ]
 
 venv: $(STAMP)

@@ -52,7 +52,7 @@ def conclude(tally: Tally, openssl, observe) -> None:
         listed = "\n".join(f"- {f.what}\n  replay: {f.command_line}" for f in tally.findings[:10])
         more = f"\n... and {len(tally.findings) - 10} more" if len(tally.findings) > 10 else ""
         pytest.fail(
-            f"{tally.family}: {len(tally.findings)} finding(s) in {tally.inputs} hostile inputs:\n{listed}{more}",
+            f"{tally.family}: {tally.summary()}\n{listed}{more}",
             pytrace=False,
         )
 

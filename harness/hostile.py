@@ -91,9 +91,34 @@ class Tally:
         self.findings.append(Finding(self.family, what, command_line))
 
     def summary(self) -> str:
+        """One line for the report; ``parse_summary`` reads it back."""
         classes = ", ".join(f"{count} {name}" for name, count in sorted(self.classes.items()))
         notes = "".join(f"; {count} {name}" for name, count in sorted(self.notes.items()))
         return f"{self.inputs} hostile inputs ({classes}){notes}; {len(self.findings)} finding(s)"
+
+
+_SUMMARY = re.compile(r"(?P<inputs>\d+) hostile inputs \((?P<classes>[^)]*)\)(?P<notes>.*); (?P<findings>\d+) finding\(s\)$")
+
+
+def parse_summary(text: str) -> dict | None:
+    """A family's counts from the first line of TEXT, a ``Tally.summary`` line or a failure
+    message that starts with one (None if it is neither):
+    {"inputs": n, "classes": {class: n}, "notes": {note: n}, "findings": n}."""
+    lines = text.strip().splitlines()
+    match = _SUMMARY.search(lines[0]) if lines else None
+    if match is None:
+        return None
+
+    def counted(parts: str, separator: str) -> dict[str, int]:
+        pairs = (part.strip().split(" ", 1) for part in parts.split(separator) if part.strip())
+        return {name: int(count) for count, name in pairs}
+
+    return {
+        "inputs": int(match["inputs"]),
+        "classes": counted(match["classes"], ","),
+        "notes": counted(match["notes"], ";"),
+        "findings": int(match["findings"]),
+    }
 
 
 # -- key leaks -----------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from harness.hostile import (
     Tally,
     classify,
     leaked,
+    parse_summary,
 )
 from harness.runner import CommandResult, parse_error_stack
 from harness.runner import classify as outcome_of
@@ -72,6 +73,25 @@ def test_findings_and_refusals():
     tally.judge(result(-6), "extend")
     assert [f.what for f in tally.findings] == ["truncate: accepted, must be refused", "extend: crash"]
     assert tally.classes == {CLEAN_ERROR: 1, SUCCESS: 1, CRASHED: 1}
+
+
+def test_a_summary_reads_back_from_a_pass_or_a_failure_message():
+    tally = Tally("blobs")
+    tally.inputs = 3
+    tally.judge(result(1, "40:error:4080:azihsm_provider:f:blob-tampered:b:0:tampered"), "flip", must_refuse=True)
+    tally.judge(result(0), "truncate", must_refuse=True)
+    tally.judge(result(-6), "extend")
+    tally.notes["mutated blobs refused"] += 1
+    expected = {
+        "inputs": 3,
+        "classes": {CLEAN_ERROR: 1, CRASHED: 1, SUCCESS: 1},
+        "notes": {"mutated blobs refused": 1},
+        "findings": 2,
+    }
+    assert parse_summary(tally.summary()) == expected
+    assert parse_summary(f"blobs: {tally.summary()}\n- extend: crash\n  replay: openssl x") == expected
+    assert parse_summary("a message of another kind") is None
+    assert parse_summary("") is None
 
 
 def test_leak_scan_finds_every_printed_form():
