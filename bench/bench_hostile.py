@@ -46,9 +46,24 @@ class BenchError(Exception):
 
 
 def run_campaign(args, out: Path) -> tuple[dict, float, int]:
-    command = [sys.executable, "-m", "harness.cli", "run", "--backend", args.backend, "--level", "hostile",
-               "--hostile-budget", str(args.budget), "--hostile-seed", str(args.seed), "-n", args.workers,
-               "--out", str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "harness.cli",
+        "run",
+        "--backend",
+        args.backend,
+        "--level",
+        "hostile",
+        "--hostile-budget",
+        str(args.budget),
+        "--hostile-seed",
+        str(args.seed),
+        "-n",
+        args.workers,
+        "--out",
+        str(out),
+    ]
     if args.openssl:
         command += ["--openssl", args.openssl]
     print("$ " + " ".join(command), flush=True)
@@ -67,9 +82,16 @@ def families(run: dict) -> list[dict]:
     rows = []
     for case in run["cases"]:
         counts = parse_summary(case["message"]) or {"inputs": 0, "classes": {}, "notes": {}, "findings": 0}
-        rows.append({"case": case["case_id"], "clause": case["clause_id"], "outcome": case["outcome"],
-                     "seconds": round(case["duration"], 1), **counts,
-                     "message": "" if case["outcome"] == "passed" else case["message"][:2000]})
+        rows.append(
+            {
+                "case": case["case_id"],
+                "clause": case["clause_id"],
+                "outcome": case["outcome"],
+                "seconds": round(case["duration"], 1),
+                **counts,
+                "message": "" if case["outcome"] == "passed" else case["message"][:2000],
+            }
+        )
     return rows
 
 
@@ -104,8 +126,14 @@ def run_faults(scratch: Path) -> list[dict]:
     for case in ET.parse(junit).getroot().iter("testcase"):
         failed = case.find("failure") if case.find("failure") is not None else case.find("error")
         outcome = "skipped" if case.find("skipped") is not None else "failed" if failed is not None else "passed"
-        rows.append({"test": case.get("name"), "outcome": outcome, "seconds": round(float(case.get("time", 0)), 1),
-                     "message": (failed.get("message") or "")[:500] if failed is not None else ""})
+        rows.append(
+            {
+                "test": case.get("name"),
+                "outcome": outcome,
+                "seconds": round(float(case.get("time", 0)), 1),
+                "message": (failed.get("message") or "")[:500] if failed is not None else "",
+            }
+        )
     return rows
 
 
@@ -122,8 +150,10 @@ def summary(record: dict) -> str:
     ]
     for row in record["families"]:
         cells = " | ".join(str(row["classes"].get(name, 0)) for name in CLASSES)
-        lines.append(f"| {row['case'].split('::')[-1]} | {row['clause']} | {row['outcome']} | {row['inputs']} | "
-                     f"{cells} | {row['findings']} |")
+        lines.append(
+            f"| {row['case'].split('::')[-1]} | {row['clause']} | {row['outcome']} | {row['inputs']} | "
+            f"{cells} | {row['findings']} |"
+        )
     cells = " | ".join(f"**{total['classes'][name]}**" for name in CLASSES)
     lines.append(f"| **total** | | | **{total['inputs']}** | {cells} | **{total['findings']}** |")
     detection = total["tamper_detection_percent"]
@@ -136,8 +166,10 @@ def summary(record: dict) -> str:
     ]
     if record["faults"]:
         lines += ["", "Fault tests (`" + FAULT_TESTS + "`):", ""]
-        lines += [f"- {row['test']}: {row['outcome']} ({row['seconds']} s){' — ' + row['message'] if row['message'] else ''}"
-                  for row in record["faults"]]
+        lines += [
+            f"- {row['test']}: {row['outcome']} ({row['seconds']} s){' — ' + row['message'] if row['message'] else ''}"
+            for row in record["faults"]
+        ]
     failing = [row for row in record["families"] if row["outcome"] != "passed"]
     if failing:
         lines += ["", "Findings:", ""] + [f"```\n{row['message']}\n```" for row in failing]

@@ -97,7 +97,9 @@ class Tally:
         return f"{self.inputs} hostile inputs ({classes}){notes}; {len(self.findings)} finding(s)"
 
 
-_SUMMARY = re.compile(r"(?P<inputs>\d+) hostile inputs \((?P<classes>[^)]*)\)(?P<notes>.*); (?P<findings>\d+) finding\(s\)$")
+_SUMMARY = re.compile(
+    r"(?P<inputs>\d+) hostile inputs \((?P<classes>[^)]*)\)(?P<notes>.*); (?P<findings>\d+) finding\(s\)$"
+)
 
 
 def parse_summary(text: str) -> dict | None:

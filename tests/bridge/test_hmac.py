@@ -4,9 +4,8 @@ the raw-key path libssl and ``dgst -hmac`` use."""
 
 from __future__ import annotations
 
-import os
-
 import hmac as std_hmac
+import os
 
 import pytest
 from bridge_helpers import PROV
@@ -132,6 +131,7 @@ def test_a_non_ascii_key_path_is_a_path(openssl, hmac_keys, data_file, name):
     path, expected = hmac_keys["SHA256"]
     raw = os.fsencode(name) if isinstance(name, str) else name
     (openssl.cwd / os.fsdecode(raw)).write_bytes(path.read_bytes())
-    result = openssl("mac", PROV, "-macopt", b"key:./" + raw, "-digest", "SHA256", "-in", data_file, "HMAC",
-                     env={"LC_ALL": "C"})
+    result = openssl(
+        "mac", PROV, "-macopt", b"key:./" + raw, "-digest", "SHA256", "-in", data_file, "HMAC", env={"LC_ALL": "C"}
+    )
     assert result.text.strip() == expected.hex().upper()
