@@ -21,6 +21,7 @@ exponent and primes, in hex (with or without colons, any case), in decimal, and 
 from __future__ import annotations
 
 import re
+import signal
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -59,6 +60,21 @@ def classify(result: CommandResult) -> str:
     return CLEAN_ERROR
 
 
+def detail(result: CommandResult, kind: str) -> str:
+    """What a finding's replay line alone would not show: the signal of a crash, the
+    message of an internal error or traceback (the run may be gone when someone reads it)."""
+    if kind == CRASHED and result.returncode is not None and result.returncode < 0:
+        try:
+            return f" ({signal.Signals(-result.returncode).name})"
+        except ValueError:
+            return f" (signal {-result.returncode})"
+    if kind in (INTERNAL_ERROR, TRACEBACK_SHOWN):
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        said = next((line for line in reversed(lines) if _INTERNAL.search(line)), lines[-1] if lines else "")
+        return f" ({said.strip()[-300:]})" if said else ""
+    return ""
+
+
 @dataclass
 class Finding:
     family: str
@@ -82,7 +98,7 @@ class Tally:
         kind = classify(result)
         self.classes[kind] += 1
         if kind in ALWAYS_FINDINGS:
-            self.findings.append(Finding(self.family, f"{what}: {kind}", result.command_line))
+            self.findings.append(Finding(self.family, f"{what}: {kind}{detail(result, kind)}", result.command_line))
         elif must_refuse and kind == SUCCESS:
             self.findings.append(Finding(self.family, f"{what}: accepted, must be refused", result.command_line))
         return kind

@@ -9,6 +9,8 @@ the ``RSA-PSS`` row exists to refuse RSA-PSS keys with a message saying why.
 
 from __future__ import annotations
 
+from reference.device import digest as digests
+
 from . import params
 from .errors import BridgeError, BridgeReason
 from .keymgmt import KeyData
@@ -16,13 +18,6 @@ from .runtime import Instance, ProviderObject
 
 PAD_MODES = {"oaep": "oaep", "pkcs1": "pkcs1", 4: "oaep", 1: "pkcs1"}
 CIPHER_USAGE = "keyEncipherment"
-OPENSSL_DIGEST_NAMES = {"sha1": "SHA1", "sha256": "SHA256", "sha384": "SHA384", "sha512": "SHA512"}
-
-
-def _canonical_digest(name: str) -> str:
-    from reference.device import digest
-
-    return digest.canonical(name)
 
 
 class AsymCipherContext(ProviderObject):
@@ -33,23 +28,26 @@ class AsymCipherContext(ProviderObject):
         self.alg = alg
         self.key: KeyData | None = None
         self.operation: str | None = None
-        self.padding = "oaep"            # the azihsm default, not OpenSSL's PKCS#1
+        self.padding = "oaep"  # the azihsm default, not OpenSSL's PKCS#1
         self.digest = "sha256"
-        self.mgf1_digest: str | None = None   # None: equal to the OAEP digest
+        self.mgf1_digest: str | None = None  # None: equal to the OAEP digest
         self.label = b""
 
     def init(self, operation: str, key: KeyData, request) -> None:
         if key.alg != "RSA" or self.alg != "RSA":
-            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
-                              f"an {key.alg} key cannot {operation}: RSA-PSS keys only sign; "
-                              "import the key as RSA with azihsm.key_usage:keyEncipherment")
+            raise BridgeError(
+                BridgeReason.UNSUPPORTED_OPERATION,
+                f"an {key.alg} key cannot {operation}: RSA-PSS keys only sign; "
+                "import the key as RSA with azihsm.key_usage:keyEncipherment",
+            )
         device_key = key.require_key()
         if device_key.usage is not None and device_key.usage != CIPHER_USAGE:
             from reference.device import Reason
 
-            raise BridgeError(Reason.USAGE_NOT_ALLOWED,
-                              f"key usage {device_key.usage} does not allow {operation} "
-                              f"(the key needs usage {CIPHER_USAGE})")
+            raise BridgeError(
+                Reason.USAGE_NOT_ALLOWED,
+                f"key usage {device_key.usage} does not allow {operation} (the key needs usage {CIPHER_USAGE})",
+            )
         if operation == "decrypt" and not key.has_private:
             raise BridgeError(BridgeReason.MISSING_KEY, "decryption needs the private key")
         self.key, self.operation = key, operation
@@ -61,23 +59,27 @@ class AsymCipherContext(ProviderObject):
             raw = values["pad-mode"]
             mode = PAD_MODES.get(raw.lower() if isinstance(raw, str) else raw)
             if mode is None:
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  f"unsupported RSA encryption padding {raw!r}: use oaep or pkcs1")
+                raise BridgeError(
+                    BridgeReason.INVALID_PARAMETER, f"unsupported RSA encryption padding {raw!r}: use oaep or pkcs1"
+                )
             self.padding = mode
         if "digest" in values:
-            self.digest = _canonical_digest(str(values["digest"]))
+            self.digest = digests.canonical(str(values["digest"]))
         if "mgf1-digest" in values:
-            self.mgf1_digest = _canonical_digest(str(values["mgf1-digest"]))
+            self.mgf1_digest = digests.canonical(str(values["mgf1-digest"]))
         if "oaep-label" in values:
             self.label = values["oaep-label"] or b""
 
     def get_params(self, request) -> None:
-        params.write(request, {
-            "pad-mode": self.padding,
-            "digest": OPENSSL_DIGEST_NAMES.get(self.digest, self.digest.upper()),
-            "mgf1-digest": OPENSSL_DIGEST_NAMES.get(self.mgf1_digest or self.digest),
-            "oaep-label": self.label,
-        })
+        params.write(
+            request,
+            {
+                "pad-mode": self.padding,
+                "digest": digests.openssl_name(self.digest),
+                "mgf1-digest": digests.openssl_name(self.mgf1_digest or self.digest),
+                "oaep-label": self.label,
+            },
+        )
 
     def output_size(self) -> int:
         """Both directions answer the modulus size (the most a result can take)."""
@@ -91,14 +93,17 @@ class AsymCipherContext(ProviderObject):
     def run(self, data: bytes) -> bytes:
         key = self._key().key
         oaep = self.padding == "oaep"
-        options = dict(padding=self.padding, digest=self.digest if oaep else None,
-                       mgf1_digest=self.mgf1_digest if oaep else None,
-                       label=self.label if oaep else b"")
+        options = dict(
+            padding=self.padding,
+            digest=self.digest if oaep else None,
+            mgf1_digest=self.mgf1_digest if oaep else None,
+            label=self.label if oaep else b"",
+        )
         if self.operation == "encrypt":
             return self.session.encrypt(key, data, **options)
         return self.session.decrypt(key, data, **options)
 
-    def dup(self) -> "AsymCipherContext":
+    def dup(self) -> AsymCipherContext:
         copy = AsymCipherContext(self.instance, self.alg)
         copy.__dict__.update(self.__dict__)
         return copy

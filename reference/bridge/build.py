@@ -27,8 +27,8 @@ from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PROJECT_ROOT = PACKAGE_DIR.parent.parent
-MODULE_NAME = "_azihsm_provider"          # the cffi module name inside the .so
-MODULE_FILE = "azihsm_provider.so"        # what `-provider azihsm_provider` loads
+MODULE_NAME = "_azihsm_provider"  # the cffi module name inside the .so
+MODULE_FILE = "azihsm_provider.so"  # what `-provider azihsm_provider` loads
 CACHE_ENV = "AZIHSM_PROVIDER_CACHE"
 OPENSSL_INCLUDE_ENV = "AZIHSM_OPENSSL_INCLUDE"
 SOURCES = ("provider.c", "externs.h", "build.py")
@@ -104,7 +104,7 @@ def provider_dir() -> Path:
         try:
             os.rename(staging, target)
         except OSError:
-            if not (target / MODULE_FILE).is_file():   # not a lost race: a real failure
+            if not (target / MODULE_FILE).is_file():  # not a lost race: a real failure
                 raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -187,7 +187,8 @@ def _c_string(text: str) -> str:
 def _sources(config: dict[str, object]) -> tuple[str, str]:
     """(cdef, C source) for cffi."""
     externs = [
-        line.strip() for line in (PACKAGE_DIR / "externs.h").read_text().splitlines()
+        line.strip()
+        for line in (PACKAGE_DIR / "externs.h").read_text().splitlines()
         if line.strip() and not line.lstrip().startswith(("/*", "*"))
     ]
     cdef = CDEF + 'extern "Python" {\n' + "\n".join(externs) + "\n}\n"
@@ -209,8 +210,7 @@ def _compile(staging: Path, config: dict[str, object]) -> None:
     cdef, source = _sources(config)
     ffi = cffi.FFI()
     ffi.cdef(cdef)
-    ffi.embedding_init_code(INIT_CODE.format(
-        paths=config["python_paths"], module=MODULE_NAME, root=str(PROJECT_ROOT)))
+    ffi.embedding_init_code(INIT_CODE.format(paths=config["python_paths"], module=MODULE_NAME, root=str(PROJECT_ROOT)))
     libdir = str(config["libdir"])
     ffi.set_source(
         MODULE_NAME,

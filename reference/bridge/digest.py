@@ -3,9 +3,9 @@ would run on the host's libcrypto and re-enter this provider)."""
 
 from __future__ import annotations
 
-from . import params
+from . import params, runtime
 from .errors import BridgeError, BridgeReason
-from .runtime import Instance, ProviderObject, ffi
+from .runtime import Instance, ProviderObject
 
 
 class DigestContext(ProviderObject):
@@ -23,8 +23,7 @@ class DigestContext(ProviderObject):
 
     def _running(self):
         if self.hash is None:
-            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
-                              f"{self.name} digest used before init or after final")
+            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION, f"{self.name} digest used before init or after final")
         return self.hash
 
     def update(self, data: bytes) -> None:
@@ -35,7 +34,7 @@ class DigestContext(ProviderObject):
         self.hash = None
         return value
 
-    def dup(self) -> "DigestContext":
+    def dup(self) -> DigestContext:
         copy = DigestContext(self.instance, self.name)
         copy.hash = self.hash.copy() if self.hash is not None else None
         return copy
@@ -51,9 +50,10 @@ def oneshot(name: str, data: bytes) -> bytes:
 
 def write_output(value: bytes, out, outl, outsz: int) -> None:
     if outsz < len(value):
-        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
-                          f"digest needs {len(value)} bytes, the buffer holds {outsz}")
-    ffi.memmove(out, value, len(value))
+        raise BridgeError(
+            BridgeReason.OUTPUT_BUFFER_TOO_SMALL, f"digest needs {len(value)} bytes, the buffer holds {outsz}"
+        )
+    runtime.ffi.memmove(out, value, len(value))
     outl[0] = len(value)
 
 
@@ -61,5 +61,4 @@ def get_params(name: str, request) -> None:
     from reference.device import digest
 
     h = digest.new(name)
-    params.write(request, {"size": h.digest_size, "blocksize": h.block_size,
-                           "xof": 0, "algid-absent": 1})
+    params.write(request, {"size": h.digest_size, "blocksize": h.block_size, "xof": 0, "algid-absent": 1})

@@ -12,25 +12,25 @@ from __future__ import annotations
 
 import base64
 
+from . import runtime
 from .errors import BridgeError, BridgeReason
 from .keymgmt import KeyData
-from .runtime import lib
 
-
-ENCRYPTED_EXPORT = ("the private half of an azihsm key cannot be exported, encrypted or not: it never "
-                    "leaves the HSM; drop the cipher option (e.g. -aes256) to write the public key, "
-                    "or keep the masked key file")
+ENCRYPTED_EXPORT = (
+    "the private half of an azihsm key cannot be exported, encrypted or not: it never "
+    "leaves the HSM; drop the cipher option (e.g. -aes256) to write the public key, "
+    "or keep the masked key file"
+)
 
 
 def encode(form: str, keydata: KeyData, selection: int, encrypt: bool = False) -> bytes:
     keydata.require_key()
-    if encrypt and selection & lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
+    if encrypt and selection & runtime.lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
         raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION, ENCRYPTED_EXPORT)
     if form == "text":
         return text(keydata).encode()
-    if not selection & (lib.OSSL_KEYMGMT_SELECT_PUBLIC_KEY | lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY):
-        raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
-                          f"the {form} encoder writes keys, not parameters alone")
+    if not selection & (runtime.lib.OSSL_KEYMGMT_SELECT_PUBLIC_KEY | runtime.lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY):
+        raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION, f"the {form} encoder writes keys, not parameters alone")
     if form.startswith("der-"):
         return spki(keydata)
     if form.startswith("pem-"):
@@ -50,7 +50,7 @@ def spki(keydata: KeyData) -> bytes:
         return der
     from . import der as asn1
 
-    body = _skip_header(der)              # SEQUENCE { AlgorithmIdentifier, BIT STRING }
+    body = _skip_header(der)  # SEQUENCE { AlgorithmIdentifier, BIT STRING }
     algorithm_end = len(body) - len(_skip_header(body, whole=True))
     return asn1.sequence(asn1.sequence(asn1.oid(RSASSA_PSS_OID)), body[algorithm_end:])
 
@@ -61,16 +61,15 @@ def _skip_header(tlv: bytes, whole: bool = False) -> bytes:
     start = 2
     if length & 0x80:
         count = length & 0x7F
-        length = int.from_bytes(tlv[2:2 + count], "big")
+        length = int.from_bytes(tlv[2 : 2 + count], "big")
         start = 2 + count
-    return tlv[start + length:] if whole else tlv[start:start + length]
+    return tlv[start + length :] if whole else tlv[start : start + length]
 
 
 def pem(label: str, der: bytes) -> bytes:
     body = base64.encodebytes(der).replace(b"\n", b"")
-    lines = [body[i:i + 64] for i in range(0, len(body), 64)]
-    return (f"-----BEGIN {label}-----\n".encode() + b"\n".join(lines)
-            + f"\n-----END {label}-----\n".encode())
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return f"-----BEGIN {label}-----\n".encode() + b"\n".join(lines) + f"\n-----END {label}-----\n".encode()
 
 
 def text(keydata: KeyData) -> str:
@@ -86,8 +85,6 @@ def text(keydata: KeyData) -> str:
     if keydata.masked_path:
         rows.append(("masked-key file", keydata.masked_path))
     rows.append(("key usage", key.usage or "any public operation"))
-    rows.append(("private key", "held in the HSM, not exportable" if key.has_private
-                 else "none (public key only)"))
+    rows.append(("private key", "held in the HSM, not exportable" if key.has_private else "none (public key only)"))
     body = "".join(f"{name:<21}: {value}\n" for name, value in rows)
-    return "\n==== Key Generation Details ====\n" + body + pem(
-        "PUBLIC KEY", spki(keydata)).decode()
+    return "\n==== Key Generation Details ====\n" + body + pem("PUBLIC KEY", spki(keydata)).decode()

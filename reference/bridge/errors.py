@@ -52,7 +52,7 @@ def describe(exc: BaseException) -> tuple[int, str]:
     ends a message about a long path still shows)."""
     try:
         from reference.device import HsmError
-    except BaseException:   # a broken device package must not hide the original error
+    except BaseException:  # a broken device package must not hide the original error
         HsmError = BridgeError
     text = " ".join(str(exc).split())
     if not isinstance(exc, (BridgeError, HsmError)):
@@ -61,8 +61,9 @@ def describe(exc: BaseException) -> tuple[int, str]:
 
 
 def _printable(text: str) -> str:
-    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii")
-                   for ch in text)
+    text = "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape", "backslashreplace").decode("ascii") for ch in text
+    )
     if len(text) > MESSAGE_LIMIT:
         half = MESSAGE_LIMIT // 2 - 2
         text = f"{text[:half]}...{text[-half:]}"

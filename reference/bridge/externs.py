@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from . import runtime
 
-
-NULL = "NULL"      # failure value of pointer-returning entry points
-VOID = "VOID"      # entry points returning nothing
+NULL = "NULL"  # failure value of pointer-returning entry points
+VOID = "VOID"  # entry points returning nothing
 
 _ENTRY_POINTS: dict[str, tuple[object, object]] = {}
 
@@ -29,31 +28,36 @@ def _guarded(fn, name, failure):
     def call(*args):
         try:
             return fn(*args)
-        except BaseException as exc:   # noqa: BLE001 - everything becomes an OpenSSL error
+        except BaseException as exc:  # noqa: BLE001 - everything becomes an OpenSSL error
             try:
                 runtime.report(exc, name)
-            except BaseException:   # noqa: BLE001 - reporting must never raise into C
+            except BaseException:  # noqa: BLE001 - reporting must never raise into C
                 pass
             return failure
+
     return call
 
 
 def _conversion_error(name):
     """cffi calls this (instead of printing a traceback) if a result cannot be converted
     back to C; the call then returns zero/NULL."""
+
     def handler(exc_type, exc_value, _traceback):
         try:
             runtime.report(exc_value if exc_value is not None else exc_type(), name)
-        except BaseException:   # noqa: BLE001 - never raise into C
+        except BaseException:  # noqa: BLE001 - never raise into C
             pass
+
     return handler
 
 
 def entry(failure=0):
     """Register an entry point returning ``failure`` on error (0, NULL or VOID)."""
+
     def register(fn):
         _ENTRY_POINTS[fn.__name__] = (fn, failure)
         return fn
+
     return register
 
 
@@ -68,6 +72,7 @@ def _bytes(pointer, length) -> bytes:
 
 # -- provider ---------------------------------------------------------------
 
+
 @entry()
 def py_provider_init(cprov, instance_out):
     instance_out[0] = runtime.start_instance(cprov).id
@@ -81,7 +86,8 @@ def py_provider_teardown(ident):
 
 @entry()
 def py_provider_get_params(ident, params):
-    from . import identity, params as p
+    from . import identity
+    from . import params as p
 
     runtime.instance(ident)
     p.write(params, identity.provider_params())
@@ -89,6 +95,7 @@ def py_provider_get_params(ident, params):
 
 
 # -- generic object operations ----------------------------------------------
+
 
 @entry(failure=NULL)
 def py_obj_dup(handle):
@@ -119,6 +126,7 @@ def py_obj_set_params(handle, params):
 
 
 # -- digests ----------------------------------------------------------------
+
 
 @entry(failure=NULL)
 def py_digest_newctx(ident, name):
@@ -163,6 +171,7 @@ def py_digest_get_params(name, params):
 
 # -- key management ---------------------------------------------------------
 
+
 @entry(failure=NULL)
 def py_key_new(ident, alg):
     from .keymgmt import KeyData
@@ -174,7 +183,8 @@ def py_key_new(ident, alg):
 def py_keygen_init(ident, alg, selection, params):
     from .keymgmt import KeyGen
 
-    gen = KeyGen(runtime.instance(ident), _text(alg), selection)
+    # the selection is not needed: genpkey always makes a key pair (or imports one)
+    gen = KeyGen(runtime.instance(ident), _text(alg))
     gen.set_params(params)
     return runtime.new_handle(gen)
 
@@ -206,8 +216,7 @@ def py_key_has(handle, selection):
 def py_key_match(first, second, selection):
     from .keymgmt import KeyData
 
-    return int(runtime.lookup(first, KeyData).matches(runtime.lookup(second, KeyData, owner=False),
-                                                      selection))
+    return int(runtime.lookup(first, KeyData).matches(runtime.lookup(second, KeyData, owner=False), selection))
 
 
 @entry()
@@ -226,6 +235,7 @@ def py_key_export(handle, selection, callback, cbarg):
 
 
 # -- store ------------------------------------------------------------------
+
 
 @entry(failure=NULL)
 def py_store_open(ident, uri):
@@ -249,6 +259,7 @@ def py_store_eof(handle):
 
 
 # -- signatures -------------------------------------------------------------
+
 
 @entry(failure=NULL)
 def py_sig_newctx(ident, alg):
@@ -308,14 +319,16 @@ def _write_signature(signature: bytes, sig, siglen, sigsize) -> int:
     from .errors import BridgeError, BridgeReason
 
     if len(signature) > sigsize:
-        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
-                          f"signature needs {len(signature)} bytes, the buffer holds {sigsize}")
+        raise BridgeError(
+            BridgeReason.OUTPUT_BUFFER_TOO_SMALL, f"signature needs {len(signature)} bytes, the buffer holds {sigsize}"
+        )
     runtime.ffi.memmove(sig, signature, len(signature))
     siglen[0] = len(signature)
     return 1
 
 
 # -- encoders ---------------------------------------------------------------
+
 
 @entry()
 def py_encode(ident, form, cbio, key, selection, encrypt):
@@ -338,15 +351,17 @@ def _write_buffer(data: bytes, out, outlen, outsize, what: str) -> int:
     from .errors import BridgeError, BridgeReason
 
     if len(data) > outsize:
-        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
-                          f"output buffer too small: the {what} needs {len(data)} bytes, "
-                          f"the buffer holds {outsize}")
+        raise BridgeError(
+            BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
+            f"output buffer too small: the {what} needs {len(data)} bytes, the buffer holds {outsize}",
+        )
     runtime.ffi.memmove(out, data, len(data))
     outlen[0] = len(data)
     return 1
 
 
 # -- asymmetric cipher (RSA encryption) --------------------------------------
+
 
 @entry(failure=NULL)
 def py_cipher_newctx(ident, alg):
@@ -361,7 +376,7 @@ def py_cipher_init(handle, operation, key, params):
     from .keymgmt import KeyData
 
     keydata = runtime.lookup(key, KeyData)
-    ctx = runtime.lookup(handle, AsymCipherContext)   # errors belong to the context's instance
+    ctx = runtime.lookup(handle, AsymCipherContext)  # errors belong to the context's instance
     ctx.init(_text(operation), keydata, params)
     return 1
 
@@ -374,11 +389,11 @@ def py_cipher_run(handle, out, outlen, outsize, data, length):
     if out == runtime.ffi.NULL:
         outlen[0] = ctx.output_size()
         return 1
-    return _write_buffer(ctx.run(_bytes(data, length)), out, outlen, outsize,
-                         f"{ctx.operation}ed data")
+    return _write_buffer(ctx.run(_bytes(data, length)), out, outlen, outsize, f"{ctx.operation}ed data")
 
 
 # -- key exchange (ECDH) ----------------------------------------------------
+
 
 @entry(failure=NULL)
 def py_keyexch_newctx(ident):
@@ -420,6 +435,7 @@ def py_keyexch_derive(handle, secret, secretlen, outlen):
 
 # -- KDF (HKDF) ---------------------------------------------------------------
 
+
 @entry(failure=NULL)
 def py_kdf_newctx(ident):
     from .kdf import HkdfContext
@@ -452,14 +468,17 @@ def py_kdf_derive(handle, key, keylen, params):
     if len(blob) > keylen:
         from .errors import BridgeError, BridgeReason
 
-        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
-                          f"output buffer too small: the masked key needs {len(blob)} bytes, "
-                          f"the buffer holds {keylen} (raise -keylen or set output_file)")
+        raise BridgeError(
+            BridgeReason.OUTPUT_BUFFER_TOO_SMALL,
+            f"output buffer too small: the masked key needs {len(blob)} bytes, "
+            f"the buffer holds {keylen} (raise -keylen or set output_file)",
+        )
     buffer[:] = blob + bytes(keylen - len(blob))
     return 1
 
 
 # -- MAC (HMAC) ----------------------------------------------------------------
+
 
 @entry(failure=NULL)
 def py_mac_newctx(ident):

@@ -82,7 +82,9 @@ def read_input(path, what: str) -> bytes:
         if not stat.S_ISREG(info.st_mode):
             raise _error(what, raw, f"it is {_kind(info.st_mode)}, not a regular file")
         if info.st_size > MAX_INPUT:
-            raise _error(what, raw, f"it is {info.st_size} bytes, more than the {MAX_INPUT // 1024} KiB a key file may hold")
+            raise _error(
+                what, raw, f"it is {info.st_size} bytes, more than the {MAX_INPUT // 1024} KiB a key file may hold"
+            )
         chunks, total = [], 0
         while True:
             chunk = os.read(fd, 65536)
@@ -110,7 +112,9 @@ def write_output(path, data: bytes, what: str) -> None:
     folder, name = os.path.split(raw)
     folder = folder or b"."
     _remove_stale(folder, name)
-    temp = os.path.join(folder, b"." + name + b"." + str(os.getpid()).encode() + b"." + os.urandom(4).hex().encode() + b".tmp")
+    temp = os.path.join(
+        folder, b"." + name + b"." + str(os.getpid()).encode() + b"." + os.urandom(4).hex().encode() + b".tmp"
+    )
     try:
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
@@ -122,8 +126,9 @@ def write_output(path, data: bytes, what: str) -> None:
             os.close(fd)
         os.rename(temp, raw)
     except OSError as exc:
-        raise BridgeError(BridgeReason.FILE_ERROR,
-                          f"cannot write {what} {shown(raw)}: {os.strerror(exc.errno or 0)}") from None
+        raise BridgeError(
+            BridgeReason.FILE_ERROR, f"cannot write {what} {shown(raw)}: {os.strerror(exc.errno or 0)}"
+        ) from None
     finally:
         if os.path.lexists(temp):
             os.unlink(temp)

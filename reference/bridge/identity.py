@@ -22,8 +22,10 @@ def buildinfo() -> str:
     except ImportError:
         pyca = "missing"
     python = ".".join(map(str, sys.version_info[:3]))
-    return (f"azihsm-conformance reference HSM {version()} "
-            f"(Python {python}, cffi {_cffi_backend.__version__}, pyca/cryptography {pyca})")
+    return (
+        f"azihsm-conformance reference HSM {version()} "
+        f"(Python {python}, cffi {_cffi_backend.__version__}, pyca/cryptography {pyca})"
+    )
 
 
 def provider_params() -> dict[str, object]:

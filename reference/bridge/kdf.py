@@ -9,16 +9,24 @@ sizes, so the rules live in one place.
 
 from __future__ import annotations
 
-
 from . import files, params
 from .errors import BridgeError, BridgeReason
 from .runtime import Instance, ProviderObject
 
 SIZE_MAX = (1 << 64) - 1
-DEFAULTS = {"digest": "sha256", "ikm_file": None, "ikm": None, "output_file": None,
-            "key_type": "aes", "bits": 256, "salt": b"", "info": b""}
-MISSING_IKM = ("HKDF needs input keying material: add -kdfopt azihsm.ikm_file:PATH "
-               "(a masked ECDH shared secret or HKDF output)")
+DEFAULTS = {
+    "digest": "sha256",
+    "ikm_file": None,
+    "ikm": None,
+    "output_file": None,
+    "key_type": "aes",
+    "bits": 256,
+    "salt": b"",
+    "info": b"",
+}
+MISSING_IKM = (
+    "HKDF needs input keying material: add -kdfopt azihsm.ikm_file:PATH (a masked ECDH shared secret or HKDF output)"
+)
 
 
 class HkdfContext(ProviderObject):
@@ -59,8 +67,9 @@ class HkdfContext(ProviderObject):
 
     def _ikm(self) -> bytes:
         if self.ikm is not None and self.ikm_file is not None:
-            raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                              "give the IKM once: either azihsm.ikm_file or key, not both")
+            raise BridgeError(
+                BridgeReason.INVALID_PARAMETER, "give the IKM once: either azihsm.ikm_file or key, not both"
+            )
         if self.ikm is not None:
             return self.ikm
         if self.ikm_file is None:
@@ -73,8 +82,9 @@ class HkdfContext(ProviderObject):
 
         ikm = self._ikm()
         try:
-            blob = self.session.hkdf(ikm, digest=self.digest, salt=self.salt, info=self.info,
-                                     key_type=self.key_type, bits=self.bits)
+            blob = self.session.hkdf(
+                ikm, digest=self.digest, salt=self.salt, info=self.info, key_type=self.key_type, bits=self.bits
+            )
         except HsmError as exc:
             where = f" {files.shown(self.ikm_file)}" if self.ikm_file else ""
             if exc.reason.name.startswith("BLOB_"):
@@ -84,7 +94,7 @@ class HkdfContext(ProviderObject):
             files.write_output(self.output_file, blob, "KDF output file")
         return blob
 
-    def dup(self) -> "HkdfContext":
+    def dup(self) -> HkdfContext:
         copy = HkdfContext(self.instance)
         copy.__dict__.update(self.__dict__)
         return copy

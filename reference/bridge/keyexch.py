@@ -32,17 +32,17 @@ class EcdhContext(ProviderObject):
 
     def init(self, key: KeyData, request) -> None:
         if key.alg != "EC":
-            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
-                              f"ECDH needs an EC key, not {key.alg}")
+            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION, f"ECDH needs an EC key, not {key.alg}")
         device_key = key.require_key()
         if not key.has_private:
             raise BridgeError(BridgeReason.MISSING_KEY, "ECDH needs our private key")
         if device_key.usage != ECDH_USAGE:
             from reference.device import Reason
 
-            raise BridgeError(Reason.USAGE_NOT_ALLOWED,
-                              f"key usage {device_key.usage} does not allow ecdh "
-                              f"(the key needs usage {ECDH_USAGE})")
+            raise BridgeError(
+                Reason.USAGE_NOT_ALLOWED,
+                f"key usage {device_key.usage} does not allow ecdh (the key needs usage {ECDH_USAGE})",
+            )
         self.key = key
         self.set_params(request)
 
@@ -73,7 +73,7 @@ class EcdhContext(ProviderObject):
         files.write_output(self.output_file, blob, "ECDH output file")
         return 0
 
-    def dup(self) -> "EcdhContext":
+    def dup(self) -> EcdhContext:
         copy = EcdhContext(self.instance)
         copy.__dict__.update(self.__dict__)
         return copy

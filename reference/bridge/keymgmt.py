@@ -8,21 +8,13 @@ export hands out the public half only, and ``genpkey`` persists keys as masked b
 
 from __future__ import annotations
 
+from reference.device.keys import CURVES, RSA_SIZES, find_curve, pyca_curve
 
-from . import files, params
+from . import files, params, runtime
 from .errors import BridgeError, BridgeReason
-from .runtime import Instance, ProviderObject, lib, lookup
+from .runtime import Instance, ProviderObject, lookup
 
-# OpenSSL group names per curve: the first is what get_params reports.
-CURVES = {
-    "P-256": ("prime256v1", "secp256r1", "p-256", "p256"),
-    "P-384": ("secp384r1", "p-384", "p384"),
-    "P-521": ("secp521r1", "p-521", "p521"),
-}
-CURVE_BY_NAME = {alias: curve for curve, aliases in CURVES.items() for alias in aliases}
-CURVE_BITS = {"P-256": 256, "P-384": 384, "P-521": 521}
-CURVE_DIGEST = {"P-256": "SHA256", "P-384": "SHA384", "P-521": "SHA512"}
-RSA_SIZES = (2048, 3072, 4096)
+# Curves and RSA sizes are the device's facts (reference/device/keys.py), imported from there.
 USAGES = ("digitalSignature", "keyAgreement", "keyEncipherment")
 SESSION_VALUES = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 STORE_TYPES = {"EC": "ec", "RSA": "rsa", "RSA-PSS": "rsa-pss"}
@@ -34,10 +26,9 @@ RSA_IMPORT_REQUIRED = (
 
 
 def canonical_curve(name: str) -> str:
-    curve = CURVE_BY_NAME.get(name.strip().lower())
+    curve = find_curve(name)
     if curve is None:
-        raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                          f"unsupported curve {name!r}: use P-256, P-384 or P-521")
+        raise BridgeError(BridgeReason.INVALID_PARAMETER, f"unsupported curve {name!r}: use P-256, P-384 or P-521")
     return curve
 
 
@@ -46,15 +37,16 @@ class KeyData(ProviderObject):
 
     kind = "key"
 
-    def __init__(self, instance: Instance, alg: str, key=None, masked_path: str | None = None,
-                 public_only: bool = False):
+    def __init__(
+        self, instance: Instance, alg: str, key=None, masked_path: str | None = None, public_only: bool = False
+    ):
         super().__init__(instance)
         self.alg = alg
         self.key = key
         self.masked_path = masked_path
         # A store asked for a public key: OpenSSL tells public from private keys by `has`.
         self.public_only = public_only
-        self._public = None      # pyca public key, parsed on demand
+        self._public = None  # pyca public key, parsed on demand
 
     @property
     def has_private(self) -> bool:
@@ -65,12 +57,12 @@ class KeyData(ProviderObject):
     def has(self, selection: int) -> bool:
         if self.key is None:
             return selection == 0
-        return not (selection & lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY and not self.has_private)
+        return not (selection & runtime.lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY and not self.has_private)
 
-    def matches(self, other: "KeyData", selection: int) -> bool:
+    def matches(self, other: KeyData, selection: int) -> bool:
         if self.key is None or other.key is None:
             return False
-        if selection & lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
+        if selection & runtime.lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
             if not (self.has_private and other.has_private):
                 return False
         # Compare the numbers, not the DER: an RSA-PSS certificate's key comes back
@@ -96,15 +88,15 @@ class KeyData(ProviderObject):
     def max_signature_size(self) -> int:
         key = self.require_key()
         if key.kind == "ec":
-            order_bytes = (CURVE_BITS[key.curve] + 7) // 8
-            body = 2 * (order_bytes + 3)         # two INTEGERs, each with a possible 0x00 pad
+            order_bytes = (CURVES[key.curve].bits + 7) // 8
+            body = 2 * (order_bytes + 3)  # two INTEGERs, each with a possible 0x00 pad
             return body + (2 if body < 128 else 3)
         return (key.bits + 7) // 8
 
     def security_bits(self) -> int:
         key = self.require_key()
         if key.kind == "ec":
-            return CURVE_BITS[key.curve] // 2 if key.curve != "P-521" else 256
+            return CURVES[key.curve].security_bits
         for floor, strength in ((15360, 256), (7680, 192), (3072, 128), (2048, 112), (1024, 80)):
             if key.bits >= floor:
                 return strength
@@ -121,14 +113,16 @@ class KeyData(ProviderObject):
             "bits": key.bits,
             "security-bits": self.security_bits,
             "max-size": self.max_signature_size,
-            "default-digest": CURVE_DIGEST[key.curve] if key.kind == "ec" else "SHA256",
+            "default-digest": CURVES[key.curve].digest.upper() if key.kind == "ec" else "SHA256",
         }
         if key.kind == "ec":
-            values.update({"group": CURVES[key.curve][0], "encoded-pub-key": self.encoded_point,
-                           "pub": self.encoded_point})
+            values.update(
+                {"group": CURVES[key.curve].group, "encoded-pub-key": self.encoded_point, "pub": self.encoded_point}
+            )
         else:
-            values.update({"n": lambda: self.public_pyca().public_numbers().n,
-                           "e": lambda: self.public_pyca().public_numbers().e})
+            values.update(
+                {"n": lambda: self.public_pyca().public_numbers().n, "e": lambda: self.public_pyca().public_numbers().e}
+            )
         params.write(request, values)
 
     # -- public halves in and out ----------------------------------------------
@@ -141,7 +135,8 @@ class KeyData(ProviderObject):
             raise BridgeError(
                 BridgeReason.NOT_EXPORTABLE,
                 "private keys cannot be imported into the azihsm provider through OpenSSL: "
-                "import them with genpkey -pkeyopt azihsm.input_key:<file.der>")
+                "import them with genpkey -pkeyopt azihsm.input_key:<file.der>",
+            )
         from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
         if self.alg == "EC":
@@ -149,33 +144,30 @@ class KeyData(ProviderObject):
 
             group, point = values.get("group"), values.get("pub") or values.get("encoded-pub-key")
             if not group or not point:
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  "an EC public key needs the group and pub parameters")
+                raise BridgeError(BridgeReason.INVALID_PARAMETER, "an EC public key needs the group and pub parameters")
             curve = canonical_curve(group)
-            pyca_curve = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}[curve]
             try:
-                public = ec.EllipticCurvePublicKey.from_encoded_point(pyca_curve(), point)
+                public = ec.EllipticCurvePublicKey.from_encoded_point(pyca_curve(curve), point)
             except ValueError:
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  f"the EC public point is not on {curve}") from None
+                raise BridgeError(BridgeReason.INVALID_PARAMETER, f"the EC public point is not on {curve}") from None
         else:
             from cryptography.hazmat.primitives.asymmetric import rsa
 
             if not values.get("n") or not values.get("e"):
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  "an RSA public key needs the n and e parameters")
+                raise BridgeError(BridgeReason.INVALID_PARAMETER, "an RSA public key needs the n and e parameters")
             public = rsa.RSAPublicNumbers(values["e"], values["n"]).public_key()
         spki = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
         self.key = self.session.public_key(spki)
         self._public = public
 
     def export_public(self, selection: int, callback, cbarg) -> bool:
-        if selection & lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
-            raise BridgeError(BridgeReason.NOT_EXPORTABLE,
-                              f"the private half of an azihsm {self.alg} key never leaves the HSM")
+        if selection & runtime.lib.OSSL_KEYMGMT_SELECT_PRIVATE_KEY:
+            raise BridgeError(
+                BridgeReason.NOT_EXPORTABLE, f"the private half of an azihsm {self.alg} key never leaves the HSM"
+            )
         self.require_key()
         if self.alg == "EC":
-            items = [("group", CURVES[self.curve][0]), ("pub", self.encoded_point())]
+            items = [("group", CURVES[self.curve].group), ("pub", self.encoded_point())]
             unsigned = ()
         else:
             numbers = self.public_pyca().public_numbers()
@@ -183,7 +175,7 @@ class KeyData(ProviderObject):
         built = params.Built(items, unsigned=unsigned)
         return bool(callback(built.array, cbarg))
 
-    def share(self) -> "KeyData":
+    def share(self) -> KeyData:
         """Another key object for the same device key (keymgmt load, dup)."""
         return KeyData(self.instance, self.alg, self.key, self.masked_path, self.public_only)
 
@@ -196,8 +188,7 @@ def load_reference(alg: str, reference: bytes) -> KeyData:
         raise BridgeError(BridgeReason.INVALID_PARAMETER, "not an azihsm key reference")
     staged = lookup(int.from_bytes(reference, "little"), KeyData)
     if staged.alg != alg:
-        raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                          f"key reference holds an {staged.alg} key, not {alg}")
+        raise BridgeError(BridgeReason.INVALID_PARAMETER, f"key reference holds an {staged.alg} key, not {alg}")
     return staged.share()
 
 
@@ -206,7 +197,7 @@ class KeyGen(ProviderObject):
 
     kind = "key generation"
 
-    def __init__(self, instance: Instance, alg: str, selection: int):
+    def __init__(self, instance: Instance, alg: str):
         super().__init__(instance)
         self.alg = alg
         self.curve = "P-256"
@@ -223,20 +214,23 @@ class KeyGen(ProviderObject):
             self.curve = canonical_curve(str(values["group"]))
         if self.alg != "EC" and "bits" in values:
             if values["bits"] not in RSA_SIZES:
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  f"unsupported RSA size {values['bits']}: use 2048, 3072 or 4096")
+                raise BridgeError(
+                    BridgeReason.INVALID_PARAMETER, f"unsupported RSA size {values['bits']}: use 2048, 3072 or 4096"
+                )
             self.bits = values["bits"]
         if "azihsm.key_usage" in values:
             if values["azihsm.key_usage"] not in USAGES:
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  f"unknown azihsm.key_usage {values['azihsm.key_usage']!r}: use "
-                                  + ", ".join(USAGES))
+                raise BridgeError(
+                    BridgeReason.INVALID_PARAMETER,
+                    f"unknown azihsm.key_usage {values['azihsm.key_usage']!r}: use " + ", ".join(USAGES),
+                )
             self.usage = values["azihsm.key_usage"]
         if "azihsm.session" in values:
             value = values["azihsm.session"]
             if value not in SESSION_VALUES:
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  f"azihsm.session must be true/false, yes/no or 1/0, not {value!r}")
+                raise BridgeError(
+                    BridgeReason.INVALID_PARAMETER, f"azihsm.session must be true/false, yes/no or 1/0, not {value!r}"
+                )
             self.session_key = SESSION_VALUES[value]
         for name in ("azihsm.masked_key", "azihsm.input_key"):
             if name in values:
@@ -248,16 +242,17 @@ class KeyGen(ProviderObject):
         if self.input_key is not None:
             der = files.read_input(self.input_key, "azihsm.input_key")
             key = self.session.import_private_key(
-                der, algorithm=self.alg, usage=self.usage, session_key=self.session_key,
+                der,
+                algorithm=self.alg,
+                usage=self.usage,
+                session_key=self.session_key,
                 curve=self.curve if self.alg == "EC" else None,
-                bits=self.bits if self.alg != "EC" else None)
+                bits=self.bits if self.alg != "EC" else None,
+            )
         elif self.alg == "EC":
-            key = self.session.generate_ec(curve=self.curve, usage=self.usage,
-                                           session_key=self.session_key)
+            key = self.session.generate_ec(curve=self.curve, usage=self.usage, session_key=self.session_key)
         else:
             raise BridgeError(BridgeReason.MISSING_KEY, RSA_IMPORT_REQUIRED)
         if self.masked_key is not None:
             files.write_output(self.masked_key, self.session.mask(key), "masked key")
         return KeyData(self.instance, self.alg, key, self.masked_key)
-
-

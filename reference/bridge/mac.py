@@ -16,14 +16,13 @@ Two ways in, told apart by how the key arrives:
 
 from __future__ import annotations
 
+from reference.device import digest as digests
+
 from . import files, params
 from .errors import BridgeError, BridgeReason
 from .runtime import Instance, ProviderObject
 
-DIGEST_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
-BLOCK_SIZES = {"sha1": 64, "sha256": 64, "sha384": 128, "sha512": 128}
-NO_KEY = ("HMAC needs a masked HMAC key: add -macopt key:PATH (an HKDF output with "
-          "derived_key_type:hmac)")
+NO_KEY = "HMAC needs a masked HMAC key: add -macopt key:PATH (an HKDF output with derived_key_type:hmac)"
 
 
 class HmacContext(ProviderObject):
@@ -36,14 +35,12 @@ class HmacContext(ProviderObject):
         self.stream = None
         self.stream_digest: str | None = None
         self._new_key_path: bytes | None = None  # a key parameter not yet started
-        self._restart = None                    # a fresh stream with the current key
+        self._restart = None  # a fresh stream with the current key
 
     def set_params(self, request) -> None:
         values = params.read(request)
         if "digest" in values:
-            from reference.device import digest
-
-            self.digest = digest.canonical(str(values["digest"]))
+            self.digest = digests.canonical(str(values["digest"]))
         if "key" in values:
             self.key_path = self._new_key_path = _key_path(values["key"])
 
@@ -54,7 +51,7 @@ class HmacContext(ProviderObject):
         elif self._new_key_path is not None:
             self._start_masked(self._new_key_path)
             self._new_key_path = None
-        elif self._restart is not None:   # init without a key: the same key again
+        elif self._restart is not None:  # init without a key: the same key again
             self.stream = self._restart()
         else:
             raise BridgeError(BridgeReason.MISSING_KEY, NO_KEY)
@@ -63,9 +60,11 @@ class HmacContext(ProviderObject):
         from reference.device import HsmError
 
         if self.digest == "sha1":
-            raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                              "HMAC-SHA1 is not supported for masked HMAC keys: use SHA256, "
-                              "SHA384 or SHA512 (the digest the key was derived with)")
+            raise BridgeError(
+                BridgeReason.INVALID_PARAMETER,
+                "HMAC-SHA1 is not supported for masked HMAC keys: use SHA256, "
+                "SHA384 or SHA512 (the digest the key was derived with)",
+            )
         blob = files.read_input(path, "HMAC key file")
         try:
             device_key = self.session.unmask(blob, expect="hmac")
@@ -76,16 +75,10 @@ class HmacContext(ProviderObject):
         self.stream, self.stream_digest = stream, stream.digest
 
     def _start_raw(self, raw_key: bytes) -> None:
-        from cryptography.hazmat.primitives import hashes, hmac
+        from cryptography.hazmat.primitives import hmac
 
-        name = self.digest or "sha256"
-        if name not in DIGEST_SIZES:
-            raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                              f"HMAC digest {name.upper()} is not supported: use SHA1, SHA256, "
-                              "SHA384 or SHA512")
-        algorithm = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-                     "sha512": hashes.SHA512}[name]
-        self._restart = lambda: hmac.HMAC(raw_key, algorithm())
+        name = self.digest or "sha256"  # canonical: set_params refused any other
+        self._restart = lambda: hmac.HMAC(raw_key, digests.pyca_hash(name))
         self.stream, self.stream_digest = self._restart(), name
 
     def _stream(self):
@@ -105,13 +98,13 @@ class HmacContext(ProviderObject):
         return self.stream_digest or self.digest or "sha256"
 
     def size(self) -> int:
-        return DIGEST_SIZES.get(self._current_digest(), 0)
+        return digests.digest_size(self._current_digest())
 
     def get_params(self, request) -> None:
         name = self._current_digest()
-        params.write(request, {"size": DIGEST_SIZES.get(name), "block-size": BLOCK_SIZES.get(name)})
+        params.write(request, {"size": digests.digest_size(name), "block-size": digests.block_size(name)})
 
-    def dup(self) -> "HmacContext":
+    def dup(self) -> HmacContext:
         copy = HmacContext(self.instance)
         copy.__dict__.update(self.__dict__)
         copy.stream = self.stream.copy() if self.stream is not None else None
@@ -123,7 +116,8 @@ def _key_path(raw: bytes | str) -> bytes:
     Any byte but NUL may name a file; control characters mark raw key bytes instead."""
     path = files.as_path(raw)
     if not path or any(byte < 0x20 or byte == 0x7F for byte in path):
-        raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                          "the HMAC key parameter must be the path of a masked HMAC key file "
-                          "(-macopt key:PATH), not raw key bytes")
+        raise BridgeError(
+            BridgeReason.INVALID_PARAMETER,
+            "the HMAC key parameter must be the path of a masked HMAC key file (-macopt key:PATH), not raw key bytes",
+        )
     return path

@@ -847,6 +847,8 @@ static const OSSL_DISPATCH hmac_mac_functions[] = {
 /* ------------------------------------------------------------------ */
 /* Algorithm tables.                                                   */
 
+/* fips=yes because the real provider declares it on every algorithm (reference-behavior.md),
+ * so a `-propquery fips=yes` run selects the reference exactly as it would the real one. */
 #define ALG_PROPS "provider=azihsm,fips=yes"
 
 static const OSSL_ALGORITHM digests[] = {

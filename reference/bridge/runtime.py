@@ -18,7 +18,7 @@ from .errors import BridgeError, BridgeReason, describe
 ffi = None
 lib = None
 
-DEVICE_DIR_PARAM = "azihsm-device-dir"      # openssl.cnf provider-section key
+DEVICE_DIR_PARAM = "azihsm-device-dir"  # openssl.cnf provider-section key
 
 
 class Instance:
@@ -74,7 +74,7 @@ class ProviderObject:
     def unsupported(self, what: str):
         return BridgeError(BridgeReason.UNSUPPORTED_OPERATION, f"{self.kind}: {what} is not supported")
 
-    def dup(self) -> "ProviderObject":
+    def dup(self) -> ProviderObject:
         raise self.unsupported("duplication")
 
     def update(self, data: bytes) -> None:
@@ -96,7 +96,7 @@ _objects: dict[int, ProviderObject] = {}
 # under the GIL, and a Python lock held by another thread at fork() would stay locked
 # forever in the child (a pre-forking server's workers would hang on their first call).
 _numbers = itertools.count(1)
-_current = _thread._local()     # the instance the running call belongs to (per thread)
+_current = _thread._local()  # the instance the running call belongs to (per thread)
 
 
 def start_instance(cprov) -> Instance:
@@ -148,8 +148,7 @@ def lookup(handle, expected: type | None = None, *, owner: bool = True) -> Provi
     if obj is None:
         raise BridgeError(BridgeReason.INTERNAL_ERROR, "unknown or freed provider object")
     if expected is not None and not isinstance(obj, expected):
-        raise BridgeError(BridgeReason.INTERNAL_ERROR,
-                          f"expected {expected.kind}, got {obj.kind}")
+        raise BridgeError(BridgeReason.INTERNAL_ERROR, f"expected {expected.kind}, got {obj.kind}")
     if owner:
         _current.instance = obj.instance
     return obj

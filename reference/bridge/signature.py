@@ -9,32 +9,31 @@ The stream is opened at init as well, so a key whose usage forbids signing fails
 
 from __future__ import annotations
 
+from reference.device import digest as digests
+
 from . import params
 from .errors import BridgeError, BridgeReason
 from .keymgmt import KeyData
 from .runtime import Instance, ProviderObject
 
 PAD_MODES = {"pkcs1": "pkcs1", "pss": "pss", 1: "pkcs1", 6: "pss"}
-SALT_WORDS = {"digest": "digest", "max": "max", "auto": "auto",
-              -1: "digest", -2: "auto", -3: "max"}
-DIGEST_SIZES = {"sha1": 20, "sha256": 32, "sha384": 48, "sha512": 64}
-OPENSSL_DIGEST_NAMES = {"sha1": "SHA1", "sha256": "SHA256", "sha384": "SHA384", "sha512": "SHA512"}
+SALT_WORDS = {"digest": "digest", "max": "max", "auto": "auto", -1: "digest", -2: "auto", -3: "max"}
 
-# OIDs (dotted) for algorithm identifiers
-ECDSA_OIDS = {"sha1": "1.2.840.10045.4.1", "sha256": "1.2.840.10045.4.3.2",
-              "sha384": "1.2.840.10045.4.3.3", "sha512": "1.2.840.10045.4.3.4"}
-PKCS1_OIDS = {"sha1": "1.2.840.113549.1.1.5", "sha256": "1.2.840.113549.1.1.11",
-              "sha384": "1.2.840.113549.1.1.12", "sha512": "1.2.840.113549.1.1.13"}
-HASH_OIDS = {"sha1": "1.3.14.3.2.26", "sha256": "2.16.840.1.101.3.4.2.1",
-             "sha384": "2.16.840.1.101.3.4.2.2", "sha512": "2.16.840.1.101.3.4.2.3"}
+# signature algorithm OIDs (dotted); digest OIDs come from the device's digest table
+ECDSA_OIDS = {
+    "sha1": "1.2.840.10045.4.1",
+    "sha256": "1.2.840.10045.4.3.2",
+    "sha384": "1.2.840.10045.4.3.3",
+    "sha512": "1.2.840.10045.4.3.4",
+}
+PKCS1_OIDS = {
+    "sha1": "1.2.840.113549.1.1.5",
+    "sha256": "1.2.840.113549.1.1.11",
+    "sha384": "1.2.840.113549.1.1.12",
+    "sha512": "1.2.840.113549.1.1.13",
+}
 RSASSA_PSS_OID = "1.2.840.113549.1.1.10"
 MGF1_OID = "1.2.840.113549.1.1.8"
-
-
-def _canonical_digest(name: str) -> str:
-    from reference.device import digest
-
-    return digest.canonical(name)
 
 
 class SignatureContext(ProviderObject):
@@ -59,22 +58,22 @@ class SignatureContext(ProviderObject):
         if key is not None:
             self._check_key(key)
             self.key = key
-        elif self.key is None:      # digest_sign_init may repeat with NULL: keep the key
+        elif self.key is None:  # digest_sign_init may repeat with NULL: keep the key
             raise BridgeError(BridgeReason.MISSING_KEY, f"{self.alg} {operation} needs a key")
         self.operation = operation
         if mdname:
-            self.digest = _canonical_digest(mdname)
+            self.digest = digests.canonical(mdname)
         self.stream, self.fed = None, False
         self.set_params(request)
         self._open_stream()
 
     def _check_key(self, key: KeyData) -> None:
-        wanted = ("EC",) if self.family == "ecdsa" else (
-            ("RSA-PSS",) if self.alg == "RSA-PSS" else ("RSA", "RSA-PSS"))
+        wanted = ("EC",) if self.family == "ecdsa" else (("RSA-PSS",) if self.alg == "RSA-PSS" else ("RSA", "RSA-PSS"))
         if key.alg not in wanted:
-            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
-                              f"{self.alg} signatures need an {' or '.join(wanted)} key, "
-                              f"not {key.alg}")
+            raise BridgeError(
+                BridgeReason.UNSUPPORTED_OPERATION,
+                f"{self.alg} signatures need an {' or '.join(wanted)} key, not {key.alg}",
+            )
         key.require_key()
 
     def _streaming(self) -> bool:
@@ -90,8 +89,10 @@ class SignatureContext(ProviderObject):
             self.stream = self.session.sign_stream(self.key.key, self.scheme(prehashed=False))
         except HsmError as exc:
             if exc.reason == Reason.USAGE_NOT_ALLOWED and self.operation.endswith("sign"):
-                raise BridgeError(exc.reason, f"key usage {self.key.key.usage} does not allow "
-                                  "sign (the key needs usage digitalSignature)") from None
+                raise BridgeError(
+                    exc.reason,
+                    f"key usage {self.key.key.usage} does not allow sign (the key needs usage digitalSignature)",
+                ) from None
             raise
 
     def set_params(self, request) -> None:
@@ -99,10 +100,11 @@ class SignatureContext(ProviderObject):
         if not values:
             return
         if self.fed:
-            raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                              "signature parameters cannot change after data was signed")
+            raise BridgeError(
+                BridgeReason.INVALID_PARAMETER, "signature parameters cannot change after data was signed"
+            )
         if "digest" in values:
-            self.digest = _canonical_digest(str(values["digest"]))
+            self.digest = digests.canonical(str(values["digest"]))
         if self.family == "rsa":
             self._set_rsa_params(values)
         if self.stream is not None:
@@ -113,17 +115,17 @@ class SignatureContext(ProviderObject):
             mode = values["pad-mode"]
             mode = PAD_MODES.get(mode.lower() if isinstance(mode, str) else mode)
             if mode is None:
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  f"unsupported RSA padding {values['pad-mode']!r} for "
-                                  "signatures: use pkcs1 or pss")
+                raise BridgeError(
+                    BridgeReason.INVALID_PARAMETER,
+                    f"unsupported RSA padding {values['pad-mode']!r} for signatures: use pkcs1 or pss",
+                )
             if self.key is not None and self.key.alg == "RSA-PSS" and mode != "pss":
-                raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                                  "an RSA-PSS key signs with pss padding only")
+                raise BridgeError(BridgeReason.INVALID_PARAMETER, "an RSA-PSS key signs with pss padding only")
             self.pad_mode = mode
         if "saltlen" in values:
             self.salt_length = _salt_length(values["saltlen"])
         if "mgf1-digest" in values:
-            self.mgf1_digest = _canonical_digest(str(values["mgf1-digest"]))
+            self.mgf1_digest = digests.canonical(str(values["mgf1-digest"]))
 
     # -- the scheme in force ----------------------------------------------------
 
@@ -138,27 +140,26 @@ class SignatureContext(ProviderObject):
         from reference.device import SignScheme
 
         pss = self.algorithm() == "pss"
-        return SignScheme(algorithm=self.algorithm(), digest=self.digest, prehashed=prehashed,
-                          salt_length=self.salt_length if pss else "digest",
-                          mgf1_digest=self.mgf1_digest if pss else None)
+        return SignScheme(
+            algorithm=self.algorithm(),
+            digest=self.digest,
+            prehashed=prehashed,
+            salt_length=self.salt_length if pss else "digest",
+            mgf1_digest=self.mgf1_digest if pss else None,
+        )
+
+    def in_use(self):
+        """The device's resolved scheme for a signature made now (digest, MGF1 digest and,
+        for PSS, the salt length it carries), or None before a key is set."""
+        if self.key is None or self.key.key is None:
+            return None
+        return self.session.signature_parameters(self.key.key, self.scheme(prehashed=False))
 
     def effective_digest(self) -> str:
-        if self.digest is not None:
-            return self.digest
-        key = self.key.key if self.key is not None else None
-        if key is not None and key.kind == "ec":
-            return {"P-256": "sha256", "P-384": "sha384", "P-521": "sha512"}[key.curve]
-        return "sha256"
-
-    def effective_salt(self) -> int:
-        """The PSS salt length a signature made now carries ("auto" signs as "max")."""
-        digest_len = DIGEST_SIZES[self.effective_digest()]
-        if self.salt_length == "digest":
-            return digest_len
-        if self.salt_length in ("max", "auto"):
-            em_len = (self.key.key.bits - 1 + 7) // 8
-            return em_len - digest_len - 2
-        return int(self.salt_length)
+        resolved = self.in_use()
+        if resolved is not None:
+            return resolved.digest
+        return self.digest or "sha256"
 
     # -- operations -------------------------------------------------------------
 
@@ -167,8 +168,9 @@ class SignatureContext(ProviderObject):
 
     def _stream(self):
         if not self._streaming() or self.stream is None:
-            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION,
-                              f"{self.alg}: streaming call without digest-sign/verify init")
+            raise BridgeError(
+                BridgeReason.UNSUPPORTED_OPERATION, f"{self.alg}: streaming call without digest-sign/verify init"
+            )
         return self.stream
 
     def update(self, data: bytes) -> None:
@@ -191,22 +193,24 @@ class SignatureContext(ProviderObject):
     def verify(self, signature: bytes, tbs: bytes) -> bool:
         return self.session.verify(self.key.key, tbs, signature, self.scheme(prehashed=True))
 
-    def dup(self) -> "SignatureContext":
+    def dup(self) -> SignatureContext:
         copy = SignatureContext(self.instance, self.alg)
         copy.__dict__.update({k: v for k, v in self.__dict__.items() if k != "stream"})
         copy.stream = self.stream.copy() if self.stream is not None else None
         return copy
 
     def get_params(self, request) -> None:
-        values = {"algorithm-id": self.algorithm_id,
-                  "digest": lambda: OPENSSL_DIGEST_NAMES[self.effective_digest()]}
+        values = {"algorithm-id": self.algorithm_id, "digest": lambda: digests.openssl_name(self.effective_digest())}
         if self.family == "rsa":
-            values.update({
-                "pad-mode": self.algorithm(),
-                "saltlen": lambda: str(self.effective_salt()) if self.key else None,
-                "mgf1-digest": lambda: OPENSSL_DIGEST_NAMES[self.mgf1_digest
-                                                            or self.effective_digest()],
-            })
+            values.update(
+                {
+                    "pad-mode": self.algorithm(),
+                    "saltlen": lambda: (
+                        str(self.in_use().salt_length) if self.algorithm() == "pss" and self.key else None
+                    ),
+                    "mgf1-digest": lambda: digests.openssl_name(self.mgf1_digest or self.effective_digest()),
+                }
+            )
         params.write(request, values)
 
     def algorithm_id(self) -> bytes:
@@ -219,14 +223,13 @@ class SignatureContext(ProviderObject):
             return der.sequence(der.oid(ECDSA_OIDS[digest]))
         if algorithm == "pkcs1":
             return der.sequence(der.oid(PKCS1_OIDS[digest]), der.null())
-        mgf1 = self.mgf1_digest or digest
-        salt = self.effective_salt()
+        resolved = self.in_use()
+        mgf1, salt = resolved.mgf1_digest, resolved.salt_length
         fields = b""
         if digest != "sha1":
-            fields += der.explicit(0, der.sequence(der.oid(HASH_OIDS[digest])))
+            fields += der.explicit(0, der.sequence(der.oid(digests.oid(digest))))
         if mgf1 != "sha1":
-            fields += der.explicit(1, der.sequence(der.oid(MGF1_OID),
-                                                   der.sequence(der.oid(HASH_OIDS[mgf1]))))
+            fields += der.explicit(1, der.sequence(der.oid(MGF1_OID), der.sequence(der.oid(digests.oid(mgf1)))))
         if salt != 20:
             fields += der.explicit(2, der.integer(salt))
         return der.sequence(der.oid(RSASSA_PSS_OID), der.sequence(fields))
@@ -244,5 +247,6 @@ def _salt_length(value) -> object:
             return SALT_WORDS[value]
         if value >= 0:
             return value
-    raise BridgeError(BridgeReason.INVALID_PARAMETER,
-                      f"invalid PSS salt length {value!r}: use digest, max, auto or an integer >= 0")
+    raise BridgeError(
+        BridgeReason.INVALID_PARAMETER, f"invalid PSS salt length {value!r}: use digest, max, auto or an integer >= 0"
+    )

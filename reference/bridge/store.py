@@ -10,36 +10,41 @@ Every failure is an error naming the file and the reason: nothing fails silently
 
 from __future__ import annotations
 
-from . import files, params
+from . import files, params, runtime
 from .errors import BridgeError, BridgeReason
 from .keymgmt import KeyData
-from .runtime import Instance, ProviderObject, handle_number, lib, new_handle, release
+from .runtime import Instance, ProviderObject, handle_number, new_handle, release
 
 PREFIX = "azihsm://"
-TYPES = {"ec": "EC", "rsa": "RSA", "rsa-pss": "RSA-PSS"}   # URI type -> OpenSSL key type
+TYPES = {"ec": "EC", "rsa": "RSA", "rsa-pss": "RSA-PSS"}  # URI type -> OpenSSL key type
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
     """(path, type) of an azihsm URI, or a BridgeError saying what is wrong."""
     if not uri.startswith(PREFIX):
-        raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{files.shown(uri)!r} is not an azihsm URI: use azihsm://<file>;type=ec|rsa|rsa-pss")
-    path, *attributes = uri[len(PREFIX):].split(";")
+        raise BridgeError(
+            BridgeReason.INVALID_URI,
+            f"{files.shown(uri)!r} is not an azihsm URI: use azihsm://<file>;type=ec|rsa|rsa-pss",
+        )
+    path, *attributes = uri[len(PREFIX) :].split(";")
     if not path:
-        raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{files.shown(uri)!r} names no file: use azihsm://<file>;type=ec|rsa|rsa-pss")
+        raise BridgeError(
+            BridgeReason.INVALID_URI, f"{files.shown(uri)!r} names no file: use azihsm://<file>;type=ec|rsa|rsa-pss"
+        )
     key_type = None
     for attribute in attributes:
         name, sep, value = attribute.partition("=")
         if sep and name.lower() == "type":
             key_type = value.lower()
     if key_type is None:
-        raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{files.shown(uri)!r} lacks the required type attribute: add ;type=ec, ;type=rsa "
-                          "or ;type=rsa-pss")
+        raise BridgeError(
+            BridgeReason.INVALID_URI,
+            f"{files.shown(uri)!r} lacks the required type attribute: add ;type=ec, ;type=rsa or ;type=rsa-pss",
+        )
     if key_type not in TYPES:
-        raise BridgeError(BridgeReason.INVALID_URI,
-                          f"{files.shown(uri)!r}: unknown type {key_type!r}: use ec, rsa or rsa-pss")
+        raise BridgeError(
+            BridgeReason.INVALID_URI, f"{files.shown(uri)!r}: unknown type {key_type!r}: use ec, rsa or rsa-pss"
+        )
     return path, key_type
 
 
@@ -75,22 +80,23 @@ class StoreContext(ProviderObject):
         return ok
 
     def _load(self, callback, cbarg) -> bool:
-        if self.expect not in (0, lib.OSSL_STORE_INFO_PKEY, lib.OSSL_STORE_INFO_PUBKEY):
-            return True          # asked for certificates or CRLs: there are none here
+        if self.expect not in (0, runtime.lib.OSSL_STORE_INFO_PKEY, runtime.lib.OSSL_STORE_INFO_PUBKEY):
+            return True  # asked for certificates or CRLs: there are none here
         from reference.device import HsmError
 
         try:
             key = self.session.unmask(self.blob, expect=self.key_type)
         except HsmError as exc:
             raise BridgeError(exc.reason, f"cannot load masked key {files.shown(self.path)}: {exc}") from None
-        staged = KeyData(self.instance, TYPES[self.key_type], key,
-                         public_only=self.expect == lib.OSSL_STORE_INFO_PUBKEY)
+        staged = KeyData(
+            self.instance, TYPES[self.key_type], key, public_only=self.expect == runtime.lib.OSSL_STORE_INFO_PUBKEY
+        )
         handle = new_handle(staged)
         try:
             reference = handle_number(handle).to_bytes(8, "little")
-            built = params.Built([("type", int(lib.OSSL_OBJECT_PKEY)),
-                                  ("data-type", staged.alg),
-                                  ("reference", reference)])
+            built = params.Built(
+                [("type", int(runtime.lib.OSSL_OBJECT_PKEY)), ("data-type", staged.alg), ("reference", reference)]
+            )
             return bool(callback(built.array, cbarg))
         finally:
             release(handle)

@@ -7,14 +7,34 @@ digests use Python's built-in ``_sha*`` modules, never ``hashlib`` (see digest.p
 
 from . import digest
 from .device import Device
-from .errors import (BlobError, DeviceError, HsmError, KeyImportError, OperationError,
-                     ParameterError, Reason, SessionError, UsageError)
+from .errors import (
+    BlobError,
+    DeviceError,
+    HsmError,
+    KeyImportError,
+    KeyUsageError,
+    OperationError,
+    ParameterError,
+    Reason,
+    SessionError,
+)
 from .keys import Key
 from .session import Session
 from .signing import SignScheme
 
 __all__ = [
-    "Device", "Session", "Key", "SignScheme", "digest",
-    "HsmError", "Reason", "DeviceError", "SessionError", "KeyImportError", "BlobError",
-    "UsageError", "ParameterError", "OperationError",
+    "Device",
+    "Session",
+    "Key",
+    "SignScheme",
+    "digest",
+    "HsmError",
+    "Reason",
+    "DeviceError",
+    "SessionError",
+    "KeyImportError",
+    "BlobError",
+    "KeyUsageError",
+    "ParameterError",
+    "OperationError",
 ]

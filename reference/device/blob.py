@@ -45,8 +45,13 @@ _FLAG_SESSION = 0x01
 
 KIND_CODES = {"ec": 1, "rsa": 2, "secret": 3, "aes": 4, "hmac": 5}
 USAGE_CODES = {
-    "digitalSignature": 1, "keyAgreement": 2, "keyEncipherment": 3,
-    "derive": 4, "encrypt": 5, "mac": 6, "unwrap": 7,
+    "digitalSignature": 1,
+    "keyAgreement": 2,
+    "keyEncipherment": 3,
+    "derive": 4,
+    "encrypt": 5,
+    "mac": 6,
+    "unwrap": 7,
 }
 DIGEST_CODES = {None: 0, "sha256": 1, "sha384": 2, "sha512": 3}
 
@@ -55,9 +60,7 @@ _USAGES = {v: k for k, v in USAGE_CODES.items()}
 _DIGESTS = {v: k for k, v in DIGEST_CODES.items()}
 
 
-class BlobHeader(namedtuple(
-        "BlobHeader", "kind usage bits hmac_digest device_id session_id body_len",
-        defaults=(0,))):
+class BlobHeader(namedtuple("BlobHeader", "kind usage bits hmac_digest device_id session_id body_len", defaults=(0,))):
     """What the blob says about its key, readable before (and without) unmasking.
     ``session_id`` is None for a non-session key."""
 
@@ -70,9 +73,17 @@ class BlobHeader(namedtuple(
     def encode(self, body_len: int) -> bytes:
         flags = _FLAG_SESSION if self.session_key else 0
         fields = _HEADER.pack(
-            MAGIC, VERSION, flags, KIND_CODES[self.kind], USAGE_CODES[self.usage], self.bits,
-            DIGEST_CODES[self.hmac_digest], 0, self.device_id,
-            self.session_id or bytes(SESSION_ID_LEN), body_len,
+            MAGIC,
+            VERSION,
+            flags,
+            KIND_CODES[self.kind],
+            USAGE_CODES[self.usage],
+            self.bits,
+            DIGEST_CODES[self.hmac_digest],
+            0,
+            self.device_id,
+            self.session_id or bytes(SESSION_ID_LEN),
+            body_len,
         )
         return fields + _check(fields)
 
@@ -105,8 +116,7 @@ def read_header(blob: bytes) -> BlobHeader:
     if len(blob) >= len(MAGIC) and blob[: len(MAGIC)] != MAGIC:
         raise BlobError(
             Reason.BLOB_NOT_A_BLOB,
-            "not a masked key blob (wrong magic): give a file written by azihsm genpkey, "
-            "pkeyutl -derive or kdf",
+            "not a masked key blob (wrong magic): give a file written by azihsm genpkey, pkeyutl -derive or kdf",
         )
     if len(blob) < HEADER_LEN:
         raise BlobError(
@@ -114,21 +124,27 @@ def read_header(blob: bytes) -> BlobHeader:
             f"masked key blob is truncated ({len(blob)} bytes, the header alone is {HEADER_LEN})",
         )
     fields = blob[: _HEADER.size]
-    (_magic, version, flags, kind, usage, bits, hdigest, _reserved, device_id, session_id,
-     body_len) = _HEADER.unpack(fields)
+    (_magic, version, flags, kind, usage, bits, hdigest, _reserved, device_id, session_id, body_len) = _HEADER.unpack(
+        fields
+    )
     if version != VERSION:
         raise BlobError(
             Reason.BLOB_UNKNOWN_VERSION,
             f"masked key blob has unknown version {version} (this device reads version {VERSION})",
         )
-    if blob[_HEADER.size:HEADER_LEN] != _check(fields) or flags & ~_FLAG_SESSION:
+    if blob[_HEADER.size : HEADER_LEN] != _check(fields) or flags & ~_FLAG_SESSION:
         raise BlobError(Reason.BLOB_TAMPERED, "masked key blob is tampered (header check failed)")
     if kind not in _KINDS or usage not in _USAGES or hdigest not in _DIGESTS:
         raise BlobError(Reason.BLOB_TAMPERED, "masked key blob is tampered (unknown field value)")
     is_session = bool(flags & _FLAG_SESSION)
     return BlobHeader(
-        kind=_KINDS[kind], usage=_USAGES[usage], bits=bits, hmac_digest=_DIGESTS[hdigest],
-        device_id=device_id, session_id=session_id if is_session else None, body_len=body_len,
+        kind=_KINDS[kind],
+        usage=_USAGES[usage],
+        bits=bits,
+        hmac_digest=_DIGESTS[hdigest],
+        device_id=device_id,
+        session_id=session_id if is_session else None,
+        body_len=body_len,
     )
 
 
@@ -139,8 +155,7 @@ def open_body(blob: bytes, header: BlobHeader, gcm_key: bytes) -> bytes:
     if actual < header.body_len:
         raise BlobError(
             Reason.BLOB_TRUNCATED,
-            f"masked key blob is truncated ({len(blob)} bytes, expected "
-            f"{HEADER_LEN + header.body_len})",
+            f"masked key blob is truncated ({len(blob)} bytes, expected {HEADER_LEN + header.body_len})",
         )
     if actual > header.body_len:
         raise BlobError(Reason.BLOB_TAMPERED, "masked key blob is tampered (trailing bytes)")
@@ -148,11 +163,8 @@ def open_body(blob: bytes, header: BlobHeader, gcm_key: bytes) -> bytes:
         raise BlobError(Reason.BLOB_TAMPERED, "masked key blob is tampered (body too short)")
     from cryptography.exceptions import InvalidTag
 
-    head, nonce, sealed = blob[:HEADER_LEN], blob[HEADER_LEN:HEADER_LEN + NONCE_LEN], \
-        blob[HEADER_LEN + NONCE_LEN:]
+    head, nonce, sealed = blob[:HEADER_LEN], blob[HEADER_LEN : HEADER_LEN + NONCE_LEN], blob[HEADER_LEN + NONCE_LEN :]
     try:
         return _aead(gcm_key).decrypt(nonce, sealed, head)
     except InvalidTag:
-        raise BlobError(
-            Reason.BLOB_TAMPERED, "masked key blob is tampered (authentication failed)"
-        ) from None
+        raise BlobError(Reason.BLOB_TAMPERED, "masked key blob is tampered (authentication failed)") from None

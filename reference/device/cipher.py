@@ -21,9 +21,11 @@ class CipherParams(namedtuple("CipherParams", "padding digest label")):
 
         if self.padding == "pkcs1":
             return padding.PKCS1v15()
-        return padding.OAEP(mgf=padding.MGF1(digests.pyca_hash(self.digest)),
-                            algorithm=digests.pyca_hash(self.digest),
-                            label=self.label or None)
+        return padding.OAEP(
+            mgf=padding.MGF1(digests.pyca_hash(self.digest)),
+            algorithm=digests.pyca_hash(self.digest),
+            label=self.label or None,
+        )
 
     def max_plaintext(self, key_bits: int) -> int:
         k = key_bits // 8
@@ -36,8 +38,7 @@ def resolve(padding="oaep", digest="sha256", mgf1_digest=None, label=b"") -> Cip
     name = padding.lower() if isinstance(padding, str) else None
     if name in ("pkcs1", "pkcs1v15", "pkcs1-v1_5"):
         if label:
-            raise ParameterError(Reason.INVALID_PARAMETER,
-                                 "a label is only meaningful with OAEP padding")
+            raise ParameterError(Reason.INVALID_PARAMETER, "a label is only meaningful with OAEP padding")
         return CipherParams("pkcs1", None, b"")
     if name != "oaep":
         raise ParameterError(
@@ -78,8 +79,7 @@ def decrypt(private_key, params: CipherParams, ciphertext: bytes) -> bytes:
     if len(ciphertext) != size:
         raise OperationError(
             Reason.DECRYPT_FAILED,
-            f"ciphertext is {len(ciphertext)} bytes; a {private_key.key_size}-bit key needs "
-            f"exactly {size}",
+            f"ciphertext is {len(ciphertext)} bytes; a {private_key.key_size}-bit key needs exactly {size}",
         )
     try:
         if params.padding == "pkcs1":
@@ -107,4 +107,4 @@ def _pkcs1_v15_unpad(private_key, ciphertext: bytes) -> bytes:
     separator = em.find(b"\x00", 2)
     if em[0] != 0 or em[1] != 2 or separator < 10:
         raise ValueError("bad PKCS#1 v1.5 padding")
-    return em[separator + 1:]
+    return em[separator + 1 :]

@@ -24,14 +24,12 @@ def load_peer(peer_spki_der: bytes, own_curve: str):
             "invalid ECDH peer key: not a DER SubjectPublicKeyInfo of a valid EC point",
         ) from None
     if not isinstance(peer, ec.EllipticCurvePublicKey):
-        raise OperationError(Reason.INVALID_PEER_KEY,
-                             "invalid ECDH peer key: ECDH needs an EC public key")
+        raise OperationError(Reason.INVALID_PEER_KEY, "invalid ECDH peer key: ECDH needs an EC public key")
     peer_curve = PYCA_CURVES.get(peer.curve.name, peer.curve.name)
     if peer_curve != own_curve:
         raise OperationError(
             Reason.MISMATCHING_DOMAIN_PARAMETERS,
-            f"ECDH peer key is on {peer_curve} but the key is on {own_curve}: "
-            "mismatching domain parameters",
+            f"ECDH peer key is on {peer_curve} but the key is on {own_curve}: mismatching domain parameters",
         )
     return peer
 
@@ -46,19 +44,19 @@ def hkdf_params(digest, key_type, bits):
         )
     kind = key_type.lower() if isinstance(key_type, str) else None
     if kind not in ("aes", "hmac"):
-        raise ParameterError(Reason.INVALID_DERIVED_KEY_TYPE,
-                             f"unsupported derived key type {key_type!r}: use aes or hmac")
+        raise ParameterError(
+            Reason.INVALID_DERIVED_KEY_TYPE, f"unsupported derived key type {key_type!r}: use aes or hmac"
+        )
     if isinstance(bits, bool) or not isinstance(bits, int) or bits <= 0 or bits % 8:
-        raise ParameterError(Reason.INVALID_DERIVED_KEY_LENGTH,
-                             f"derived key bits {bits!r} must be a positive multiple of 8")
+        raise ParameterError(
+            Reason.INVALID_DERIVED_KEY_LENGTH, f"derived key bits {bits!r} must be a positive multiple of 8"
+        )
     if kind == "aes" and bits not in AES_BITS:
-        raise ParameterError(Reason.INVALID_DERIVED_KEY_LENGTH,
-                             f"an AES key has 128, 192 or 256 bits, not {bits}")
+        raise ParameterError(Reason.INVALID_DERIVED_KEY_LENGTH, f"an AES key has 128, 192 or 256 bits, not {bits}")
     if kind == "hmac" and bits != digests.digest_size(name) * 8:
         raise ParameterError(
             Reason.INVALID_DERIVED_KEY_LENGTH,
-            f"an HMAC-{name.upper()} key has {digests.digest_size(name) * 8} bits "
-            f"(the HKDF digest size), not {bits}",
+            f"an HMAC-{name.upper()} key has {digests.digest_size(name) * 8} bits (the HKDF digest size), not {bits}",
         )
     return name, kind, bits
 
@@ -79,7 +77,7 @@ class Mac:
         self._ctx = _context
 
     @classmethod
-    def start(cls, secret: bytes, digest: str) -> "Mac":
+    def start(cls, secret: bytes, digest: str) -> Mac:
         from cryptography.hazmat.primitives import hmac
 
         return cls(digest, hmac.HMAC(secret, digests.pyca_hash(digest)))
@@ -95,7 +93,7 @@ class Mac:
     def update(self, data) -> None:
         self._live().update(as_bytes(data, "data"))
 
-    def copy(self) -> "Mac":
+    def copy(self) -> Mac:
         return Mac(self.digest, self._live().copy())
 
     def finalize(self) -> bytes:

@@ -106,14 +106,13 @@ class Device:
     # ---- opening and first use ------------------------------------------------------------
 
     @classmethod
-    def open(cls, path=None) -> "Device":
+    def open(cls, path=None) -> Device:
         """Open the device in ``path`` (None: $AZIHSM_DEVICE_DIR or /var/lib/azihsm).
 
         Creates the device files on first use. Raises DeviceError when the directory is
         missing or unwritable, or a device file is damaged.
         """
-        path = os.path.abspath(os.fspath(
-            path if path is not None else (os.environ.get(ENV_VAR) or DEFAULT_DIR)))
+        path = os.path.abspath(os.fspath(path if path is not None else (os.environ.get(ENV_VAR) or DEFAULT_DIR)))
         _check_directory(path)
         secret = _read_masking_secret(os.path.join(path, MASKING_FILE))
         if secret is None or not os.path.lexists(os.path.join(path, UNWRAP_FILE)):
@@ -126,8 +125,7 @@ class Device:
         import fcntl
 
         try:
-            lock_fd = os.open(os.path.join(path, LOCK_FILE),
-                              os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            lock_fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
                 _remove_stale_temporaries(path)
@@ -144,8 +142,7 @@ class Device:
         except OSError as exc:  # full disk, permissions, read-only file system...
             raise DeviceError(
                 Reason.DEVICE_DIR_UNWRITABLE,
-                f"cannot create the device in {path}: {exc.strerror or exc}; fix the "
-                f"directory or {_HOW_TO_CHOOSE}",
+                f"cannot create the device in {path}: {exc.strerror or exc}; fix the directory or {_HOW_TO_CHOOSE}",
             ) from None
 
     # ---- masking keys (private to the device package) -------------------------------------
@@ -163,10 +160,12 @@ class Device:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption())
-        header = blob.BlobHeader(kind="rsa", usage="unwrap", bits=2048, hmac_digest=None,
-                                 device_id=self.device_id, session_id=None)
+        pkcs8 = key.private_bytes(
+            serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        header = blob.BlobHeader(
+            kind="rsa", usage="unwrap", bits=2048, hmac_digest=None, device_id=self.device_id, session_id=None
+        )
         return blob.seal(header, self._gcm_key(), pkcs8)
 
     def _unwrapping_key(self):
@@ -188,7 +187,8 @@ class Device:
                 raise _corrupt(path, exc) from None
             # authenticated by the blob: skip pyca's RSA consistency check (costly, see wrap.py)
             self.__unwrapping_key = serialization.load_der_private_key(
-                pkcs8, password=None, unsafe_skip_rsa_key_validation=True)
+                pkcs8, password=None, unsafe_skip_rsa_key_validation=True
+            )
         return self.__unwrapping_key
 
     @property
@@ -196,8 +196,11 @@ class Device:
         """SubjectPublicKeyInfo DER of the unwrapping key: what host-side wraps target."""
         from cryptography.hazmat.primitives import serialization
 
-        return self._unwrapping_key().public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        return (
+            self._unwrapping_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+        )
 
     # ---- sessions ---------------------------------------------------------------------------
 
@@ -299,4 +302,4 @@ def _read_masking_secret(path: str) -> bytes | None:
         raise _corrupt(path, exc) from None
     if len(data) != len(_MASKING_MAGIC) + _SECRET_LEN or not data.startswith(_MASKING_MAGIC):
         raise _corrupt(path, ValueError("unexpected size or format"))
-    return data[len(_MASKING_MAGIC):]
+    return data[len(_MASKING_MAGIC) :]

@@ -9,23 +9,29 @@ from __future__ import annotations
 
 from .errors import ParameterError, Reason
 
-# canonical name -> (digest size, block size); the order is the preference order for messages.
+# canonical name -> (digest size, block size, OID); the order is the preference order for messages.
 _PROPERTIES = {
-    "sha1": (20, 64),
-    "sha256": (32, 64),
-    "sha384": (48, 128),
-    "sha512": (64, 128),
+    "sha1": (20, 64, "1.3.14.3.2.26"),
+    "sha256": (32, 64, "2.16.840.1.101.3.4.2.1"),
+    "sha384": (48, 128, "2.16.840.1.101.3.4.2.2"),
+    "sha512": (64, 128, "2.16.840.1.101.3.4.2.3"),
 }
 
 # Every spelling OpenSSL 3 knows for these digests (lower-cased), mapped to the canonical name.
 _ALIASES = {
-    "sha1": "sha1", "sha-1": "sha1", "ssl3-sha1": "sha1", "1.3.14.3.2.26": "sha1",
-    "sha256": "sha256", "sha2-256": "sha256", "sha-256": "sha256",
-    "2.16.840.1.101.3.4.2.1": "sha256",
-    "sha384": "sha384", "sha2-384": "sha384", "sha-384": "sha384",
-    "2.16.840.1.101.3.4.2.2": "sha384",
-    "sha512": "sha512", "sha2-512": "sha512", "sha-512": "sha512",
-    "2.16.840.1.101.3.4.2.3": "sha512",
+    "sha1": "sha1",
+    "sha-1": "sha1",
+    "ssl3-sha1": "sha1",
+    "sha256": "sha256",
+    "sha2-256": "sha256",
+    "sha-256": "sha256",
+    "sha384": "sha384",
+    "sha2-384": "sha384",
+    "sha-384": "sha384",
+    "sha512": "sha512",
+    "sha2-512": "sha512",
+    "sha-512": "sha512",
+    **{oid: name for name, (_size, _block, oid) in _PROPERTIES.items()},
 }
 
 SUPPORTED = tuple(_PROPERTIES)
@@ -46,9 +52,23 @@ def digest_size(name: str) -> int:
     return _PROPERTIES[canonical(name)][0]
 
 
+def block_size(name: str) -> int:
+    return _PROPERTIES[canonical(name)][1]
+
+
+def oid(name: str) -> str:
+    """The digest's OID, dotted (what AlgorithmIdentifiers carry)."""
+    return _PROPERTIES[canonical(name)][2]
+
+
+def openssl_name(name: str) -> str:
+    """The name OpenSSL reports for the digest (``SHA256``)."""
+    return canonical(name).upper()
+
+
 def by_size(size: int) -> str | None:
     """The digest whose output is ``size`` bytes (used to read a pre-hashed input)."""
-    for name, (dsize, _block) in _PROPERTIES.items():
+    for name, (dsize, _block, _oid) in _PROPERTIES.items():
         if dsize == size:
             return name
     return None
@@ -57,11 +77,14 @@ def by_size(size: int) -> str | None:
 def _builtin(name: str):
     if name == "sha1":
         import _sha1
+
         return _sha1.sha1()
     if name == "sha256":
         import _sha256
+
         return _sha256.sha256()
     import _sha512
+
     return _sha512.sha384() if name == "sha384" else _sha512.sha512()
 
 
@@ -72,17 +95,18 @@ class Hash:
 
     def __init__(self, name: str, _state=None):
         self.name = canonical(name)
-        self.digest_size, self.block_size = _PROPERTIES[self.name]
+        self.digest_size, self.block_size, _oid = _PROPERTIES[self.name]
         self._state = _state if _state is not None else _builtin(self.name)
 
     def update(self, data) -> None:
         try:
             self._state.update(data)
         except TypeError:
-            raise ParameterError(Reason.INVALID_PARAMETER,
-                                 f"data to hash must be bytes, not {type(data).__name__}") from None
+            raise ParameterError(
+                Reason.INVALID_PARAMETER, f"data to hash must be bytes, not {type(data).__name__}"
+            ) from None
 
-    def copy(self) -> "Hash":
+    def copy(self) -> Hash:
         return Hash(self.name, self._state.copy())
 
     def digest(self) -> bytes:
@@ -112,5 +136,6 @@ def pyca_hash(name: str):
     """The pyca/cryptography hash object for a digest name (imported lazily)."""
     from cryptography.hazmat.primitives import hashes
 
-    return {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384,
-            "sha512": hashes.SHA512}[canonical(name)]()
+    return {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}[
+        canonical(name)
+    ]()

@@ -98,7 +98,7 @@ class BlobError(HsmError):
     """A masked key blob that cannot be loaded; the reason says why."""
 
 
-class UsageError(HsmError):
+class KeyUsageError(HsmError):
     """The key's usage, kind or missing private half forbids the operation."""
 
 
@@ -116,5 +116,4 @@ def as_bytes(value, what: str) -> bytes:
         return value
     if isinstance(value, (bytearray, memoryview)):
         return bytes(value)
-    raise ParameterError(Reason.INVALID_PARAMETER,
-                         f"{what} must be bytes, not {type(value).__name__}")
+    raise ParameterError(Reason.INVALID_PARAMETER, f"{what} must be bytes, not {type(value).__name__}")

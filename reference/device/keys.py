@@ -7,18 +7,37 @@ an error message holds private or secret bytes.
 
 from __future__ import annotations
 
-from .errors import KeyImportError, Reason, UsageError
+from typing import NamedTuple
 
-CURVE_BITS = {"P-256": 256, "P-384": 384, "P-521": 521}
-_CURVE_ALIASES = {
-    "p-256": "P-256", "p256": "P-256", "prime256v1": "P-256", "secp256r1": "P-256",
-    "p-384": "P-384", "p384": "P-384", "secp384r1": "P-384",
-    "p-521": "P-521", "p521": "P-521", "secp521r1": "P-521",
+from .errors import KeyImportError, KeyUsageError, Reason
+
+
+class Curve(NamedTuple):
+    """One supported curve: every fact the device and the bridge need about it."""
+
+    name: str  # our name, as the spec writes it
+    bits: int
+    group: str  # OpenSSL's group name (what a key's "group" parameter reports)
+    aliases: tuple  # other spellings accepted, lower case
+    digest: str  # the natural hash: what ECDSA uses when no digest is named
+    pyca_name: str  # pyca's curve name (ec.SECP256R1.name)
+    security_bits: int
+
+
+CURVES = {
+    curve.name: curve
+    for curve in (
+        Curve("P-256", 256, "prime256v1", ("secp256r1", "p-256", "p256"), "sha256", "secp256r1", 128),
+        Curve("P-384", 384, "secp384r1", ("p-384", "p384"), "sha384", "secp384r1", 192),
+        Curve("P-521", 521, "secp521r1", ("p-521", "p521"), "sha512", "secp521r1", 256),
+    )
 }
-# pyca curve class name (ec.SECP256R1.name) -> our curve name
-PYCA_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-# The curve's natural hash: what ECDSA uses when no digest is named.
-CURVE_DIGEST = {"P-256": "sha256", "P-384": "sha384", "P-521": "sha512"}
+CURVE_BITS = {name: curve.bits for name, curve in CURVES.items()}
+CURVE_DIGEST = {name: curve.digest for name, curve in CURVES.items()}
+PYCA_CURVES = {curve.pyca_name: name for name, curve in CURVES.items()}  # pyca name -> ours
+_CURVE_ALIASES = {
+    spelling: name for name, curve in CURVES.items() for spelling in (name.lower(), curve.group, *curve.aliases)
+}
 RSA_SIZES = (2048, 3072, 4096)
 
 # usages a private key of each kind may be created with (spec: "Key Usage")
@@ -42,13 +61,24 @@ OPERATION_USAGES = {
 PRIVATE_OPERATIONS = ("sign", "decrypt", "ecdh", "hkdf", "hmac")
 
 
+def find_curve(name) -> str | None:
+    """Our name for any accepted spelling of a supported curve, or None."""
+    return _CURVE_ALIASES.get(name.strip().lower()) if isinstance(name, str) else None
+
+
+def pyca_curve(name: str):
+    """A pyca curve instance for one of our curve names (pyca imported on demand)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    return getattr(ec, CURVES[name].pyca_name.upper())()  # ec.SECP256R1() ...
+
+
 def canonical_curve(name: str) -> str:
     key = name.strip().lower() if isinstance(name, str) else None
     if key not in _CURVE_ALIASES:
         raise KeyImportError(
             Reason.UNSUPPORTED_CURVE,
-            f"unsupported curve {name!r}: use P-256, P-384 or P-521 "
-            "(prime256v1, secp384r1, secp521r1)",
+            f"unsupported curve {name!r}: use P-256, P-384 or P-521 (prime256v1, secp384r1, secp521r1)",
         )
     return _CURVE_ALIASES[key]
 
@@ -58,13 +88,11 @@ def check_create_usage(kind: str, flavour: str, usage: str) -> None:
     if usage not in allowed:
         raise KeyImportError(
             Reason.INVALID_KEY_USAGE,
-            f"key usage {usage!r} is not allowed for {flavour} keys: use "
-            + " or ".join(allowed),
+            f"key usage {usage!r} is not allowed for {flavour} keys: use " + " or ".join(allowed),
         )
 
 
-def describe(kind: str, bits: int, flavour: str | None = None,
-             hmac_digest: str | None = None) -> str:
+def describe(kind: str, bits: int, flavour: str | None = None, hmac_digest: str | None = None) -> str:
     """Short human name of a key for messages, e.g. 'EC P-384 key', 'RSA-PSS 3072-bit key'."""
     if kind == "ec":
         return f"EC P-{bits} key"
@@ -81,12 +109,33 @@ class Key:
     """Opaque key handle. Compare by identity; only public properties are readable."""
 
     __slots__ = (
-        "kind", "flavour", "curve", "bits", "usage", "session_key", "has_private",
-        "public_der", "hmac_digest", "_session_id", "__weakref__",
+        "kind",
+        "flavour",
+        "curve",
+        "bits",
+        "usage",
+        "session_key",
+        "has_private",
+        "public_der",
+        "hmac_digest",
+        "_session_id",
+        "__weakref__",
     )
 
-    def __init__(self, *, kind, flavour=None, curve=None, bits, usage, session_key=False,
-                 has_private=True, public_der=None, hmac_digest=None, session_id):
+    def __init__(
+        self,
+        *,
+        kind,
+        flavour=None,
+        curve=None,
+        bits,
+        usage,
+        session_key=False,
+        has_private=True,
+        public_der=None,
+        hmac_digest=None,
+        session_id,
+    ):
         init = object.__setattr__  # properties are fixed once the device made the handle
         init(self, "kind", kind)
         init(self, "flavour", flavour)
@@ -108,8 +157,7 @@ class Key:
         extra = f" {self.hmac_digest}" if self.hmac_digest else ""
         visibility = "private" if self.has_private else "public"
         session = " session" if self.session_key else ""
-        return (f"<Key {self.flavour or self.kind} {detail}{extra} {visibility} "
-                f"usage={self.usage}{session}>")
+        return f"<Key {self.flavour or self.kind} {detail}{extra} {visibility} usage={self.usage}{session}>"
 
     __str__ = __repr__
 
@@ -129,18 +177,17 @@ class Key:
         """
         allowed = OPERATION_USAGES[operation]
         if self.usage is not None and self.usage not in allowed:
-            raise UsageError(
+            raise KeyUsageError(
                 Reason.USAGE_NOT_ALLOWED,
-                f"key usage {self.usage} does not allow {operation} "
-                f"(the key needs usage {' or '.join(allowed)})",
+                f"key usage {self.usage} does not allow {operation} (the key needs usage {' or '.join(allowed)})",
             )
         if self.kind not in kinds:
-            raise UsageError(
+            raise KeyUsageError(
                 Reason.WRONG_KEY_KIND,
                 f"{operation} needs a key of kind {' or '.join(kinds)}, got: {self.label}",
             )
         if operation in PRIVATE_OPERATIONS and not self.has_private:
-            raise UsageError(
+            raise KeyUsageError(
                 Reason.NO_PRIVATE_KEY,
                 f"{operation} needs a private key, got a public-only {self.label}",
             )

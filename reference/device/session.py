@@ -13,20 +13,22 @@ import weakref
 
 from . import blob, cipher, derive, signing
 from . import digest as digests
-from .errors import (BlobError, KeyImportError, ParameterError, Reason, SessionError, UsageError,
-                     as_bytes)
-from .keys import (CURVE_BITS, PYCA_CURVES, RSA_SIZES, Key, canonical_curve,
-                   check_create_usage, describe)
+from .errors import BlobError, KeyImportError, KeyUsageError, ParameterError, Reason, SessionError, as_bytes
+from .keys import CURVE_BITS, PYCA_CURVES, RSA_SIZES, Key, canonical_curve, check_create_usage, describe, pyca_curve
 from .wrap import normalise_private_key, unwrap_in_device, wrap_for_device
 
 # Sessions alive in this process, by id: tells "another live session" from "an ended one".
-_LIVE_SESSIONS: "weakref.WeakValueDictionary[bytes, Session]" = weakref.WeakValueDictionary()
+_LIVE_SESSIONS: weakref.WeakValueDictionary[bytes, Session] = weakref.WeakValueDictionary()
 
 _ALGORITHMS = {"ec": "EC", "rsa": "RSA", "rsa-pss": "RSA-PSS"}
 # unmask(expect=...) -> (kind, flavour)
 _EXPECT = {
-    "ec": ("ec", "EC"), "rsa": ("rsa", "RSA"), "rsa-pss": ("rsa", "RSA-PSS"),
-    "secret": ("secret", None), "aes": ("aes", None), "hmac": ("hmac", None),
+    "ec": ("ec", "EC"),
+    "rsa": ("rsa", "RSA"),
+    "rsa-pss": ("rsa", "RSA-PSS"),
+    "secret": ("secret", None),
+    "aes": ("aes", None),
+    "hmac": ("hmac", None),
 }
 _RSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")  # DER of OID 1.2.840.113549.1.1.10
 
@@ -69,8 +71,8 @@ def _pack_ints(tag: bytes, *values: int) -> bytes:
 def _unpack_ints(payload: bytes, count: int) -> list[int]:
     values, offset = [], 1
     for _ in range(count):
-        size = int.from_bytes(payload[offset:offset + 2], "big")
-        values.append(int.from_bytes(payload[offset + 2:offset + 2 + size], "big"))
+        size = int.from_bytes(payload[offset : offset + 2], "big")
+        values.append(int.from_bytes(payload[offset + 2 : offset + 2 + size], "big"))
         offset += 2 + size
     if offset != len(payload):
         raise ValueError("key payload has trailing bytes")
@@ -83,8 +85,7 @@ def _private_payload(private) -> bytes:
     if isinstance(private, ec.EllipticCurvePrivateKey):
         return _pack_ints(_EC_PAYLOAD, private.private_numbers().private_value)
     n = private.private_numbers()
-    return _pack_ints(_RSA_PAYLOAD, n.p, n.q, n.d, n.dmp1, n.dmq1, n.iqmp,
-                      n.public_numbers.e, n.public_numbers.n)
+    return _pack_ints(_RSA_PAYLOAD, n.p, n.q, n.d, n.dmp1, n.dmq1, n.iqmp, n.public_numbers.e, n.public_numbers.n)
 
 
 def _private_from_payload(payload: bytes, curve_bits: int):
@@ -92,9 +93,9 @@ def _private_from_payload(payload: bytes, curve_bits: int):
     if payload[:1] == _EC_PAYLOAD:
         from cryptography.hazmat.primitives.asymmetric import ec
 
-        curve = {256: ec.SECP256R1, 384: ec.SECP384R1, 521: ec.SECP521R1}[curve_bits]
+        [curve] = [name for name, bits in CURVE_BITS.items() if bits == curve_bits]
         (private_value,) = _unpack_ints(payload, 1)
-        return ec.derive_private_key(private_value, curve())
+        return ec.derive_private_key(private_value, pyca_curve(curve))
     if payload[:1] == _RSA_PAYLOAD:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -118,7 +119,7 @@ class Session:
         self.id = os.urandom(blob.SESSION_ID_LEN)
         self.__secret = os.urandom(32)
         self.__gcm_key = None
-        self.__vault: "weakref.WeakKeyDictionary[Key, _Material]" = weakref.WeakKeyDictionary()
+        self.__vault: weakref.WeakKeyDictionary[Key, _Material] = weakref.WeakKeyDictionary()
         self.closed = False
         _LIVE_SESSIONS[self.id] = self
 
@@ -126,7 +127,7 @@ class Session:
         state = "closed" if self.closed else "open"
         return f"<Session {self.id.hex()[:12]} on device {self.device.identity} ({state})>"
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -145,8 +146,7 @@ class Session:
 
     def _check_open(self) -> None:
         if self.closed:
-            raise SessionError(Reason.SESSION_CLOSED,
-                               "the device session is closed: open a new session")
+            raise SessionError(Reason.SESSION_CLOSED, "the device session is closed: open a new session")
 
     def _adopt(self, material: _Material, **props) -> Key:
         key = Key(session_id=self.id, **props)
@@ -156,12 +156,10 @@ class Session:
     def _material(self, key) -> _Material:
         self._check_open()
         if not isinstance(key, Key):
-            raise ParameterError(Reason.INVALID_PARAMETER,
-                                 f"expected a device Key, got {type(key).__name__}")
+            raise ParameterError(Reason.INVALID_PARAMETER, f"expected a device Key, got {type(key).__name__}")
         material = self.__vault.get(key)
         if material is None:
-            raise SessionError(Reason.KEY_NOT_IN_SESSION,
-                               f"the {key.label} belongs to another session")
+            raise SessionError(Reason.KEY_NOT_IN_SESSION, f"the {key.label} belongs to another session")
         return material
 
     def _adopt_private(self, private, flavour: str, usage: str, session_key: bool) -> Key:
@@ -171,17 +169,30 @@ class Session:
             props = dict(kind="ec", curve=curve, bits=CURVE_BITS[curve])
         else:
             props = dict(kind="rsa", bits=private.key_size)
-        return self._adopt(_Material(private=private, public=public), flavour=flavour,
-                           usage=usage, session_key=session_key, has_private=True,
-                           public_der=_spki(public), **props)
+        return self._adopt(
+            _Material(private=private, public=public),
+            flavour=flavour,
+            usage=usage,
+            session_key=session_key,
+            has_private=True,
+            public_der=_spki(public),
+            **props,
+        )
 
-    def _adopt_secret(self, secret: bytes, kind: str, usage: str, session_key: bool,
-                      hmac_digest=None, bits=None) -> Key:
+    def _adopt_secret(
+        self, secret: bytes, kind: str, usage: str, session_key: bool, hmac_digest=None, bits=None
+    ) -> Key:
         """``bits`` defaults to the secret's length; an ECDH secret reports its curve's bits
         (521 for P-521, whose 66-byte secret has 7 leading zero bits)."""
-        return self._adopt(_Material(secret=secret), kind=kind, bits=bits or len(secret) * 8,
-                           usage=usage, session_key=session_key, has_private=True,
-                           hmac_digest=hmac_digest)
+        return self._adopt(
+            _Material(secret=secret),
+            kind=kind,
+            bits=bits or len(secret) * 8,
+            usage=usage,
+            session_key=session_key,
+            has_private=True,
+            hmac_digest=hmac_digest,
+        )
 
     def _session_gcm_key(self) -> bytes:
         if self.__gcm_key is None:
@@ -198,12 +209,11 @@ class Session:
         session_key = _as_bool(session_key, "session_key")
         from cryptography.hazmat.primitives.asymmetric import ec
 
-        pyca_curve = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}[curve]
-        return self._adopt_private(ec.generate_private_key(pyca_curve()), "EC", usage,
-                                   session_key)
+        return self._adopt_private(ec.generate_private_key(pyca_curve(curve)), "EC", usage, session_key)
 
-    def import_private_key(self, der, algorithm="EC", usage="digitalSignature",
-                           session_key=False, curve=None, bits=None) -> Key:
+    def import_private_key(
+        self, der, algorithm="EC", usage="digitalSignature", session_key=False, curve=None, bits=None
+    ) -> Key:
         """Import a DER private key the way the real provider does: normalise to PKCS#8 and
         wrap host-side for the device's unwrapping key, then unwrap inside the device.
 
@@ -214,11 +224,13 @@ class Session:
         flavour = self._check_import_request(algorithm, usage, curve, bits)
         _host_key, pkcs8 = normalise_private_key(der)
         wrapped = wrap_for_device(self.device.unwrapping_public_der, pkcs8)
-        return self.import_wrapped(wrapped, algorithm=flavour, usage=usage,
-                                   session_key=session_key, curve=curve, bits=bits)
+        return self.import_wrapped(
+            wrapped, algorithm=flavour, usage=usage, session_key=session_key, curve=curve, bits=bits
+        )
 
-    def import_wrapped(self, wrapped, algorithm="EC", usage="digitalSignature",
-                       session_key=False, curve=None, bits=None) -> Key:
+    def import_wrapped(
+        self, wrapped, algorithm="EC", usage="digitalSignature", session_key=False, curve=None, bits=None
+    ) -> Key:
         """Import a key already wrapped for this device (RSA-OAEP-SHA256 KEK || AES-KWP)."""
         self._check_open()
         flavour = self._check_import_request(algorithm, usage, curve, bits)
@@ -241,22 +253,24 @@ class Session:
     def _check_import_request(algorithm, usage, curve, bits) -> str:
         flavour = _ALGORITHMS.get(algorithm.lower() if isinstance(algorithm, str) else None)
         if flavour is None:
-            raise KeyImportError(Reason.UNSUPPORTED_ALGORITHM,
-                                 f"unsupported key algorithm {algorithm!r}: use EC, RSA or RSA-PSS")
+            raise KeyImportError(
+                Reason.UNSUPPORTED_ALGORITHM, f"unsupported key algorithm {algorithm!r}: use EC, RSA or RSA-PSS"
+            )
         kind = "ec" if flavour == "EC" else "rsa"
         check_create_usage(kind, flavour, usage)
         if curve is not None:
             if kind != "ec":
-                raise KeyImportError(Reason.INVALID_PARAMETER,
-                                     f"a curve was declared for an {flavour} key")
+                raise KeyImportError(Reason.INVALID_PARAMETER, f"a curve was declared for an {flavour} key")
             canonical_curve(curve)
         if bits is not None:
             if kind != "rsa":
-                raise KeyImportError(Reason.INVALID_PARAMETER,
-                                     "a bit size was declared for an EC key (declare the curve)")
+                raise KeyImportError(
+                    Reason.INVALID_PARAMETER, "a bit size was declared for an EC key (declare the curve)"
+                )
             if bits not in RSA_SIZES:
-                raise KeyImportError(Reason.UNSUPPORTED_KEY_SIZE,
-                                     f"unsupported RSA size {bits!r}: use 2048, 3072 or 4096")
+                raise KeyImportError(
+                    Reason.UNSUPPORTED_KEY_SIZE, f"unsupported RSA size {bits!r}: use 2048, 3072 or 4096"
+                )
         return flavour
 
     def public_key(self, spki_der, usage=None) -> Key:
@@ -272,25 +286,31 @@ class Session:
         try:
             public = serialization.load_der_public_key(spki_der)
         except Exception:  # ValueError / UnsupportedAlgorithm, depending on the input
-            raise KeyImportError(Reason.INVALID_KEY_ENCODING,
-                                 "not a DER SubjectPublicKeyInfo of an EC or RSA key") from None
+            raise KeyImportError(
+                Reason.INVALID_KEY_ENCODING, "not a DER SubjectPublicKeyInfo of an EC or RSA key"
+            ) from None
         if isinstance(public, ec.EllipticCurvePublicKey):
             curve = PYCA_CURVES.get(public.curve.name)
             if curve is None:
                 raise KeyImportError(
-                    Reason.UNSUPPORTED_CURVE,
-                    f"public key is on {public.curve.name}: use P-256, P-384 or P-521")
+                    Reason.UNSUPPORTED_CURVE, f"public key is on {public.curve.name}: use P-256, P-384 or P-521"
+                )
             props = dict(kind="ec", flavour="EC", curve=curve, bits=CURVE_BITS[curve])
         elif isinstance(public, rsa.RSAPublicKey):
             flavour = "RSA-PSS" if _RSA_PSS_OID in spki_der[:32] else "RSA"
             props = dict(kind="rsa", flavour=flavour, bits=public.key_size)
         else:
-            raise KeyImportError(Reason.UNSUPPORTED_ALGORITHM,
-                                 "public key is neither EC nor RSA")
+            raise KeyImportError(Reason.UNSUPPORTED_ALGORITHM, "public key is neither EC nor RSA")
         if usage is not None:
             check_create_usage(props["kind"], props["flavour"], usage)
-        return self._adopt(_Material(public=public), usage=usage, session_key=False,
-                           has_private=False, public_der=_spki(public), **props)
+        return self._adopt(
+            _Material(public=public),
+            usage=usage,
+            session_key=False,
+            has_private=False,
+            public_der=_spki(public),
+            **props,
+        )
 
     # ---- masking ------------------------------------------------------------------------------
 
@@ -298,12 +318,13 @@ class Session:
         """The masked key blob of ``key`` (bound to this device, and session for session keys)."""
         material = self._material(key)
         if not key.has_private:
-            raise UsageError(Reason.NO_PRIVATE_KEY,
-                             f"cannot mask a public-only {key.label}: nothing secret to mask")
-        payload = (material.secret if material.secret is not None
-                   else _private_payload(material.private))
+            raise KeyUsageError(Reason.NO_PRIVATE_KEY, f"cannot mask a public-only {key.label}: nothing secret to mask")
+        payload = material.secret if material.secret is not None else _private_payload(material.private)
         header = blob.BlobHeader(
-            kind=key.kind, usage=key.usage, bits=key.bits, hmac_digest=key.hmac_digest,
+            kind=key.kind,
+            usage=key.usage,
+            bits=key.bits,
+            hmac_digest=key.hmac_digest,
             device_id=self.device.device_id,
             session_id=self.id if key.session_key else None,
         )
@@ -319,8 +340,8 @@ class Session:
             wanted = _EXPECT.get(expect.lower() if isinstance(expect, str) else None)
             if wanted is None:
                 raise ParameterError(
-                    Reason.INVALID_PARAMETER,
-                    f"unknown key type {expect!r}: use ec, rsa, rsa-pss, secret, aes or hmac")
+                    Reason.INVALID_PARAMETER, f"unknown key type {expect!r}: use ec, rsa, rsa-pss, secret, aes or hmac"
+                )
         header = blob.read_header(masked)
         if header.device_id != self.device.device_id:
             raise BlobError(
@@ -330,8 +351,7 @@ class Session:
             )
         if header.session_key and header.session_id != self.id:
             if header.session_id in _LIVE_SESSIONS:
-                raise BlobError(Reason.BLOB_OTHER_SESSION,
-                                "masked session key belongs to another open session")
+                raise BlobError(Reason.BLOB_OTHER_SESSION, "masked session key belongs to another open session")
             raise BlobError(
                 Reason.BLOB_SESSION_ENDED,
                 "masked session key is from an ended session: session keys live only as long "
@@ -350,10 +370,10 @@ class Session:
             flavour = wanted[1] if wanted else ("EC" if header.kind == "ec" else "RSA")
             return self._adopt_private(private, flavour, header.usage, header.session_key)
         if header.kind in ("secret", "aes", "hmac"):
-            return self._adopt_secret(payload, header.kind, header.usage, header.session_key,
-                                      header.hmac_digest, header.bits)
-        raise BlobError(Reason.BLOB_WRONG_KIND,
-                        "masked key blob holds the device's own unwrapping key")
+            return self._adopt_secret(
+                payload, header.kind, header.usage, header.session_key, header.hmac_digest, header.bits
+            )
+        raise BlobError(Reason.BLOB_WRONG_KIND, "masked key blob holds the device's own unwrapping key")
 
     def _key_or_blob(self, key_or_blob) -> Key:
         return key_or_blob if isinstance(key_or_blob, Key) else self.unmask(key_or_blob)
@@ -374,6 +394,15 @@ class Session:
         rs, message_digest = self._digest_for(key, scheme, data)
         return self._verify_resolved(key, rs, message_digest, as_bytes(signature, "signature"))
 
+    def signature_parameters(self, key: Key, scheme) -> signing.ResolvedScheme:
+        """What a signature by KEY under SCHEME is made with: the digest and MGF1 digest it
+        uses, and for PSS the salt length (an int) it carries. Lets a caller describe the
+        signature (an AlgorithmIdentifier) without redoing the device's choices."""
+        rs = signing.resolve(key, scheme)
+        if rs.algorithm == "pss":
+            rs = rs._replace(salt_length=signing.signed_salt_length(key, rs))
+        return rs
+
     @staticmethod
     def _digest_for(key, scheme, data):
         """(resolved scheme, digest to sign) for a one-shot message or pre-hashed input."""
@@ -387,8 +416,9 @@ class Session:
         key.require("verify", ("ec", "rsa"))  # same usage as sign; private half checked at sign
         rs = signing.resolve(key, scheme)
         if scheme.prehashed:
-            raise ParameterError(Reason.INVALID_PARAMETER,
-                                 "a signature stream hashes the message: prehashed must be False")
+            raise ParameterError(
+                Reason.INVALID_PARAMETER, "a signature stream hashes the message: prehashed must be False"
+            )
         return signing.SignStream(self, key, rs)
 
     def _sign_resolved(self, key, rs, message_digest: bytes) -> bytes:
@@ -402,15 +432,13 @@ class Session:
 
     # ---- RSA encryption -----------------------------------------------------------------------
 
-    def encrypt(self, key: Key, plaintext, padding="oaep", digest="sha256", mgf1_digest=None,
-                label=b"") -> bytes:
+    def encrypt(self, key: Key, plaintext, padding="oaep", digest="sha256", mgf1_digest=None, label=b"") -> bytes:
         material = self._material(key)
         self._require_rsa_cipher(key, "encrypt")
         params = cipher.resolve(padding, digest, mgf1_digest, label)
         return cipher.encrypt(material.public, params, as_bytes(plaintext, "plaintext"))
 
-    def decrypt(self, key: Key, ciphertext, padding="oaep", digest="sha256", mgf1_digest=None,
-                label=b"") -> bytes:
+    def decrypt(self, key: Key, ciphertext, padding="oaep", digest="sha256", mgf1_digest=None, label=b"") -> bytes:
         material = self._material(key)
         self._require_rsa_cipher(key, "decrypt")
         params = cipher.resolve(padding, digest, mgf1_digest, label)
@@ -420,8 +448,7 @@ class Session:
     def _require_rsa_cipher(key: Key, operation: str) -> None:
         key.require(operation, ("rsa",))
         if key.flavour == "RSA-PSS":
-            raise UsageError(Reason.WRONG_KEY_KIND,
-                             f"an RSA-PSS key cannot {operation}: import the key as RSA")
+            raise KeyUsageError(Reason.WRONG_KEY_KIND, f"an RSA-PSS key cannot {operation}: import the key as RSA")
 
     # ---- key agreement and derivation -------------------------------------------------------
 
@@ -440,16 +467,14 @@ class Session:
         secret = self._adopt_secret(shared, "secret", "derive", key.session_key, bits=key.bits)
         return self.mask(secret)
 
-    def hkdf(self, ikm_blob, digest="sha256", salt=b"", info=b"", key_type="aes",
-             bits=256) -> bytes:
+    def hkdf(self, ikm_blob, digest="sha256", salt=b"", info=b"", key_type="aes", bits=256) -> bytes:
         """HKDF extract-and-expand from a masked secret (ECDH output or an earlier HKDF
         output); returns the masked AES or HMAC key. An HMAC key is bound to ``digest``."""
         ikm = self._key_or_blob(ikm_blob)
         material = self._material(ikm)
         ikm.require("hkdf", ("secret", "aes", "hmac"))
         name, kind, bits = derive.hkdf_params(digest, key_type, bits)
-        okm = derive.hkdf(material.secret, name, as_bytes(salt, "HKDF salt"),
-                          as_bytes(info, "HKDF info"), bits // 8)
+        okm = derive.hkdf(material.secret, name, as_bytes(salt, "HKDF salt"), as_bytes(info, "HKDF info"), bits // 8)
         if kind == "aes":
             out = self._adopt_secret(okm, "aes", "encrypt", ikm.session_key)
         else:
@@ -482,14 +507,12 @@ def _check_imported(private, flavour: str, curve, bits) -> None:
         if actual is None:
             raise KeyImportError(
                 Reason.UNSUPPORTED_CURVE,
-                f"the imported key is on {private.curve.name}: the device supports "
-                "P-256, P-384 and P-521",
+                f"the imported key is on {private.curve.name}: the device supports P-256, P-384 and P-521",
             )
         if curve is not None and canonical_curve(curve) != actual:
             raise KeyImportError(
                 Reason.CURVE_MISMATCH,
-                f"the imported key is on {actual} but {canonical_curve(curve)} was "
-                f"declared: declare group {actual}",
+                f"the imported key is on {actual} but {canonical_curve(curve)} was declared: declare group {actual}",
             )
     else:
         if not isinstance(private, rsa.RSAPrivateKey):
@@ -497,8 +520,7 @@ def _check_imported(private, flavour: str, curve, bits) -> None:
         if private.key_size not in RSA_SIZES:
             raise KeyImportError(
                 Reason.UNSUPPORTED_KEY_SIZE,
-                f"the imported RSA key has {private.key_size} bits: the device supports "
-                "2048, 3072 and 4096",
+                f"the imported RSA key has {private.key_size} bits: the device supports 2048, 3072 and 4096",
             )
         if bits is not None and bits != private.key_size:
             raise KeyImportError(
@@ -517,5 +539,4 @@ def _type_mismatch(private, flavour: str) -> KeyImportError:
         actual = "an RSA key"
     else:
         actual = f"a {type(private).__name__.replace('PrivateKey', '').lstrip('_')} key"
-    return KeyImportError(Reason.KEY_TYPE_MISMATCH,
-                          f"the key to import is {actual} but {flavour} was requested")
+    return KeyImportError(Reason.KEY_TYPE_MISMATCH, f"the key to import is {actual} but {flavour} was requested")

@@ -20,7 +20,8 @@ SALT_WORDS = ("digest", "max", "auto")
 # namedtuples rather than dataclasses: this module is imported by every openssl process that
 # loads the provider, and dataclasses costs tens of milliseconds to import.
 SignScheme = namedtuple(
-    "SignScheme", "algorithm digest prehashed salt_length mgf1_digest",
+    "SignScheme",
+    "algorithm digest prehashed salt_length mgf1_digest",
     defaults=(None, False, "digest", None),
 )
 SignScheme.__doc__ = """A complete description of a signature: algorithm "ecdsa" | "pkcs1" | "pss".
@@ -47,11 +48,9 @@ def resolve(key, scheme: SignScheme, data: bytes | None = None) -> ResolvedSchem
             f"unsupported signature algorithm {scheme.algorithm!r}: use ecdsa, pkcs1 or pss",
         )
     if key.kind == "ec" and algorithm != "ecdsa":
-        raise ParameterError(
-            Reason.UNSUPPORTED_PADDING, f"an {key.label} signs with ecdsa, not {algorithm}")
+        raise ParameterError(Reason.UNSUPPORTED_PADDING, f"an {key.label} signs with ecdsa, not {algorithm}")
     if key.kind == "rsa" and algorithm == "ecdsa":
-        raise ParameterError(
-            Reason.UNSUPPORTED_PADDING, f"an {key.label} signs with pkcs1 or pss, not ecdsa")
+        raise ParameterError(Reason.UNSUPPORTED_PADDING, f"an {key.label} signs with pkcs1 or pss, not ecdsa")
     if key.flavour == "RSA-PSS" and algorithm != "pss":
         raise ParameterError(
             Reason.UNSUPPORTED_PADDING,
@@ -63,8 +62,7 @@ def resolve(key, scheme: SignScheme, data: bytes | None = None) -> ResolvedSchem
         if scheme.prehashed and data_len is not None and data_len != digests.digest_size(name):
             raise ParameterError(
                 Reason.INVALID_DIGEST_LENGTH,
-                f"pre-hashed input is {data_len} bytes but {name} digests are "
-                f"{digests.digest_size(name)} bytes",
+                f"pre-hashed input is {data_len} bytes but {name} digests are {digests.digest_size(name)} bytes",
             )
     elif scheme.prehashed and data_len is not None:
         name = digests.by_size(data_len)
@@ -81,14 +79,23 @@ def resolve(key, scheme: SignScheme, data: bytes | None = None) -> ResolvedSchem
     if algorithm == "pss":
         if scheme.mgf1_digest is not None:
             mgf1 = digests.canonical(scheme.mgf1_digest)
-        if isinstance(salt, bool) or not (
-            salt in SALT_WORDS or (isinstance(salt, int) and salt >= 0)
-        ):
+        if isinstance(salt, bool) or not (salt in SALT_WORDS or (isinstance(salt, int) and salt >= 0)):
             raise ParameterError(
                 Reason.INVALID_SALT_LENGTH,
                 f"invalid PSS salt length {salt!r}: use digest, max, auto or an integer >= 0",
             )
     return ResolvedScheme(algorithm, name, mgf1, salt)
+
+
+def signed_salt_length(key, rs: ResolvedScheme) -> int:
+    """The salt length a PSS signature made with RS by KEY carries: the digest's size for
+    "digest", the largest that fits for "max" and "auto" (OpenSSL signs "auto" as "max")."""
+    if rs.salt_length == "digest":
+        return digests.digest_size(rs.digest)
+    if rs.salt_length in ("max", "auto"):
+        encoded_length = (key.bits - 1 + 7) // 8
+        return encoded_length - digests.digest_size(rs.digest) - 2
+    return rs.salt_length
 
 
 def _padding(rs: ResolvedScheme, verifying: bool):
@@ -124,8 +131,7 @@ def sign_digest(private_key, kind: str, rs: ResolvedScheme, message_digest: byte
         ) from None
 
 
-def verify_digest(public_key, kind: str, rs: ResolvedScheme, message_digest: bytes,
-                  signature: bytes) -> bool:
+def verify_digest(public_key, kind: str, rs: ResolvedScheme, message_digest: bytes, signature: bytes) -> bool:
     from cryptography.exceptions import InvalidSignature
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
@@ -135,8 +141,7 @@ def verify_digest(public_key, kind: str, rs: ResolvedScheme, message_digest: byt
         if kind == "ec":
             public_key.verify(signature, message_digest, ec.ECDSA(algorithm))
         else:
-            public_key.verify(signature, message_digest, _padding(rs, verifying=True),
-                              algorithm)
+            public_key.verify(signature, message_digest, _padding(rs, verifying=True), algorithm)
     except (InvalidSignature, ValueError):
         return False
     return True
@@ -157,14 +162,13 @@ class SignStream:
 
     def _live(self):
         if self._done:
-            raise OperationError(Reason.STREAM_FINISHED,
-                               "this signature stream has already been finalised")
+            raise OperationError(Reason.STREAM_FINISHED, "this signature stream has already been finalised")
         return self._hash
 
     def update(self, data) -> None:
         self._live().update(as_bytes(data, "data"))
 
-    def copy(self) -> "SignStream":
+    def copy(self) -> SignStream:
         return SignStream(self._session, self._key, self._rs, self._live().copy())
 
     def sign(self) -> bytes:

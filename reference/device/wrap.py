@@ -32,14 +32,12 @@ def normalise_private_key(der: bytes):
     if der.lstrip().startswith(b"-----BEGIN"):
         raise KeyImportError(
             Reason.INVALID_KEY_ENCODING,
-            "PEM input is not accepted: convert the key to DER "
-            "(openssl pkey -in key.pem -outform DER -out key.der)",
+            "PEM input is not accepted: convert the key to DER (openssl pkey -in key.pem -outform DER -out key.der)",
         )
     try:
         # Parse only, like OpenSSL's d2i_AutoPrivateKey: the device validates the key after
         # unwrapping, and pyca's RSA check costs about a second for a 4096-bit key.
-        key = serialization.load_der_private_key(der, password=None,
-                                                 unsafe_skip_rsa_key_validation=True)
+        key = serialization.load_der_private_key(der, password=None, unsafe_skip_rsa_key_validation=True)
     except TypeError:
         raise KeyImportError(
             Reason.ENCRYPTED_KEY_UNSUPPORTED,
@@ -49,11 +47,11 @@ def normalise_private_key(der: bytes):
     except Exception:  # junk raises ValueError or UnsupportedAlgorithm, depending on pyca
         raise KeyImportError(
             Reason.INVALID_KEY_ENCODING,
-            "not a DER private key: give DER SEC1 ECPrivateKey, PKCS#1 RSAPrivateKey or "
-            "unencrypted PKCS#8",
+            "not a DER private key: give DER SEC1 ECPrivateKey, PKCS#1 RSAPrivateKey or unencrypted PKCS#8",
         ) from None
-    pkcs8 = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption())
+    pkcs8 = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return key, pkcs8
 
 
@@ -86,6 +84,5 @@ def unwrap_in_device(unwrapping_private_key, wrapped: bytes) -> bytes:
     except (ValueError, InvalidUnwrap):
         raise KeyImportError(
             Reason.UNWRAP_FAILED,
-            "the device could not unwrap the key: it was not wrapped for this device's "
-            "unwrapping key or is damaged",
+            "the device could not unwrap the key: it was not wrapped for this device's unwrapping key or is damaged",
         ) from None

@@ -71,8 +71,18 @@ def test_findings_and_refusals():
     tally.judge(result(1, "40:error:4080:azihsm_provider:f:blob-tampered:b:0:tampered"), "flip", must_refuse=True)
     tally.judge(result(0), "truncate", must_refuse=True)
     tally.judge(result(-6), "extend")
-    assert [f.what for f in tally.findings] == ["truncate: accepted, must be refused", "extend: crash"]
+    assert [f.what for f in tally.findings] == ["truncate: accepted, must be refused", "extend: crash (SIGABRT)"]
     assert tally.classes == {CLEAN_ERROR: 1, SUCCESS: 1, CRASHED: 1}
+
+
+def test_a_finding_keeps_what_the_replay_line_cannot_show():
+    tally = Tally("uris")
+    tally.judge(result(-11), "pkey x")
+    tally.judge(result(1, "40:error:408000CA:azihsm_provider:f:internal-error:b:0:internal error: KeyError: 'P-999'"), "pkey y")
+    assert [f.what for f in tally.findings] == [
+        "pkey x: crash (SIGSEGV)",
+        "pkey y: internal-error (40:error:408000CA:azihsm_provider:f:internal-error:b:0:internal error: KeyError: 'P-999')",
+    ]
 
 
 def test_a_summary_reads_back_from_a_pass_or_a_failure_message():
