@@ -78,7 +78,9 @@ def test_findings_and_refusals():
 def test_a_finding_keeps_what_the_replay_line_cannot_show():
     tally = Tally("uris")
     tally.judge(result(-11), "pkey x")
-    tally.judge(result(1, "40:error:408000CA:azihsm_provider:f:internal-error:b:0:internal error: KeyError: 'P-999'"), "pkey y")
+    tally.judge(
+        result(1, "40:error:408000CA:azihsm_provider:f:internal-error:b:0:internal error: KeyError: 'P-999'"), "pkey y"
+    )
     assert [f.what for f in tally.findings] == [
         "pkey x: crash (SIGSEGV)",
         "pkey y: internal-error (40:error:408000CA:azihsm_provider:f:internal-error:b:0:internal error: KeyError: 'P-999')",
