@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: conformance test venv system-deps clean
+.PHONY: conformance test lint venv system-deps clean
 
 conformance: system-deps $(STAMP)
 	$(BIN)/azihsm-conformance run --backend reference --level full
@@ -20,12 +20,19 @@ CI_OPENSSL ?= 3.5
 # the long one), and a second real provider (pkcs11-provider over SoftHSM) at the quick level, for its
 # recorded report: it does not conform (its findings are in the report), so exit code 1
 # (does not conform) is expected there; a usage or harness error (2) still fails.
-test: system-deps $(STAMP)
+test: system-deps $(STAMP) lint
 	$(BIN)/python -m pytest -n auto -m "not slow" tests
 	$(BIN)/azihsm-conformance openssl provision $(CI_OPENSSL)
 	$(BIN)/azihsm-conformance run --openssl $(CI_OPENSSL) --level quick --out azihsm-results/ci-ossl$(subst .,,$(CI_OPENSSL))
 	$(BIN)/azihsm-conformance run --openssl $(CI_OPENSSL) --level hostile --hostile-budget 100 --out azihsm-results/ci-hostile
 	$(BIN)/azihsm-conformance run --backend pkcs11-softhsm --level quick --out azihsm-results/ci-pkcs11-softhsm || [ $$? -eq 1 ]
+
+# Style: ruff (lint and format, pyproject.toml) for Python, clang-format (.clang-format) for C.
+C_SOURCES := $(shell git ls-files '*.c' '*.h' 2>/dev/null || find . -path ./.venv -prune -o -name '*.[ch]' -print)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/clang-format --dry-run --Werror $(C_SOURCES)
 
 venv: $(STAMP)
 

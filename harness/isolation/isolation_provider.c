@@ -25,7 +25,7 @@
 #include <openssl/rand.h>
 #include <openssl/evp.h>
 
-#define WITHHOLD_ENV "AZIHSM_ISOLATION_WITHHOLD"
+#define WITHHOLD_ENV  "AZIHSM_ISOLATION_WITHHOLD"
 #define MAX_OPERATION 64
 
 static OSSL_LIB_CTX *private_libctx;
@@ -36,15 +36,21 @@ static int withheld[MAX_OPERATION];
 static const struct {
     const char *name;
     int id;
-} operation_classes[] = {
-    {"digest", OSSL_OP_DIGEST},       {"cipher", OSSL_OP_CIPHER},
-    {"mac", OSSL_OP_MAC},             {"kdf", OSSL_OP_KDF},
-    {"rand", OSSL_OP_RAND},           {"keymgmt", OSSL_OP_KEYMGMT},
-    {"keyexch", OSSL_OP_KEYEXCH},     {"signature", OSSL_OP_SIGNATURE},
-    {"asym-cipher", OSSL_OP_ASYM_CIPHER}, {"kem", OSSL_OP_KEM},
-    {"encoder", OSSL_OP_ENCODER},     {"decoder", OSSL_OP_DECODER},
-    {"store", OSSL_OP_STORE},         {"skeymgmt", 24},
-    {NULL, 0}};
+} operation_classes[] = { { "digest", OSSL_OP_DIGEST },
+                          { "cipher", OSSL_OP_CIPHER },
+                          { "mac", OSSL_OP_MAC },
+                          { "kdf", OSSL_OP_KDF },
+                          { "rand", OSSL_OP_RAND },
+                          { "keymgmt", OSSL_OP_KEYMGMT },
+                          { "keyexch", OSSL_OP_KEYEXCH },
+                          { "signature", OSSL_OP_SIGNATURE },
+                          { "asym-cipher", OSSL_OP_ASYM_CIPHER },
+                          { "kem", OSSL_OP_KEM },
+                          { "encoder", OSSL_OP_ENCODER },
+                          { "decoder", OSSL_OP_DECODER },
+                          { "store", OSSL_OP_STORE },
+                          { "skeymgmt", 24 },
+                          { NULL, 0 } };
 
 /* ---- the DRBG: bytes from the private context's own, properly seeded DRBG ---- */
 
@@ -77,42 +83,43 @@ static int drbg_get_ctx_params(void *ctx, OSSL_PARAM params[])
 {
     OSSL_PARAM *p;
 
-    if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE)) != NULL
-        && !OSSL_PARAM_set_int(p, EVP_RAND_STATE_READY))
+    if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STATE)) != NULL &&
+        !OSSL_PARAM_set_int(p, EVP_RAND_STATE_READY))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH)) != NULL
-        && !OSSL_PARAM_set_uint(p, 256))
+    if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_STRENGTH)) != NULL &&
+        !OSSL_PARAM_set_uint(p, 256))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST)) != NULL
-        && !OSSL_PARAM_set_size_t(p, 1 << 16))
+    if ((p = OSSL_PARAM_locate(params, OSSL_RAND_PARAM_MAX_REQUEST)) != NULL &&
+        !OSSL_PARAM_set_size_t(p, 1 << 16))
         return 0;
     return 1;
 }
 static const OSSL_PARAM *drbg_gettable_ctx_params(void *ctx, void *provctx)
 {
-    static const OSSL_PARAM known[] = {
-        OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
-        OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
-        OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
-        OSSL_PARAM_END};
+    static const OSSL_PARAM known[] = { OSSL_PARAM_int(OSSL_RAND_PARAM_STATE, NULL),
+                                        OSSL_PARAM_uint(OSSL_RAND_PARAM_STRENGTH, NULL),
+                                        OSSL_PARAM_size_t(OSSL_RAND_PARAM_MAX_REQUEST, NULL),
+                                        OSSL_PARAM_END };
     return known;
 }
 static const OSSL_DISPATCH drbg_functions[] = {
-    {OSSL_FUNC_RAND_NEWCTX, (void (*)(void))drbg_new},
-    {OSSL_FUNC_RAND_FREECTX, (void (*)(void))drbg_free},
-    {OSSL_FUNC_RAND_INSTANTIATE, (void (*)(void))drbg_instantiate},
-    {OSSL_FUNC_RAND_UNINSTANTIATE, (void (*)(void))drbg_uninstantiate},
-    {OSSL_FUNC_RAND_GENERATE, (void (*)(void))drbg_generate},
-    {OSSL_FUNC_RAND_RESEED, (void (*)(void))drbg_reseed},
-    {OSSL_FUNC_RAND_ENABLE_LOCKING, (void (*)(void))drbg_enable_locking},
-    {OSSL_FUNC_RAND_LOCK, (void (*)(void))drbg_lock},
-    {OSSL_FUNC_RAND_UNLOCK, (void (*)(void))drbg_unlock},
-    {OSSL_FUNC_RAND_GET_CTX_PARAMS, (void (*)(void))drbg_get_ctx_params},
-    {OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, (void (*)(void))drbg_gettable_ctx_params},
-    {0, NULL}};
+    { OSSL_FUNC_RAND_NEWCTX, (void (*)(void))drbg_new },
+    { OSSL_FUNC_RAND_FREECTX, (void (*)(void))drbg_free },
+    { OSSL_FUNC_RAND_INSTANTIATE, (void (*)(void))drbg_instantiate },
+    { OSSL_FUNC_RAND_UNINSTANTIATE, (void (*)(void))drbg_uninstantiate },
+    { OSSL_FUNC_RAND_GENERATE, (void (*)(void))drbg_generate },
+    { OSSL_FUNC_RAND_RESEED, (void (*)(void))drbg_reseed },
+    { OSSL_FUNC_RAND_ENABLE_LOCKING, (void (*)(void))drbg_enable_locking },
+    { OSSL_FUNC_RAND_LOCK, (void (*)(void))drbg_lock },
+    { OSSL_FUNC_RAND_UNLOCK, (void (*)(void))drbg_unlock },
+    { OSSL_FUNC_RAND_GET_CTX_PARAMS, (void (*)(void))drbg_get_ctx_params },
+    { OSSL_FUNC_RAND_GETTABLE_CTX_PARAMS, (void (*)(void))drbg_gettable_ctx_params },
+    { 0, NULL }
+};
 static const OSSL_ALGORITHM drbg_algorithms[] = {
-    {"CTR-DRBG", "provider=isolation", drbg_functions, "DRBG of the isolation provider"},
-    {NULL, NULL, NULL, NULL}};
+    { "CTR-DRBG", "provider=isolation", drbg_functions, "DRBG of the isolation provider" },
+    { NULL, NULL, NULL, NULL }
+};
 
 /* ---- the provider ---- */
 
@@ -133,7 +140,8 @@ static void isolation_unquery(void *provctx, int operation_id, const OSSL_ALGORI
 }
 
 /* TLS asks providers for their groups and signature algorithms */
-static int isolation_capabilities(void *provctx, const char *capability, OSSL_CALLBACK *cb, void *arg)
+static int isolation_capabilities(void *provctx, const char *capability, OSSL_CALLBACK *cb,
+                                  void *arg)
 {
     return OSSL_PROVIDER_get_capabilities(real_default, capability, cb, arg);
 }
@@ -142,28 +150,28 @@ static int isolation_get_params(void *provctx, OSSL_PARAM params[])
 {
     OSSL_PARAM *p;
 
-    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME)) != NULL
-        && !OSSL_PARAM_set_utf8_ptr(p, "azihsm-conformance isolation provider"))
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_NAME)) != NULL &&
+        !OSSL_PARAM_set_utf8_ptr(p, "azihsm-conformance isolation provider"))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION)) != NULL
-        && !OSSL_PARAM_set_utf8_ptr(p, "1"))
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_VERSION)) != NULL &&
+        !OSSL_PARAM_set_utf8_ptr(p, "1"))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO)) != NULL
-        && !OSSL_PARAM_set_utf8_ptr(p, getenv(WITHHOLD_ENV) ? getenv(WITHHOLD_ENV) : ""))
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_BUILDINFO)) != NULL &&
+        !OSSL_PARAM_set_utf8_ptr(p, getenv(WITHHOLD_ENV) ? getenv(WITHHOLD_ENV) : ""))
         return 0;
-    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS)) != NULL && !OSSL_PARAM_set_int(p, 1))
+    if ((p = OSSL_PARAM_locate(params, OSSL_PROV_PARAM_STATUS)) != NULL &&
+        !OSSL_PARAM_set_int(p, 1))
         return 0;
     return 1;
 }
 
 static const OSSL_PARAM *isolation_gettable_params(void *provctx)
 {
-    static const OSSL_PARAM known[] = {
-        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, NULL, 0),
-        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, NULL, 0),
-        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, NULL, 0),
-        OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, NULL),
-        OSSL_PARAM_END};
+    static const OSSL_PARAM known[] = { OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_NAME, NULL, 0),
+                                        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_VERSION, NULL, 0),
+                                        OSSL_PARAM_utf8_ptr(OSSL_PROV_PARAM_BUILDINFO, NULL, 0),
+                                        OSSL_PARAM_int(OSSL_PROV_PARAM_STATUS, NULL),
+                                        OSSL_PARAM_END };
     return known;
 }
 
@@ -176,13 +184,14 @@ static void isolation_teardown(void *provctx)
 }
 
 static const OSSL_DISPATCH isolation_dispatch[] = {
-    {OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))isolation_query},
-    {OSSL_FUNC_PROVIDER_UNQUERY_OPERATION, (void (*)(void))isolation_unquery},
-    {OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))isolation_capabilities},
-    {OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))isolation_get_params},
-    {OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))isolation_gettable_params},
-    {OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))isolation_teardown},
-    {0, NULL}};
+    { OSSL_FUNC_PROVIDER_QUERY_OPERATION, (void (*)(void))isolation_query },
+    { OSSL_FUNC_PROVIDER_UNQUERY_OPERATION, (void (*)(void))isolation_unquery },
+    { OSSL_FUNC_PROVIDER_GET_CAPABILITIES, (void (*)(void))isolation_capabilities },
+    { OSSL_FUNC_PROVIDER_GET_PARAMS, (void (*)(void))isolation_get_params },
+    { OSSL_FUNC_PROVIDER_GETTABLE_PARAMS, (void (*)(void))isolation_gettable_params },
+    { OSSL_FUNC_PROVIDER_TEARDOWN, (void (*)(void))isolation_teardown },
+    { 0, NULL }
+};
 
 static int read_withheld(void)
 {

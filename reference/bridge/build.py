@@ -186,11 +186,13 @@ def _c_string(text: str) -> str:
 
 def _sources(config: dict[str, object]) -> tuple[str, str]:
     """(cdef, C source) for cffi."""
-    externs = [
-        line.strip()
+    # one declaration per entry, however clang-format wrapped it
+    header = "\n".join(
+        line
         for line in (PACKAGE_DIR / "externs.h").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith(("/*", "*"))
-    ]
+        if not line.lstrip().startswith(("/*", "*"))
+    )
+    externs = [" ".join(decl.split()) + ";" for decl in header.split(";") if decl.strip()]
     cdef = CDEF + 'extern "Python" {\n' + "\n".join(externs) + "\n}\n"
     defines = {
         "BRIDGE_PYTHON_PATHS": "\n".join(config["python_paths"]),

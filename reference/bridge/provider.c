@@ -25,14 +25,14 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/params.h>
-#include <openssl/store.h>     /* OSSL_STORE_INFO_* constants only */
+#include <openssl/store.h> /* OSSL_STORE_INFO_* constants only */
 
 /* build.py inserts the BRIDGE_* macros and the externs.h declarations here. */
 /* @BRIDGE_PROLOGUE@ */
 
 /* Reason codes of failures that happen before Python can report them. */
 #define BRIDGE_R_PYTHON_START 250
-#define BRIDGE_R_REENTRY 251
+#define BRIDGE_R_REENTRY      251
 
 /* One per provider instance (per library context that loads the module). */
 typedef struct bridge_prov {
@@ -42,7 +42,7 @@ typedef struct bridge_prov {
     OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
     OSSL_FUNC_core_vset_error_fn *vset_error;
     OSSL_FUNC_BIO_write_ex_fn *bio_write_ex;
-    int instance;             /* Python-side instance id */
+    int instance; /* Python-side instance id */
 } bridge_prov;
 
 #define PROV(provctx) ((bridge_prov *)(provctx))
@@ -93,10 +93,8 @@ const char *bridge_core_param(void *cprov, const char *name)
 {
     bridge_prov *p = cprov;
     const char *value = NULL;
-    OSSL_PARAM params[2] = {
-        { name, OSSL_PARAM_UTF8_PTR, &value, 0, OSSL_PARAM_UNMODIFIED },
-        OSSL_PARAM_END
-    };
+    OSSL_PARAM params[2] = { { name, OSSL_PARAM_UTF8_PTR, &value, 0, OSSL_PARAM_UNMODIFIED },
+                             OSSL_PARAM_END };
 
     if (p == NULL || p->core_get_params == NULL)
         return NULL;
@@ -120,7 +118,7 @@ int bridge_add_reason(int code, const char *text)
     if (reason_count >= MAX_REASONS)
         return 0;
     reason_strings[reason_count].id = (unsigned int)code;
-    reason_strings[reason_count].ptr = (void *)text;   /* kept alive by Python */
+    reason_strings[reason_count].ptr = (void *)text; /* kept alive by Python */
     reason_count++;
     return 1;
 }
@@ -141,22 +139,22 @@ static int bridge_enter(void)
     return 1;
 }
 
-#define CALL(fail, expr)                         \
-    do {                                         \
-        __typeof__(expr) result_;                \
-        if (!bridge_enter())                     \
-            return fail;                         \
-        result_ = (expr);                        \
-        call_depth--;                            \
-        return result_;                          \
+#define CALL(fail, expr)          \
+    do {                          \
+        __typeof__(expr) result_; \
+        if (!bridge_enter())      \
+            return fail;          \
+        result_ = (expr);         \
+        call_depth--;             \
+        return result_;           \
     } while (0)
 
-#define CALL_VOID(expr)                          \
-    do {                                         \
-        if (!bridge_enter())                     \
-            return;                              \
-        (expr);                                  \
-        call_depth--;                            \
+#define CALL_VOID(expr)      \
+    do {                     \
+        if (!bridge_enter()) \
+            return;          \
+        (expr);              \
+        call_depth--;        \
     } while (0)
 
 /* ------------------------------------------------------------------ */
@@ -227,13 +225,17 @@ static int start_python(bridge_prov *p)
     const char *extra = getenv("AZIHSM_BRIDGE_PYTHONPATH");
 
     if (Py_IsInitialized())
-        return 1;   /* a Python host, or an earlier provider instance */
+        return 1; /* a Python host, or an earlier provider instance */
 
     /* OpenSSL dlopens providers RTLD_LOCAL; extension modules (_cffi_backend,
      * pyca's _rust) need libpython's symbols in the global scope. */
     if (dlopen(BRIDGE_LIBPYTHON, RTLD_NOW | RTLD_NOLOAD | RTLD_GLOBAL) == NULL) {
-        raise_error(p, BRIDGE_R_PYTHON_START, "OSSL_provider_init",
-                    "cannot re-open %s globally: %s", BRIDGE_LIBPYTHON, dlerror());
+        raise_error(p,
+                    BRIDGE_R_PYTHON_START,
+                    "OSSL_provider_init",
+                    "cannot re-open %s globally: %s",
+                    BRIDGE_LIBPYTHON,
+                    dlerror());
         return 0;
     }
 
@@ -247,18 +249,22 @@ static int start_python(bridge_prov *p)
     status = PyConfig_SetBytesString(&config, &config.home, BRIDGE_PYTHON_HOME);
     if (!PyStatus_Exception(status))
         status = PyConfig_SetBytesString(&config, &config.program_name, BRIDGE_PYTHON_EXE);
-    if (PyStatus_Exception(status)
-            || (extra != NULL && !append_paths(&config, extra, ':'))
-            || !append_paths(&config, BRIDGE_PYTHON_PATHS, '\n')) {
+    if (PyStatus_Exception(status) || (extra != NULL && !append_paths(&config, extra, ':')) ||
+        !append_paths(&config, BRIDGE_PYTHON_PATHS, '\n')) {
         PyConfig_Clear(&config);
-        raise_error(p, BRIDGE_R_PYTHON_START, "OSSL_provider_init",
-                    "cannot configure the embedded Python (home %s)", BRIDGE_PYTHON_HOME);
+        raise_error(p,
+                    BRIDGE_R_PYTHON_START,
+                    "OSSL_provider_init",
+                    "cannot configure the embedded Python (home %s)",
+                    BRIDGE_PYTHON_HOME);
         return 0;
     }
     status = Py_InitializeFromConfig(&config);
     PyConfig_Clear(&config);
     if (PyStatus_Exception(status)) {
-        raise_error(p, BRIDGE_R_PYTHON_START, "OSSL_provider_init",
+        raise_error(p,
+                    BRIDGE_R_PYTHON_START,
+                    "OSSL_provider_init",
                     "cannot start the embedded Python (home %s): %s; "
                     "rebuild the module with `azihsm-conformance provider-path`",
                     BRIDGE_PYTHON_HOME,
@@ -316,21 +322,25 @@ static int obj_update(void *obj, const unsigned char *data, size_t len)
 {
     CALL(0, py_obj_update(obj, data, len));
 }
-static int obj_get_params(void *obj, OSSL_PARAM params[]) { CALL(0, py_obj_get_params(obj, params)); }
-static int obj_set_params(void *obj, const OSSL_PARAM params[]) { CALL(0, py_obj_set_params(obj, params)); }
+static int obj_get_params(void *obj, OSSL_PARAM params[])
+{
+    CALL(0, py_obj_get_params(obj, params));
+}
+static int obj_set_params(void *obj, const OSSL_PARAM params[])
+{
+    CALL(0, py_obj_set_params(obj, params));
+}
 
 #define FN(id, fn) { id, (void (*)(void))(fn) }
 
 /* ------------------------------------------------------------------ */
 /* DIGEST                                                              */
 
-static const OSSL_PARAM digest_gettable[] = {
-    OSSL_PARAM_size_t(OSSL_DIGEST_PARAM_BLOCK_SIZE, NULL),
-    OSSL_PARAM_size_t(OSSL_DIGEST_PARAM_SIZE, NULL),
-    OSSL_PARAM_int(OSSL_DIGEST_PARAM_XOF, NULL),
-    OSSL_PARAM_int(OSSL_DIGEST_PARAM_ALGID_ABSENT, NULL),
-    OSSL_PARAM_END
-};
+static const OSSL_PARAM digest_gettable[] = { OSSL_PARAM_size_t(OSSL_DIGEST_PARAM_BLOCK_SIZE, NULL),
+                                              OSSL_PARAM_size_t(OSSL_DIGEST_PARAM_SIZE, NULL),
+                                              OSSL_PARAM_int(OSSL_DIGEST_PARAM_XOF, NULL),
+                                              OSSL_PARAM_int(OSSL_DIGEST_PARAM_ALGID_ABSENT, NULL),
+                                              OSSL_PARAM_END };
 static const OSSL_PARAM *digest_gettable_params(void *provctx) { return digest_gettable; }
 static int digest_init(void *ctx, const OSSL_PARAM params[]) { CALL(0, py_digest_init(ctx)); }
 static int digest_final(void *ctx, unsigned char *out, size_t *outl, size_t outsz)
@@ -338,28 +348,35 @@ static int digest_final(void *ctx, unsigned char *out, size_t *outl, size_t outs
     CALL(0, py_digest_final(ctx, out, outl, outsz));
 }
 
-#define DIGEST(id, NAME)                                                              \
-    static void *id##_newctx(void *provctx)                                           \
-    {                                                                                 \
-        CALL(NULL, py_digest_newctx(PROV(provctx)->instance, NAME));                  \
-    }                                                                                 \
-    static int id##_digest(void *provctx, const unsigned char *in, size_t inl,        \
-                           unsigned char *out, size_t *outl, size_t outsz)            \
-    {                                                                                 \
+#define DIGEST(id, NAME)                                                                      \
+    static void *id##_newctx(void *provctx)                                                   \
+    {                                                                                         \
+        CALL(NULL, py_digest_newctx(PROV(provctx)->instance, NAME));                          \
+    }                                                                                         \
+    static int id##_digest(void *provctx,                                                     \
+                           const unsigned char *in,                                           \
+                           size_t inl,                                                        \
+                           unsigned char *out,                                                \
+                           size_t *outl,                                                      \
+                           size_t outsz)                                                      \
+    {                                                                                         \
         CALL(0, py_digest_oneshot(PROV(provctx)->instance, NAME, in, inl, out, outl, outsz)); \
-    }                                                                                 \
-    static int id##_get_params(OSSL_PARAM params[]) { CALL(0, py_digest_get_params(NAME, params)); } \
-    static const OSSL_DISPATCH id##_functions[] = {                                   \
-        FN(OSSL_FUNC_DIGEST_NEWCTX, id##_newctx),                                     \
-        FN(OSSL_FUNC_DIGEST_INIT, digest_init),                                       \
-        FN(OSSL_FUNC_DIGEST_UPDATE, obj_update),                                      \
-        FN(OSSL_FUNC_DIGEST_FINAL, digest_final),                                     \
-        FN(OSSL_FUNC_DIGEST_DIGEST, id##_digest),                                     \
-        FN(OSSL_FUNC_DIGEST_FREECTX, obj_free),                                       \
-        FN(OSSL_FUNC_DIGEST_DUPCTX, obj_dup),                                         \
-        FN(OSSL_FUNC_DIGEST_GET_PARAMS, id##_get_params),                             \
-        FN(OSSL_FUNC_DIGEST_GETTABLE_PARAMS, digest_gettable_params),                 \
-        { 0, NULL }                                                                   \
+    }                                                                                         \
+    static int id##_get_params(OSSL_PARAM params[])                                           \
+    {                                                                                         \
+        CALL(0, py_digest_get_params(NAME, params));                                          \
+    }                                                                                         \
+    static const OSSL_DISPATCH id##_functions[] = {                                           \
+        FN(OSSL_FUNC_DIGEST_NEWCTX, id##_newctx),                                             \
+        FN(OSSL_FUNC_DIGEST_INIT, digest_init),                                               \
+        FN(OSSL_FUNC_DIGEST_UPDATE, obj_update),                                              \
+        FN(OSSL_FUNC_DIGEST_FINAL, digest_final),                                             \
+        FN(OSSL_FUNC_DIGEST_DIGEST, id##_digest),                                             \
+        FN(OSSL_FUNC_DIGEST_FREECTX, obj_free),                                               \
+        FN(OSSL_FUNC_DIGEST_DUPCTX, obj_dup),                                                 \
+        FN(OSSL_FUNC_DIGEST_GET_PARAMS, id##_get_params),                                     \
+        FN(OSSL_FUNC_DIGEST_GETTABLE_PARAMS, digest_gettable_params),                         \
+        { 0, NULL }                                                                           \
     };
 
 DIGEST(sha1, "sha1")
@@ -370,28 +387,24 @@ DIGEST(sha512, "sha512")
 /* ------------------------------------------------------------------ */
 /* KEYMGMT                                                             */
 
-#define AZIHSM_GEN_PARAMS                                               \
-    OSSL_PARAM_utf8_string("azihsm.key_usage", NULL, 0),                \
-    OSSL_PARAM_utf8_string("azihsm.session", NULL, 0),                  \
-    OSSL_PARAM_utf8_string("azihsm.masked_key", NULL, 0),               \
-    OSSL_PARAM_utf8_string("azihsm.input_key", NULL, 0)
+#define AZIHSM_GEN_PARAMS                                     \
+    OSSL_PARAM_utf8_string("azihsm.key_usage", NULL, 0),      \
+        OSSL_PARAM_utf8_string("azihsm.session", NULL, 0),    \
+        OSSL_PARAM_utf8_string("azihsm.masked_key", NULL, 0), \
+        OSSL_PARAM_utf8_string("azihsm.input_key", NULL, 0)
 
 static const OSSL_PARAM ec_gen_settable_table[] = {
-    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0),
-    AZIHSM_GEN_PARAMS,
-    OSSL_PARAM_END
+    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0), AZIHSM_GEN_PARAMS, OSSL_PARAM_END
 };
 static const OSSL_PARAM rsa_gen_settable_table[] = {
-    OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL),
-    AZIHSM_GEN_PARAMS,
-    OSSL_PARAM_END
+    OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL), AZIHSM_GEN_PARAMS, OSSL_PARAM_END
 };
 
-#define COMMON_KEY_GETTABLE                                             \
-    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),                         \
-    OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL),                \
-    OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),                     \
-    OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0)
+#define COMMON_KEY_GETTABLE                                  \
+    OSSL_PARAM_int(OSSL_PKEY_PARAM_BITS, NULL),              \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_SECURITY_BITS, NULL), \
+        OSSL_PARAM_int(OSSL_PKEY_PARAM_MAX_SIZE, NULL),      \
+        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_DEFAULT_DIGEST, NULL, 0)
 
 static const OSSL_PARAM ec_key_gettable_table[] = {
     COMMON_KEY_GETTABLE,
@@ -400,12 +413,10 @@ static const OSSL_PARAM ec_key_gettable_table[] = {
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
     OSSL_PARAM_END
 };
-static const OSSL_PARAM rsa_key_gettable_table[] = {
-    COMMON_KEY_GETTABLE,
-    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
-    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
-    OSSL_PARAM_END
-};
+static const OSSL_PARAM rsa_key_gettable_table[] = { COMMON_KEY_GETTABLE,
+                                                     OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+                                                     OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+                                                     OSSL_PARAM_END };
 
 /* Public halves only: import (peer keys) and export carry no private part. */
 static const OSSL_PARAM ec_public_types_table[] = {
@@ -413,17 +424,18 @@ static const OSSL_PARAM ec_public_types_table[] = {
     OSSL_PARAM_octet_string(OSSL_PKEY_PARAM_PUB_KEY, NULL, 0),
     OSSL_PARAM_END
 };
-static const OSSL_PARAM rsa_public_types_table[] = {
-    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
-    OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
-    OSSL_PARAM_END
-};
+static const OSSL_PARAM rsa_public_types_table[] = { OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_N, NULL, 0),
+                                                     OSSL_PARAM_BN(OSSL_PKEY_PARAM_RSA_E, NULL, 0),
+                                                     OSSL_PARAM_END };
 
 static void *keygen(void *genctx, OSSL_CALLBACK *cb, void *cbarg) { CALL(NULL, py_keygen(genctx)); }
 /* EVP_PKEY_dup (used by the store for expected public keys) needs this. */
 static void *key_dup(const void *key, int selection) { return obj_dup((void *)key); }
 static int key_has(const void *key, int selection) { CALL(0, py_key_has(key, selection)); }
-static int key_match(const void *a, const void *b, int selection) { CALL(0, py_key_match(a, b, selection)); }
+static int key_match(const void *a, const void *b, int selection)
+{
+    CALL(0, py_key_match(a, b, selection));
+}
 static int key_import(void *key, int selection, const OSSL_PARAM params[])
 {
     CALL(0, py_key_import(key, selection, params));
@@ -436,30 +448,42 @@ static int key_export(void *key, int selection, OSSL_CALLBACK *cb, void *cbarg)
 static const char *ec_operation_name(int operation_id)
 {
     switch (operation_id) {
-    case OSSL_OP_SIGNATURE: return "ECDSA";
-    case OSSL_OP_KEYEXCH: return "ECDH";
-    default: return "EC";
+    case OSSL_OP_SIGNATURE:
+        return "ECDSA";
+    case OSSL_OP_KEYEXCH:
+        return "ECDH";
+    default:
+        return "EC";
     }
 }
 static const char *rsa_operation_name(int operation_id) { return "RSA"; }
 static const char *rsa_pss_operation_name(int operation_id) { return "RSA-PSS"; }
 
 #define KEYMGMT(id, ALG, family)                                                        \
-    static void *id##_key_new(void *provctx) { CALL(NULL, py_key_new(PROV(provctx)->instance, ALG)); } \
-    static void *id##_gen_init(void *provctx, int selection, const OSSL_PARAM params[])   \
+    static void *id##_key_new(void *provctx)                                            \
     {                                                                                   \
-        CALL(NULL, py_keygen_init(PROV(provctx)->instance, ALG, selection, params));     \
+        CALL(NULL, py_key_new(PROV(provctx)->instance, ALG));                           \
+    }                                                                                   \
+    static void *id##_gen_init(void *provctx, int selection, const OSSL_PARAM params[]) \
+    {                                                                                   \
+        CALL(NULL, py_keygen_init(PROV(provctx)->instance, ALG, selection, params));    \
     }                                                                                   \
     static const OSSL_PARAM *id##_gen_settable(void *genctx, void *provctx)             \
     {                                                                                   \
-        return family##_gen_settable_table;                                                   \
+        return family##_gen_settable_table;                                             \
     }                                                                                   \
     static void *id##_key_load(const void *reference, size_t size)                      \
     {                                                                                   \
         CALL(NULL, py_key_load(ALG, reference, size));                                  \
     }                                                                                   \
-    static const OSSL_PARAM *id##_key_gettable(void *provctx) { return family##_key_gettable_table; } \
-    static const OSSL_PARAM *id##_public_types(int selection) { return family##_public_types_table; } \
+    static const OSSL_PARAM *id##_key_gettable(void *provctx)                           \
+    {                                                                                   \
+        return family##_key_gettable_table;                                             \
+    }                                                                                   \
+    static const OSSL_PARAM *id##_public_types(int selection)                           \
+    {                                                                                   \
+        return family##_public_types_table;                                             \
+    }                                                                                   \
     static const OSSL_DISPATCH id##_keymgmt_functions[] = {                             \
         FN(OSSL_FUNC_KEYMGMT_NEW, id##_key_new),                                        \
         FN(OSSL_FUNC_KEYMGMT_FREE, obj_free),                                           \
@@ -489,11 +513,12 @@ KEYMGMT(rsa_pss, "RSA-PSS", rsa)
 /* ------------------------------------------------------------------ */
 /* STORE                                                               */
 
-static const OSSL_PARAM store_settable[] = {
-    OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
-    OSSL_PARAM_END
-};
-static void *store_open(void *provctx, const char *uri) { CALL(NULL, py_store_open(PROV(provctx)->instance, uri)); }
+static const OSSL_PARAM store_settable[] = { OSSL_PARAM_int(OSSL_STORE_PARAM_EXPECT, NULL),
+                                             OSSL_PARAM_END };
+static void *store_open(void *provctx, const char *uri)
+{
+    CALL(NULL, py_store_open(PROV(provctx)->instance, uri));
+}
 static const OSSL_PARAM *store_settable_params(void *provctx) { return store_settable; }
 static int store_load(void *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
                       OSSL_PASSPHRASE_CALLBACK *pw_cb, void *pw_cbarg)
@@ -501,24 +526,26 @@ static int store_load(void *ctx, OSSL_CALLBACK *object_cb, void *object_cbarg,
     CALL(0, py_store_load(ctx, object_cb, object_cbarg));
 }
 static int store_eof(void *ctx) { CALL(1, py_store_eof(ctx)); }
-static int store_close(void *ctx) { obj_free(ctx); return 1; }
+static int store_close(void *ctx)
+{
+    obj_free(ctx);
+    return 1;
+}
 
-static const OSSL_DISPATCH store_functions[] = {
-    FN(OSSL_FUNC_STORE_OPEN, store_open),
-    FN(OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS, store_settable_params),
-    FN(OSSL_FUNC_STORE_SET_CTX_PARAMS, obj_set_params),
-    FN(OSSL_FUNC_STORE_LOAD, store_load),
-    FN(OSSL_FUNC_STORE_EOF, store_eof),
-    FN(OSSL_FUNC_STORE_CLOSE, store_close),
-    { 0, NULL }
-};
+static const OSSL_DISPATCH store_functions[] = { FN(OSSL_FUNC_STORE_OPEN, store_open),
+                                                 FN(OSSL_FUNC_STORE_SETTABLE_CTX_PARAMS,
+                                                    store_settable_params),
+                                                 FN(OSSL_FUNC_STORE_SET_CTX_PARAMS, obj_set_params),
+                                                 FN(OSSL_FUNC_STORE_LOAD, store_load),
+                                                 FN(OSSL_FUNC_STORE_EOF, store_eof),
+                                                 FN(OSSL_FUNC_STORE_CLOSE, store_close),
+                                                 { 0, NULL } };
 
 /* ------------------------------------------------------------------ */
 /* SIGNATURE                                                           */
 
 static const OSSL_PARAM ecdsa_ctx_settable_table[] = {
-    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_END
+    OSSL_PARAM_utf8_string(OSSL_SIGNATURE_PARAM_DIGEST, NULL, 0), OSSL_PARAM_END
 };
 static const OSSL_PARAM ecdsa_ctx_gettable_table[] = {
     OSSL_PARAM_octet_string(OSSL_SIGNATURE_PARAM_ALGORITHM_ID, NULL, 0),
@@ -555,7 +582,8 @@ static int sig_digest_sign_init(void *ctx, const char *mdname, void *key, const 
 {
     CALL(0, py_sig_init(ctx, "digest-sign", mdname, key, params));
 }
-static int sig_digest_verify_init(void *ctx, const char *mdname, void *key, const OSSL_PARAM params[])
+static int sig_digest_verify_init(void *ctx, const char *mdname, void *key,
+                                  const OSSL_PARAM params[])
 {
     CALL(0, py_sig_init(ctx, "digest-verify", mdname, key, params));
 }
@@ -564,8 +592,8 @@ static int sig_sign(void *ctx, unsigned char *sig, size_t *siglen, size_t sigsiz
 {
     CALL(0, py_sig_sign(ctx, sig, siglen, sigsize, tbs, tbslen));
 }
-static int sig_verify(void *ctx, const unsigned char *sig, size_t siglen,
-                      const unsigned char *tbs, size_t tbslen)
+static int sig_verify(void *ctx, const unsigned char *sig, size_t siglen, const unsigned char *tbs,
+                      size_t tbslen)
 {
     CALL(0, py_sig_verify(ctx, sig, siglen, tbs, tbslen));
 }
@@ -578,32 +606,38 @@ static int sig_verify_final(void *ctx, const unsigned char *sig, size_t siglen)
     CALL(0, py_sig_verify_final(ctx, sig, siglen));
 }
 
-#define SIGNATURE(id, ALG, family)                                                      \
-    static void *id##_sig_newctx(void *provctx, const char *propq)                      \
-    {                                                                                   \
-        CALL(NULL, py_sig_newctx(PROV(provctx)->instance, ALG));                        \
-    }                                                                                   \
-    static const OSSL_PARAM *id##_sig_settable(void *ctx, void *provctx) { return family##_ctx_settable_table; } \
-    static const OSSL_PARAM *id##_sig_gettable(void *ctx, void *provctx) { return family##_ctx_gettable_table; } \
-    static const OSSL_DISPATCH id##_signature_functions[] = {                           \
-        FN(OSSL_FUNC_SIGNATURE_NEWCTX, id##_sig_newctx),                                \
-        FN(OSSL_FUNC_SIGNATURE_SIGN_INIT, sig_sign_init),                               \
-        FN(OSSL_FUNC_SIGNATURE_SIGN, sig_sign),                                         \
-        FN(OSSL_FUNC_SIGNATURE_VERIFY_INIT, sig_verify_init),                           \
-        FN(OSSL_FUNC_SIGNATURE_VERIFY, sig_verify),                                     \
-        FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, sig_digest_sign_init),                 \
-        FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, obj_update),                         \
-        FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, sig_sign_final),                      \
-        FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, sig_digest_verify_init),             \
-        FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, obj_update),                       \
-        FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, sig_verify_final),                  \
-        FN(OSSL_FUNC_SIGNATURE_FREECTX, obj_free),                                      \
-        FN(OSSL_FUNC_SIGNATURE_DUPCTX, obj_dup),                                        \
-        FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, obj_get_params),                         \
-        FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, id##_sig_gettable),                 \
-        FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, obj_set_params),                         \
-        FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, id##_sig_settable),                 \
-        { 0, NULL }                                                                     \
+#define SIGNATURE(id, ALG, family)                                          \
+    static void *id##_sig_newctx(void *provctx, const char *propq)          \
+    {                                                                       \
+        CALL(NULL, py_sig_newctx(PROV(provctx)->instance, ALG));            \
+    }                                                                       \
+    static const OSSL_PARAM *id##_sig_settable(void *ctx, void *provctx)    \
+    {                                                                       \
+        return family##_ctx_settable_table;                                 \
+    }                                                                       \
+    static const OSSL_PARAM *id##_sig_gettable(void *ctx, void *provctx)    \
+    {                                                                       \
+        return family##_ctx_gettable_table;                                 \
+    }                                                                       \
+    static const OSSL_DISPATCH id##_signature_functions[] = {               \
+        FN(OSSL_FUNC_SIGNATURE_NEWCTX, id##_sig_newctx),                    \
+        FN(OSSL_FUNC_SIGNATURE_SIGN_INIT, sig_sign_init),                   \
+        FN(OSSL_FUNC_SIGNATURE_SIGN, sig_sign),                             \
+        FN(OSSL_FUNC_SIGNATURE_VERIFY_INIT, sig_verify_init),               \
+        FN(OSSL_FUNC_SIGNATURE_VERIFY, sig_verify),                         \
+        FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, sig_digest_sign_init),     \
+        FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, obj_update),             \
+        FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, sig_sign_final),          \
+        FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, sig_digest_verify_init), \
+        FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, obj_update),           \
+        FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, sig_verify_final),      \
+        FN(OSSL_FUNC_SIGNATURE_FREECTX, obj_free),                          \
+        FN(OSSL_FUNC_SIGNATURE_DUPCTX, obj_dup),                            \
+        FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, obj_get_params),             \
+        FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS, id##_sig_gettable),     \
+        FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, obj_set_params),             \
+        FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS, id##_sig_settable),     \
+        { 0, NULL }                                                         \
     };
 
 SIGNATURE(ecdsa, "ECDSA", ecdsa)
@@ -646,33 +680,36 @@ static int encoder_set_params(void *vctx, const OSSL_PARAM params[])
         if (strcmp(params->key, OSSL_ENCODER_PARAM_CIPHER) != 0)
             continue;
         /* a NULL or empty name switches encryption off again */
-        ctx->encrypt = params->data_type == OSSL_PARAM_UTF8_STRING && params->data != NULL
-                       && params->data_size > 0 && ((const char *)params->data)[0] != '\0';
+        ctx->encrypt = params->data_type == OSSL_PARAM_UTF8_STRING && params->data != NULL &&
+                       params->data_size > 0 && ((const char *)params->data)[0] != '\0';
     }
     return 1;
 }
 
-#define ENCODER(id, FORM, SELECTION)                                                    \
-    static int id##_does_selection(void *provctx, int selection)                        \
-    {                                                                                   \
-        return (selection & (SELECTION)) != 0;                                          \
-    }                                                                                   \
-    static int id##_encode(void *vctx, OSSL_CORE_BIO *out, const void *obj_raw,         \
-                           const OSSL_PARAM obj_abstract[], int selection,              \
-                           OSSL_PASSPHRASE_CALLBACK *cb, void *cbarg)                   \
-    {                                                                                   \
-        encoder_ctx *ctx = vctx;                                                        \
-        CALL(0, py_encode(ctx->prov->instance, FORM, out, obj_raw, selection,           \
-                          ctx->encrypt));                                               \
-    }                                                                                   \
-    static const OSSL_DISPATCH id##_encoder_functions[] = {                             \
-        FN(OSSL_FUNC_ENCODER_NEWCTX, encoder_newctx),                                   \
-        FN(OSSL_FUNC_ENCODER_FREECTX, encoder_freectx),                                 \
-        FN(OSSL_FUNC_ENCODER_SET_CTX_PARAMS, encoder_set_params),                       \
-        FN(OSSL_FUNC_ENCODER_SETTABLE_CTX_PARAMS, encoder_settable),                    \
-        FN(OSSL_FUNC_ENCODER_DOES_SELECTION, id##_does_selection),                      \
-        FN(OSSL_FUNC_ENCODER_ENCODE, id##_encode),                                      \
-        { 0, NULL }                                                                     \
+#define ENCODER(id, FORM, SELECTION)                                                          \
+    static int id##_does_selection(void *provctx, int selection)                              \
+    {                                                                                         \
+        return (selection & (SELECTION)) != 0;                                                \
+    }                                                                                         \
+    static int id##_encode(void *vctx,                                                        \
+                           OSSL_CORE_BIO *out,                                                \
+                           const void *obj_raw,                                               \
+                           const OSSL_PARAM obj_abstract[],                                   \
+                           int selection,                                                     \
+                           OSSL_PASSPHRASE_CALLBACK *cb,                                      \
+                           void *cbarg)                                                       \
+    {                                                                                         \
+        encoder_ctx *ctx = vctx;                                                              \
+        CALL(0, py_encode(ctx->prov->instance, FORM, out, obj_raw, selection, ctx->encrypt)); \
+    }                                                                                         \
+    static const OSSL_DISPATCH id##_encoder_functions[] = {                                   \
+        FN(OSSL_FUNC_ENCODER_NEWCTX, encoder_newctx),                                         \
+        FN(OSSL_FUNC_ENCODER_FREECTX, encoder_freectx),                                       \
+        FN(OSSL_FUNC_ENCODER_SET_CTX_PARAMS, encoder_set_params),                             \
+        FN(OSSL_FUNC_ENCODER_SETTABLE_CTX_PARAMS, encoder_settable),                          \
+        FN(OSSL_FUNC_ENCODER_DOES_SELECTION, id##_does_selection),                            \
+        FN(OSSL_FUNC_ENCODER_ENCODE, id##_encode),                                            \
+        { 0, NULL }                                                                           \
     };
 
 ENCODER(text, "text", OSSL_KEYMGMT_SELECT_ALL)
@@ -692,7 +729,10 @@ static const OSSL_PARAM rsa_cipher_params_table[] = {
     OSSL_PARAM_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, NULL, 0),
     OSSL_PARAM_END
 };
-static const OSSL_PARAM *rsa_cipher_params(void *ctx, void *provctx) { return rsa_cipher_params_table; }
+static const OSSL_PARAM *rsa_cipher_params(void *ctx, void *provctx)
+{
+    return rsa_cipher_params_table;
+}
 static int rsa_encrypt_init(void *ctx, void *key, const OSSL_PARAM params[])
 {
     CALL(0, py_cipher_init(ctx, "encrypt", key, params));
@@ -707,24 +747,24 @@ static int rsa_cipher_run(void *ctx, unsigned char *out, size_t *outlen, size_t 
     CALL(0, py_cipher_run(ctx, out, outlen, outsize, in, inlen));
 }
 
-#define ASYM_CIPHER(id, ALG)                                                            \
-    static void *id##_cipher_newctx(void *provctx)                                      \
-    {                                                                                   \
-        CALL(NULL, py_cipher_newctx(PROV(provctx)->instance, ALG));                     \
-    }                                                                                   \
-    static const OSSL_DISPATCH id##_asym_cipher_functions[] = {                         \
-        FN(OSSL_FUNC_ASYM_CIPHER_NEWCTX, id##_cipher_newctx),                           \
-        FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, rsa_encrypt_init),                       \
-        FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT, rsa_cipher_run),                              \
-        FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, rsa_decrypt_init),                       \
-        FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT, rsa_cipher_run),                              \
-        FN(OSSL_FUNC_ASYM_CIPHER_FREECTX, obj_free),                                    \
-        FN(OSSL_FUNC_ASYM_CIPHER_DUPCTX, obj_dup),                                      \
-        FN(OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, obj_get_params),                       \
-        FN(OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS, rsa_cipher_params),               \
-        FN(OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, obj_set_params),                       \
-        FN(OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS, rsa_cipher_params),               \
-        { 0, NULL }                                                                     \
+#define ASYM_CIPHER(id, ALG)                                              \
+    static void *id##_cipher_newctx(void *provctx)                        \
+    {                                                                     \
+        CALL(NULL, py_cipher_newctx(PROV(provctx)->instance, ALG));       \
+    }                                                                     \
+    static const OSSL_DISPATCH id##_asym_cipher_functions[] = {           \
+        FN(OSSL_FUNC_ASYM_CIPHER_NEWCTX, id##_cipher_newctx),             \
+        FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT_INIT, rsa_encrypt_init),         \
+        FN(OSSL_FUNC_ASYM_CIPHER_ENCRYPT, rsa_cipher_run),                \
+        FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT_INIT, rsa_decrypt_init),         \
+        FN(OSSL_FUNC_ASYM_CIPHER_DECRYPT, rsa_cipher_run),                \
+        FN(OSSL_FUNC_ASYM_CIPHER_FREECTX, obj_free),                      \
+        FN(OSSL_FUNC_ASYM_CIPHER_DUPCTX, obj_dup),                        \
+        FN(OSSL_FUNC_ASYM_CIPHER_GET_CTX_PARAMS, obj_get_params),         \
+        FN(OSSL_FUNC_ASYM_CIPHER_GETTABLE_CTX_PARAMS, rsa_cipher_params), \
+        FN(OSSL_FUNC_ASYM_CIPHER_SET_CTX_PARAMS, obj_set_params),         \
+        FN(OSSL_FUNC_ASYM_CIPHER_SETTABLE_CTX_PARAMS, rsa_cipher_params), \
+        { 0, NULL }                                                       \
     };
 
 ASYM_CIPHER(rsa, "RSA")
@@ -735,10 +775,8 @@ ASYM_CIPHER(rsa_pss, "RSA-PSS")
 /* ------------------------------------------------------------------ */
 /* KEYEXCH: ECDH into a masked key file (keyexch.py).                  */
 
-static const OSSL_PARAM ecdh_params_table[] = {
-    OSSL_PARAM_utf8_string("output_file", NULL, 0),
-    OSSL_PARAM_END
-};
+static const OSSL_PARAM ecdh_params_table[] = { OSSL_PARAM_utf8_string("output_file", NULL, 0),
+                                                OSSL_PARAM_END };
 static const OSSL_PARAM *ecdh_params(void *ctx, void *provctx) { return ecdh_params_table; }
 static void *ecdh_newctx(void *provctx) { CALL(NULL, py_keyexch_newctx(PROV(provctx)->instance)); }
 static int ecdh_init(void *ctx, void *key, const OSSL_PARAM params[])
@@ -779,10 +817,8 @@ static const OSSL_PARAM hkdf_settable_table[] = {
     OSSL_PARAM_octet_string(OSSL_KDF_PARAM_INFO, NULL, 0),
     OSSL_PARAM_END
 };
-static const OSSL_PARAM hkdf_gettable_table[] = {
-    OSSL_PARAM_size_t(OSSL_KDF_PARAM_SIZE, NULL),
-    OSSL_PARAM_END
-};
+static const OSSL_PARAM hkdf_gettable_table[] = { OSSL_PARAM_size_t(OSSL_KDF_PARAM_SIZE, NULL),
+                                                  OSSL_PARAM_END };
 static const OSSL_PARAM *hkdf_settable(void *ctx, void *provctx) { return hkdf_settable_table; }
 static const OSSL_PARAM *hkdf_gettable(void *ctx, void *provctx) { return hkdf_gettable_table; }
 static void *hkdf_newctx(void *provctx) { CALL(NULL, py_kdf_newctx(PROV(provctx)->instance)); }
@@ -813,11 +849,10 @@ static const OSSL_PARAM hmac_settable_table[] = {
     OSSL_PARAM_octet_string(OSSL_MAC_PARAM_KEY, NULL, 0),
     OSSL_PARAM_END
 };
-static const OSSL_PARAM hmac_gettable_table[] = {
-    OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, NULL),
-    OSSL_PARAM_size_t(OSSL_MAC_PARAM_BLOCK_SIZE, NULL),
-    OSSL_PARAM_END
-};
+static const OSSL_PARAM hmac_gettable_table[] = { OSSL_PARAM_size_t(OSSL_MAC_PARAM_SIZE, NULL),
+                                                  OSSL_PARAM_size_t(OSSL_MAC_PARAM_BLOCK_SIZE,
+                                                                    NULL),
+                                                  OSSL_PARAM_END };
 static const OSSL_PARAM *hmac_settable(void *ctx, void *provctx) { return hmac_settable_table; }
 static const OSSL_PARAM *hmac_gettable(void *ctx, void *provctx) { return hmac_gettable_table; }
 static void *hmac_newctx(void *provctx) { CALL(NULL, py_mac_newctx(PROV(provctx)->instance)); }
@@ -861,8 +896,13 @@ static const OSSL_ALGORITHM digests[] = {
 
 static const OSSL_ALGORITHM keymgmts[] = {
     { "EC:id-ecPublicKey:1.2.840.10045.2.1", ALG_PROPS, ec_keymgmt_functions, "azihsm EC keys" },
-    { "RSA:rsaEncryption:1.2.840.113549.1.1.1", ALG_PROPS, rsa_keymgmt_functions, "azihsm RSA keys" },
-    { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", ALG_PROPS, rsa_pss_keymgmt_functions,
+    { "RSA:rsaEncryption:1.2.840.113549.1.1.1",
+      ALG_PROPS,
+      rsa_keymgmt_functions,
+      "azihsm RSA keys" },
+    { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
+      ALG_PROPS,
+      rsa_pss_keymgmt_functions,
       "azihsm RSA-PSS keys" },
     { NULL, NULL, NULL, NULL }
 };
@@ -870,20 +910,26 @@ static const OSSL_ALGORITHM keymgmts[] = {
 static const OSSL_ALGORITHM signatures[] = {
     { "ECDSA", ALG_PROPS, ecdsa_signature_functions, "azihsm ECDSA" },
     { "EC:id-ecPublicKey:1.2.840.10045.2.1", ALG_PROPS, ecdsa_signature_functions, "azihsm ECDSA" },
-    { "RSA:rsaEncryption:1.2.840.113549.1.1.1", ALG_PROPS, rsa_signature_functions,
+    { "RSA:rsaEncryption:1.2.840.113549.1.1.1",
+      ALG_PROPS,
+      rsa_signature_functions,
       "azihsm RSA PKCS#1 v1.5 and PSS" },
-    { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", ALG_PROPS, rsa_pss_signature_functions,
+    { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
+      ALG_PROPS,
+      rsa_pss_signature_functions,
       "azihsm RSA-PSS" },
     { NULL, NULL, NULL, NULL }
 };
 
-static const OSSL_ALGORITHM asym_ciphers[] = {
-    { "RSA:rsaEncryption:1.2.840.113549.1.1.1", ALG_PROPS, rsa_asym_cipher_functions,
-      "azihsm RSA OAEP and PKCS#1 v1.5 encryption" },
-    { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10", ALG_PROPS, rsa_pss_asym_cipher_functions,
-      "refuses RSA-PSS keys (they cannot encrypt)" },
-    { NULL, NULL, NULL, NULL }
-};
+static const OSSL_ALGORITHM asym_ciphers[] = { { "RSA:rsaEncryption:1.2.840.113549.1.1.1",
+                                                 ALG_PROPS,
+                                                 rsa_asym_cipher_functions,
+                                                 "azihsm RSA OAEP and PKCS#1 v1.5 encryption" },
+                                               { "RSA-PSS:RSASSA-PSS:1.2.840.113549.1.1.10",
+                                                 ALG_PROPS,
+                                                 rsa_pss_asym_cipher_functions,
+                                                 "refuses RSA-PSS keys (they cannot encrypt)" },
+                                               { NULL, NULL, NULL, NULL } };
 
 static const OSSL_ALGORITHM keyexchs[] = {
     { "ECDH", ALG_PROPS, ecdh_keyexch_functions, "azihsm ECDH into a masked key file" },
@@ -905,22 +951,27 @@ static const OSSL_ALGORITHM stores[] = {
     { NULL, NULL, NULL, NULL }
 };
 
-#define ENCODER_ROWS(KEYTYPE)                                                               \
-    { KEYTYPE, "provider=azihsm,output=text", text_encoder_functions, NULL },              \
-    { KEYTYPE, "provider=azihsm,output=der,structure=SubjectPublicKeyInfo",                \
-      der_spki_encoder_functions, NULL },                                                   \
-    { KEYTYPE, "provider=azihsm,output=pem,structure=SubjectPublicKeyInfo",                \
-      pem_spki_encoder_functions, NULL },                                                   \
-    { KEYTYPE, "provider=azihsm,output=der,structure=PrivateKeyInfo",                      \
-      der_pki_encoder_functions, NULL },                                                    \
-    { KEYTYPE, "provider=azihsm,output=pem,structure=PrivateKeyInfo",                      \
-      pem_pki_encoder_functions, NULL }
+#define ENCODER_ROWS(KEYTYPE)                                                                      \
+    { KEYTYPE, "provider=azihsm,output=text", text_encoder_functions, NULL },                      \
+        { KEYTYPE,                                                                                 \
+          "provider=azihsm,output=der,structure=SubjectPublicKeyInfo",                             \
+          der_spki_encoder_functions,                                                              \
+          NULL },                                                                                  \
+        { KEYTYPE,                                                                                 \
+          "provider=azihsm,output=pem,structure=SubjectPublicKeyInfo",                             \
+          pem_spki_encoder_functions,                                                              \
+          NULL },                                                                                  \
+        { KEYTYPE,                                                                                 \
+          "provider=azihsm,output=der,structure=PrivateKeyInfo",                                   \
+          der_pki_encoder_functions,                                                               \
+          NULL },                                                                                  \
+    {                                                                                              \
+        KEYTYPE, "provider=azihsm,output=pem,structure=PrivateKeyInfo", pem_pki_encoder_functions, \
+            NULL                                                                                   \
+    }
 
 static const OSSL_ALGORITHM encoders[] = {
-    ENCODER_ROWS("EC"),
-    ENCODER_ROWS("RSA"),
-    ENCODER_ROWS("RSA-PSS"),
-    { NULL, NULL, NULL, NULL }
+    ENCODER_ROWS("EC"), ENCODER_ROWS("RSA"), ENCODER_ROWS("RSA-PSS"), { NULL, NULL, NULL, NULL }
 };
 
 /* ------------------------------------------------------------------ */
@@ -944,16 +995,26 @@ static const OSSL_ALGORITHM *provider_query(void *provctx, int operation_id, int
 {
     *no_cache = 0;
     switch (operation_id) {
-    case OSSL_OP_DIGEST: return digests;
-    case OSSL_OP_KEYMGMT: return keymgmts;
-    case OSSL_OP_SIGNATURE: return signatures;
-    case OSSL_OP_STORE: return stores;
-    case OSSL_OP_ENCODER: return encoders;
-    case OSSL_OP_ASYM_CIPHER: return asym_ciphers;
-    case OSSL_OP_KEYEXCH: return keyexchs;
-    case OSSL_OP_KDF: return kdfs;
-    case OSSL_OP_MAC: return macs;
-    default: return NULL;
+    case OSSL_OP_DIGEST:
+        return digests;
+    case OSSL_OP_KEYMGMT:
+        return keymgmts;
+    case OSSL_OP_SIGNATURE:
+        return signatures;
+    case OSSL_OP_STORE:
+        return stores;
+    case OSSL_OP_ENCODER:
+        return encoders;
+    case OSSL_OP_ASYM_CIPHER:
+        return asym_ciphers;
+    case OSSL_OP_KEYEXCH:
+        return keyexchs;
+    case OSSL_OP_KDF:
+        return kdfs;
+    case OSSL_OP_MAC:
+        return macs;
+    default:
+        return NULL;
     }
 }
 
@@ -988,15 +1049,15 @@ static const OSSL_ALGORITHM *nested_query(void *provctx, int operation_id, int *
     return NULL;
 }
 static void nested_teardown(void *provctx) { free(provctx); }
-static const OSSL_DISPATCH nested_functions[] = {
-    FN(OSSL_FUNC_PROVIDER_TEARDOWN, nested_teardown),
-    FN(OSSL_FUNC_PROVIDER_QUERY_OPERATION, nested_query),
-    { 0, NULL }
-};
+static const OSSL_DISPATCH nested_functions[] = { FN(OSSL_FUNC_PROVIDER_TEARDOWN, nested_teardown),
+                                                  FN(OSSL_FUNC_PROVIDER_QUERY_OPERATION,
+                                                     nested_query),
+                                                  { 0, NULL } };
 
-__attribute__((visibility("default")))
-int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
-                       const OSSL_DISPATCH **out, void **provctx)
+__attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HANDLE *handle,
+                                                              const OSSL_DISPATCH *in,
+                                                              const OSSL_DISPATCH **out,
+                                                              void **provctx)
 {
     bridge_prov *p = calloc(1, sizeof(*p));
     int ok;
@@ -1036,7 +1097,7 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 1;
     }
 
-    pthread_mutex_lock(&start_lock);   /* two library contexts may load us at once */
+    pthread_mutex_lock(&start_lock); /* two library contexts may load us at once */
     ok = start_python(p);
     pthread_mutex_unlock(&start_lock);
     if (!ok) {
@@ -1044,7 +1105,9 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
         return 0;
     }
     if (!bridge_enter()) {
-        raise_error(p, BRIDGE_R_REENTRY, "OSSL_provider_init",
+        raise_error(p,
+                    BRIDGE_R_REENTRY,
+                    "OSSL_provider_init",
                     "azihsm provider initialised from inside itself too deeply");
         free(p);
         return 0;

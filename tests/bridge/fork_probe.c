@@ -15,8 +15,8 @@ static int digest_once(void)
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_MD *md = EVP_MD_fetch(NULL, "SHA2-256", "provider=azihsm");
-    int ok = md != NULL && EVP_Digest("abc", 3, out, &len, md, NULL) && len == 32
-             && out[0] == 0xba && out[31] == 0xad;
+    int ok = md != NULL && EVP_Digest("abc", 3, out, &len, md, NULL) && len == 32 &&
+             out[0] == 0xba && out[31] == 0xad;
 
     EVP_MD_free(md);
     return ok;
@@ -47,8 +47,8 @@ int main(int argc, char **argv)
             alarm(20);
             _exit(digest_once() ? 0 : 1);
         }
-        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status)
-                && WEXITSTATUS(status) == 0)
+        if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+            WEXITSTATUS(status) == 0)
             good++;
     }
     printf("forks ok: %d/%d\n", good, forks);
