@@ -226,19 +226,25 @@ def derive(
     )
 
 
-def hkdf_args(
-    ikm_file: str,
+def kdf_args(
+    ikm_file: str | None,
     *,
-    digest: str = "SHA256",
+    kdf: str = "HKDF",
+    digest: str | None = "SHA256",
     key_type: str | None = "hmac",
     bits: int | None = 256,
     output_file: str | None = "derived.bin",
     salt: bytes | None = None,
     info: bytes | None = None,
+    ikm_bytes: bytes | None = None,
+    mode: str | None = None,
+    mac: str | None = None,
     keylen: int = 4096,
     out: str = "/dev/null",
 ) -> tuple:
-    """``kdf -keylen N -kdfopt digest:D -kdfopt azihsm.ikm_file:F ... -binary -out OUT HKDF``."""
+    """``kdf -keylen N -kdfopt digest:D -kdfopt azihsm.ikm_file:F ... -binary -out OUT KDF``
+    (KDF HKDF or KBKDF; for KBKDF the salt is the label and the info the context).
+    IKM_BYTES passes the masked IKM itself (``hexkey``) instead of, or besides, the file."""
     return (
         "kdf",
         PROV,
@@ -248,7 +254,10 @@ def hkdf_args(
             "-kdfopt",
             {
                 "digest": digest,
+                "mode": mode,
+                "mac": mac,
                 "azihsm.ikm_file": ikm_file,
+                "hexkey": ikm_bytes.hex() if ikm_bytes else None,
                 "output_file": output_file or None,
                 "derived_key_type": key_type or None,
                 "derived_key_bits": bits,
@@ -259,8 +268,12 @@ def hkdf_args(
         "-binary",
         "-out",
         out,
-        "HKDF",
+        kdf,
     )
+
+
+def hkdf_args(ikm_file: str | None, **options) -> tuple:
+    return kdf_args(ikm_file, kdf="HKDF", **options)
 
 
 def hkdf(openssl, ikm_file: str, *, prove: bool = False, expect_fail: bool | None = False, **options):
@@ -331,23 +344,27 @@ def hmac_chain_tag(
     *,
     salt: bytes | None = None,
     info: bytes | None = None,
+    kdf: str = "HKDF",
     prove: bool = False,
 ) -> bytes:
-    """The tag of DATA under an HMAC key derived by HKDF from the masked SECRET_FILE.
+    """The tag of DATA under an HMAC key derived by KDF (HKDF or KBKDF) from the masked
+    SECRET_FILE.
 
     This is how the suite reads a masked secret it can never see: it compares this tag
-    with ``oracle.software_chain`` over the value the secret must have. PROVE proves the HKDF.
+    with ``oracle.software_chain`` over the value the secret must have. PROVE proves the KDF.
     """
-    hmac_key = f"{Path(secret_file).stem}.{digest}.hmac.bin"
-    hkdf(
-        openssl,
-        secret_file,
-        digest=digest.upper(),
-        key_type="hmac",
-        bits=oracle.digest_size(digest) * 8,
-        output_file=hmac_key,
-        salt=salt,
-        info=info,
+    hmac_key = f"{Path(secret_file).stem}.{kdf}.{digest}.hmac.bin"
+    openssl(
+        *kdf_args(
+            secret_file,
+            kdf=kdf,
+            digest=digest.upper(),
+            key_type="hmac",
+            bits=oracle.digest_size(digest) * 8,
+            output_file=hmac_key,
+            salt=salt,
+            info=info,
+        ),
         prove=prove,
     )
     return hmac(openssl, hmac_key, digest.upper(), data)

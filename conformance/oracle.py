@@ -354,7 +354,7 @@ def max_plaintext(key_bits: int, padding_name: str, digest_name: str = "sha256")
     return k - 2 * digest_size(digest_name) - 2
 
 
-# ----------------------------------------------------------------- ECDH -> HKDF -> HMAC
+# ----------------------------------------------------------------- ECDH -> HKDF/KBKDF -> HMAC
 
 
 def ecdh_shared_secret(private_key, peer_public) -> bytes:
@@ -371,11 +371,44 @@ def hmac(key: bytes, digest_name: str, data: bytes) -> bytes:
     return _hmac.new(key, data, canonical_digest(digest_name)).digest()
 
 
+def kbkdf_counter(key: bytes, digest_name: str, fixed_input: bytes, length: int) -> bytes:
+    """NIST SP 800-108 counter mode with an HMAC PRF and a 32-bit counter before the fixed
+    input: K(i) = HMAC(key, [i]32 || fixed_input), i from 1. Written out here (not pyca's
+    KBKDFHMAC, which the reference uses) so the check does not share the code it checks;
+    tests/conformance/test_oracle.py holds it to the NIST CAVP vectors."""
+    out = b""
+    counter = 1
+    while len(out) < length:
+        out += hmac(key, digest_name, counter.to_bytes(4, "big") + fixed_input)
+        counter += 1
+    return out[:length]
+
+
+def kbkdf(ikm: bytes, digest_name: str, length: int, label: bytes = b"", context: bytes = b"", *, separator=True):
+    """KBKDF with OpenSSL's fixed input: Label || 0x00 || Context || [L]32 (L in bits); without
+    SEPARATOR the 0x00 is left out (what upstream's firmware emulator does without a context)."""
+    fixed = label + (b"\x00" if separator else b"") + context + (length * 8).to_bytes(4, "big")
+    return kbkdf_counter(ikm, digest_name, fixed, length)
+
+
 def software_chain(
-    secret: bytes, digest_name: str, data: bytes, *, salt: bytes = b"", info: bytes = b"", key_bits: int | None = None
+    secret: bytes,
+    digest_name: str,
+    data: bytes,
+    *,
+    salt: bytes = b"",
+    info: bytes = b"",
+    key_bits: int | None = None,
+    kdf: str = "HKDF",
+    separator: bool = True,
 ) -> bytes:
-    """The tag of DATA under an HMAC key derived from SECRET: what ECDH -> HKDF(hmac) -> HMAC gives."""
-    key = hkdf(secret, digest_name, (key_bits or digest_size(digest_name) * 8) // 8, salt, info)
+    """The tag of DATA under an HMAC key derived from SECRET: what ECDH -> KDF(hmac) -> HMAC
+    gives, with KDF HKDF (salt, info) or KBKDF (salt = label, info = context)."""
+    length = (key_bits or digest_size(digest_name) * 8) // 8
+    if kdf == "KBKDF":
+        key = kbkdf(secret, digest_name, length, salt, info, separator=separator)
+    else:
+        key = hkdf(secret, digest_name, length, salt, info)
     return hmac(key, digest_name, data)
 
 

@@ -73,30 +73,39 @@ def test_ecdh_other_curve_refused(openssl, workdir, keys, backend, software_keys
     assert not (secret.exists() and secret.stat().st_size), "a refused ECDH still wrote a secret"
 
 
-@pytest.mark.clause("ECDH-NO-OUTPUT-FILE")
-def test_ecdh_without_output_file(openssl, workdir, keys, software_keys, observe):
-    """Records whether the derive keeps the README's rule (fails without output_file: no
-    buffer fallback) or, as later upstream versions do, writes the blob to the caller's buffer."""
+@pytest.mark.clause("ECDH-NO-BUFFER")
+def test_ecdh_without_output_file_is_refused(openssl, workdir, keys, software_keys):
+    """Revision 2026-03: the README rules out a buffer fallback."""
     key = keys.imported_ec("P-256", "keyAgreement")
     peer_file = commands.write_peer(workdir, software_keys.ec("P-256", 1).public_key(), "pem")
-    control = commands.derive_args(key.uri(workdir), peer_file, output_file="control.bin")
-    try:
-        openssl.refuses(
-            *commands.derive_args(key.uri(workdir), peer_file, output_file=None, out="derive.out"),
-            control=control,
-            because="parameter",
-        )
-        observe("without output_file the derive fails (no buffer fallback)")
-        return
-    except pytest.fail.Exception as exc:
-        if not str(exc).startswith("accepted"):
-            raise
-    written = (workdir / "derive.out").stat().st_size if (workdir / "derive.out").exists() else 0
-    pytest.fail(
-        f"recorded: without output_file the derive succeeded and wrote {written} bytes to -out "
-        "(a buffer fallback the README rules out)",
-        pytrace=False,
+    openssl.refuses(
+        *commands.derive_args(key.uri(workdir), peer_file, output_file=None, out="derive.out"),
+        control=commands.derive_args(key.uri(workdir), peer_file, output_file="control.bin"),
+        because="parameter",
     )
+    out = workdir / "derive.out"
+    assert not (out.exists() and out.stat().st_size), "a refused derive still wrote to -out"
+
+
+@pytest.mark.clause("ECDH-BUFFER")
+@pytest.mark.parametrize("curve, kdf", grid(curve=CURVES, kdf=("HKDF", "KBKDF")))
+def test_ecdh_to_the_callers_buffer(openssl, workdir, keys, software_keys, data, curve, kdf):
+    """Revision 2026-08: the masked blob comes back in the caller's buffer; it must be as
+    good an IKM as the output_file blob of the same agreement."""
+    key = keys.imported_ec(curve, "keyAgreement")
+    peer = software_keys.ec(curve, 1)
+    expected = oracle.ecdh_shared_secret(key.private, peer.public_key())
+    peer_file = commands.write_peer(workdir, peer.public_key(), "pem")
+    commands.derive(openssl, key.uri(workdir), peer_file, output_file=None, out="buffer.bin", prove=True)
+    blob = (workdir / "buffer.bin").read_bytes()
+    assert blob, "pkeyutl -derive without output_file exited 0 but wrote nothing to -out"
+    assert expected not in blob, "the caller's buffer holds the shared secret in clear, not a masked blob"
+    commands.derive(openssl, key.uri(workdir), peer_file, output_file="file.bin")
+    salt = b"buffer or file"
+    want = oracle.software_chain(expected, "sha256", data.read_bytes(), kdf=kdf, salt=salt)
+    for source in ("buffer.bin", "file.bin"):
+        tag = commands.hmac_chain_tag(openssl, source, "sha256", data, kdf=kdf, salt=salt)
+        oracle.assert_tag(tag, want, f"ECDH {curve} secret from {source} through {kdf}")
 
 
 # ----------------------------------------------------------------- Wycheproof

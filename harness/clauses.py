@@ -2,7 +2,8 @@
 
 Besides the clauses, the catalogue defines the named *capabilities* (conformance profiles)
 a backend may claim; each clause says which it ``needs`` (a backend lacking one gets *not
-applicable*), which spec ``revision`` introduced it, and which operation classes the
+applicable*), which spec ``revision`` introduced it (and, for a rule a later revision
+replaced, ``until`` which), and which operation classes the
 provider under test must be shown to ``perform`` (its positive cases prove it with an
 isolated twin, see ``harness.isolation``).
 """
@@ -26,7 +27,7 @@ DEFAULT_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "clauses.to
 LEVELS = ("MUST", "SHOULD", "INFO")
 _ID = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)*$")
 _CAPABILITY = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
-_CLAUSE_KEYS = {"id", "section", "level", "text", "openssl", "needs", "performs", "revision"}
+_CLAUSE_KEYS = {"id", "section", "level", "text", "openssl", "needs", "performs", "revision", "until"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class Clause:
     needs: tuple[str, ...] = ()  # capabilities a backend must claim
     performs: tuple[str, ...] = ()  # operation classes the provider must be shown to perform
     revision: str = DEFAULT_REVISION
+    until: str = ""  # the revision that replaced this rule: it applies to earlier ones only
 
     @property
     def required(self) -> bool:
@@ -102,6 +104,7 @@ def _clause(entry: dict, where: str, capabilities: dict[str, str]) -> Clause:
         needs=tuple(entry.get("needs", ())),
         performs=tuple(entry.get("performs", ())),
         revision=str(entry.get("revision", DEFAULT_REVISION)),
+        until=str(entry.get("until", "")),
     )
     where = f"{where} ({clause.id})"
     if not _ID.match(clause.id):
@@ -110,6 +113,13 @@ def _clause(entry: dict, where: str, capabilities: dict[str, str]) -> Clause:
         raise UsageError(f"{where}: level '{clause.level}' must be one of {', '.join(LEVELS)}")
     if clause.revision not in REVISIONS:
         raise UsageError(f"{where}: revision '{clause.revision}' must be one of {', '.join(REVISIONS)}")
+    if clause.until and (
+        clause.until not in REVISIONS or REVISIONS.index(clause.until) <= REVISIONS.index(clause.revision)
+    ):
+        raise UsageError(
+            f"{where}: until '{clause.until}' must be a revision after {clause.revision} "
+            f"(one of {', '.join(REVISIONS)})"
+        )
     strange = [name for name in clause.needs if name not in capabilities]
     if strange:
         raise UsageError(f"{where}: needs unknown capability {', '.join(strange)}; define it under [capability.NAME]")

@@ -118,6 +118,11 @@ def not_applicable_reason(clause, state: HarnessState) -> str:
     backend = state.backend
     if not backend.claims_revision(clause.revision):
         return f"clause {clause.id} belongs to spec revision {clause.revision}; backend {backend.name} claims {backend.revision}"
+    if clause.until and backend.claims_revision(clause.until):
+        return (
+            f"clause {clause.id} is the rule of spec revisions before {clause.until}, which replaced it; "
+            f"backend {backend.name} claims {backend.revision}"
+        )
     missing = [name for name in clause.needs if not backend.has_capability(name)]
     if missing:
         return f"backend {backend.name} does not claim {', '.join(missing)} (clause {clause.id} needs it)"

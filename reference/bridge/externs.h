@@ -47,7 +47,7 @@ void *py_keyexch_newctx(int instance);
 int py_keyexch_init(void *ctx, void *key, const OSSL_PARAM params[]);
 int py_keyexch_set_peer(void *ctx, void *peer);
 int py_keyexch_derive(void *ctx, unsigned char *secret, size_t *secretlen, size_t outlen);
-void *py_kdf_newctx(int instance);
+void *py_kdf_newctx(int instance, const char *algorithm);
 void py_kdf_reset(void *ctx);
 int py_kdf_derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[]);
 void *py_mac_newctx(int instance);

@@ -429,32 +429,35 @@ def py_keyexch_derive(handle, secret, secretlen, outlen):
     from .keyexch import EcdhContext
 
     ctx = runtime.lookup(handle, EcdhContext)
-    secretlen[0] = ctx.derive(size_query=secret == runtime.ffi.NULL)
-    return 1
+    result = ctx.derive(size_query=secret == runtime.ffi.NULL)
+    if isinstance(result, int):
+        secretlen[0] = result
+        return 1
+    return _write_buffer(result, secret, secretlen, outlen, "the masked ECDH secret")
 
 
-# -- KDF (HKDF) ---------------------------------------------------------------
+# -- KDF (HKDF, KBKDF) ---------------------------------------------------------
 
 
 @entry(failure=NULL)
-def py_kdf_newctx(ident):
-    from .kdf import HkdfContext
+def py_kdf_newctx(ident, algorithm):
+    from .kdf import KdfContext
 
-    return runtime.new_handle(HkdfContext(runtime.instance(ident)))
+    return runtime.new_handle(KdfContext(runtime.instance(ident), _text(algorithm)))
 
 
 @entry(failure=VOID)
 def py_kdf_reset(handle):
-    from .kdf import HkdfContext
+    from .kdf import KdfContext
 
-    runtime.lookup(handle, HkdfContext).reset()
+    runtime.lookup(handle, KdfContext).reset()
 
 
 @entry()
 def py_kdf_derive(handle, key, keylen, params):
-    from .kdf import HkdfContext
+    from .kdf import KdfContext
 
-    ctx = runtime.lookup(handle, HkdfContext)
+    ctx = runtime.lookup(handle, KdfContext)
     ctx.set_params(params)
     blob = ctx.derive()
     if key == runtime.ffi.NULL:

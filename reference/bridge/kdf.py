@@ -1,10 +1,12 @@
-"""KDF ``HKDF``: extract-and-expand from a masked IKM into a masked AES or HMAC key.
+"""KDFs ``HKDF`` (extract-and-expand) and ``KBKDF`` (SP 800-108 counter mode, HMAC PRF):
+from a masked IKM into a masked AES or HMAC key.
 
-The IKM is a masked key file (``azihsm.ikm_file``; an ECDH secret or an earlier HKDF
-output) or the masked bytes themselves (``key``). The derived key's size is
-``derived_key_bits``, never the caller's length: the caller's buffer only receives the
-masked blob when ``output_file`` is not set. The device validates digest, key type and
-sizes, so the rules live in one place.
+The IKM is a masked key file (``azihsm.ikm_file``; an ECDH secret or an earlier KDF output)
+or the masked bytes themselves (``key``, e.g. ``-kdfopt hexkey:``), never both. The derived
+key's size is ``derived_key_bits``, never the caller's length: the caller's buffer only
+receives the masked blob when ``output_file`` is not set. For KBKDF the salt is the label and
+the info the context; ``mode`` and ``mac`` are passed through. The device validates digest,
+key type, sizes, mode and mac, so the rules live in one place.
 """
 
 from __future__ import annotations
@@ -23,17 +25,24 @@ DEFAULTS = {
     "bits": 256,
     "salt": b"",
     "info": b"",
+    "mode": "counter",
+    "mac": "HMAC",
 }
 MISSING_IKM = (
-    "HKDF needs input keying material: add -kdfopt azihsm.ikm_file:PATH (a masked ECDH shared secret or HKDF output)"
+    "{kdf} needs input keying material: add -kdfopt azihsm.ikm_file:PATH (a masked ECDH shared secret or KDF "
+    "output) or -kdfopt hexkey:<the masked bytes>"
 )
+ALGORITHMS = ("HKDF", "KBKDF")
 
 
-class HkdfContext(ProviderObject):
-    kind = "HKDF context"
+class KdfContext(ProviderObject):
+    kind = "KDF context"
 
-    def __init__(self, instance: Instance):
+    def __init__(self, instance: Instance, algorithm: str):
         super().__init__(instance)
+        if algorithm not in ALGORITHMS:
+            raise BridgeError(BridgeReason.UNSUPPORTED_OPERATION, f"unknown KDF {algorithm!r}")
+        self.algorithm = algorithm
         self.reset()
 
     def reset(self) -> None:
@@ -59,6 +68,9 @@ class HkdfContext(ProviderObject):
         for name in ("salt", "info"):
             if name in values:
                 setattr(self, name, values[name] or b"")
+        for name in ("mode", "mac"):
+            if name in values:
+                setattr(self, name, str(values[name] or ""))
 
     def get_params(self, request) -> None:
         # Like OpenSSL's HKDF in extract-and-expand mode: any output length is accepted
@@ -73,7 +85,7 @@ class HkdfContext(ProviderObject):
         if self.ikm is not None:
             return self.ikm
         if self.ikm_file is None:
-            raise BridgeError(BridgeReason.MISSING_KEY, MISSING_IKM)
+            raise BridgeError(BridgeReason.MISSING_KEY, MISSING_IKM.format(kdf=self.algorithm))
         return files.read_input(self.ikm_file, "azihsm.ikm_file")
 
     def derive(self) -> bytes:
@@ -82,9 +94,21 @@ class HkdfContext(ProviderObject):
 
         ikm = self._ikm()
         try:
-            blob = self.session.hkdf(
-                ikm, digest=self.digest, salt=self.salt, info=self.info, key_type=self.key_type, bits=self.bits
-            )
+            if self.algorithm == "HKDF":
+                blob = self.session.hkdf(
+                    ikm, digest=self.digest, salt=self.salt, info=self.info, key_type=self.key_type, bits=self.bits
+                )
+            else:
+                blob = self.session.kbkdf(
+                    ikm,
+                    digest=self.digest,
+                    label=self.salt,
+                    context=self.info,
+                    key_type=self.key_type,
+                    bits=self.bits,
+                    mode=self.mode,
+                    mac=self.mac,
+                )
         except HsmError as exc:
             where = f" {files.shown(self.ikm_file)}" if self.ikm_file else ""
             if exc.reason.name.startswith("BLOB_"):
@@ -94,7 +118,7 @@ class HkdfContext(ProviderObject):
             files.write_output(self.output_file, blob, "KDF output file")
         return blob
 
-    def dup(self) -> HkdfContext:
-        copy = HkdfContext(self.instance)
+    def dup(self) -> KdfContext:
+        copy = KdfContext(self.instance, self.algorithm)
         copy.__dict__.update(self.__dict__)
         return copy

@@ -1,10 +1,12 @@
-"""KEYEXCH ``ECDH``: the shared secret goes into a masked key file, never to the caller.
+"""KEYEXCH ``ECDH``: the shared secret never leaves the device in clear: it is masked.
 
-The spec makes ``output_file`` mandatory ("no buffer fallback"): the size query answers
-1 when it is set (so ``pkeyutl`` goes on to the real derive) and fails with a clear error
-when it is not; the derive writes the masked secret (mode 0600, temp file + rename) and
-reports a secret length of 0. A TLS stack that routes ECDHE here (``-propquery
-?provider=azihsm``) therefore gets this error instead of a secret (see the README).
+With ``output_file`` the masked secret goes to that file (mode 0600, temp file + rename):
+the size query answers 1 (so ``pkeyutl`` goes on to the real derive) and the derive reports
+a secret length of 0, as in spec revision 2026-03. Without it (revision 2026-08: "ECDH
+output to the caller's buffer") the masked secret blob is the result: the size query derives
+it and answers its size, the derive returns the same blob. Either blob is IKM for HKDF and
+KBKDF. A TLS stack that routes ECDHE here (``-propquery ?provider=azihsm``) gets a masked
+blob, not a premaster secret, and its handshake fails (see the README).
 """
 
 from __future__ import annotations
@@ -15,10 +17,6 @@ from .keymgmt import KeyData
 from .runtime import Instance, ProviderObject
 
 ECDH_USAGE = "keyAgreement"
-NO_OUTPUT_FILE = (
-    "ECDH output_file is not set: the azihsm provider writes the shared secret only as a "
-    "masked key file (there is no buffer fallback); add -pkeyopt output_file:PATH"
-)
 
 
 class EcdhContext(ProviderObject):
@@ -29,6 +27,7 @@ class EcdhContext(ProviderObject):
         self.key: KeyData | None = None
         self.peer: KeyData | None = None
         self.output_file: str | None = None
+        self._blob: bytes | None = None  # derived for a size query, returned by the derive
 
     def init(self, key: KeyData, request) -> None:
         if key.alg != "EC":
@@ -48,6 +47,7 @@ class EcdhContext(ProviderObject):
 
     def set_peer(self, peer: KeyData) -> None:
         self.peer = peer
+        self._blob = None
         peer.require_key()
 
     def set_params(self, request) -> None:
@@ -57,21 +57,28 @@ class EcdhContext(ProviderObject):
             if not path:
                 raise BridgeError(BridgeReason.INVALID_PARAMETER, "output_file needs a file path")
             self.output_file = path
+            self._blob = None
 
     def get_params(self, request) -> None:
         params.write(request, {"output_file": self.output_file})
 
-    def derive(self, size_query: bool) -> int:
-        """The secret length to report: 1 for a size query, 0 after writing the file."""
+    def derive(self, size_query: bool) -> bytes | int:
+        """For a size query: 1 with output_file, else the masked blob's size. Otherwise: 0
+        after writing output_file, else the masked blob for the caller's buffer."""
         if self.key is None or self.peer is None:
             raise BridgeError(BridgeReason.MISSING_KEY, "ECDH needs a key and a peer key")
-        if self.output_file is None:
-            raise BridgeError(BridgeReason.INVALID_PARAMETER, NO_OUTPUT_FILE)
+        if self.output_file is not None:
+            if size_query:
+                return 1
+            blob = self.session.ecdh(self.key.key, self.peer.key.public_der)
+            files.write_output(self.output_file, blob, "ECDH output file")
+            return 0
+        if self._blob is None:
+            self._blob = self.session.ecdh(self.key.key, self.peer.key.public_der)
         if size_query:
-            return 1
-        blob = self.session.ecdh(self.key.key, self.peer.key.public_der)
-        files.write_output(self.output_file, blob, "ECDH output file")
-        return 0
+            return len(self._blob)
+        blob, self._blob = self._blob, None
+        return blob
 
     def dup(self) -> EcdhContext:
         copy = EcdhContext(self.instance)

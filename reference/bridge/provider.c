@@ -804,42 +804,60 @@ static const OSSL_DISPATCH ecdh_keyexch_functions[] = {
 };
 
 /* ------------------------------------------------------------------ */
-/* KDF: HKDF from a masked IKM to a masked AES/HMAC key (kdf.py).      */
+/* KDF: HKDF and KBKDF from a masked IKM to a masked AES/HMAC key       */
+/* (kdf.py). KBKDF adds mode and mac; its salt is the label, its info   */
+/* the context.                                                          */
 
-static const OSSL_PARAM hkdf_settable_table[] = {
-    OSSL_PARAM_utf8_string(OSSL_KDF_PARAM_DIGEST, NULL, 0),
-    OSSL_PARAM_utf8_string("azihsm.ikm_file", NULL, 0),
-    OSSL_PARAM_octet_string(OSSL_KDF_PARAM_KEY, NULL, 0),
-    OSSL_PARAM_utf8_string("output_file", NULL, 0),
-    OSSL_PARAM_utf8_string("derived_key_type", NULL, 0),
-    OSSL_PARAM_uint32("derived_key_bits", NULL),
-    OSSL_PARAM_octet_string(OSSL_KDF_PARAM_SALT, NULL, 0),
-    OSSL_PARAM_octet_string(OSSL_KDF_PARAM_INFO, NULL, 0),
+#define KDF_COMMON_PARAMS                                      \
+    OSSL_PARAM_utf8_string(OSSL_KDF_PARAM_DIGEST, NULL, 0),    \
+        OSSL_PARAM_utf8_string("azihsm.ikm_file", NULL, 0),    \
+        OSSL_PARAM_octet_string(OSSL_KDF_PARAM_KEY, NULL, 0),  \
+        OSSL_PARAM_utf8_string("output_file", NULL, 0),        \
+        OSSL_PARAM_utf8_string("derived_key_type", NULL, 0),   \
+        OSSL_PARAM_uint32("derived_key_bits", NULL),           \
+        OSSL_PARAM_octet_string(OSSL_KDF_PARAM_SALT, NULL, 0), \
+        OSSL_PARAM_octet_string(OSSL_KDF_PARAM_INFO, NULL, 0)
+
+static const OSSL_PARAM hkdf_settable_table[] = { KDF_COMMON_PARAMS, OSSL_PARAM_END };
+static const OSSL_PARAM kbkdf_settable_table[] = {
+    KDF_COMMON_PARAMS,
+    OSSL_PARAM_utf8_string(OSSL_KDF_PARAM_MODE, NULL, 0),
+    OSSL_PARAM_utf8_string(OSSL_KDF_PARAM_MAC, NULL, 0),
     OSSL_PARAM_END
 };
-static const OSSL_PARAM hkdf_gettable_table[] = { OSSL_PARAM_size_t(OSSL_KDF_PARAM_SIZE, NULL),
-                                                  OSSL_PARAM_END };
-static const OSSL_PARAM *hkdf_settable(void *ctx, void *provctx) { return hkdf_settable_table; }
-static const OSSL_PARAM *hkdf_gettable(void *ctx, void *provctx) { return hkdf_gettable_table; }
-static void *hkdf_newctx(void *provctx) { CALL(NULL, py_kdf_newctx(PROV(provctx)->instance)); }
-static void hkdf_reset(void *ctx) { CALL_VOID(py_kdf_reset(ctx)); }
-static int hkdf_derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
+static const OSSL_PARAM kdf_gettable_table[] = { OSSL_PARAM_size_t(OSSL_KDF_PARAM_SIZE, NULL),
+                                                 OSSL_PARAM_END };
+static const OSSL_PARAM *kdf_gettable(void *ctx, void *provctx) { return kdf_gettable_table; }
+static void kdf_reset(void *ctx) { CALL_VOID(py_kdf_reset(ctx)); }
+static int kdf_derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM params[])
 {
     CALL(0, py_kdf_derive(ctx, key, keylen, params));
 }
 
-static const OSSL_DISPATCH hkdf_kdf_functions[] = {
-    FN(OSSL_FUNC_KDF_NEWCTX, hkdf_newctx),
-    FN(OSSL_FUNC_KDF_DUPCTX, obj_dup),
-    FN(OSSL_FUNC_KDF_FREECTX, obj_free),
-    FN(OSSL_FUNC_KDF_RESET, hkdf_reset),
-    FN(OSSL_FUNC_KDF_DERIVE, hkdf_derive),
-    FN(OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, hkdf_settable),
-    FN(OSSL_FUNC_KDF_SET_CTX_PARAMS, obj_set_params),
-    FN(OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, hkdf_gettable),
-    FN(OSSL_FUNC_KDF_GET_CTX_PARAMS, obj_get_params),
-    { 0, NULL }
-};
+#define KDF(id, NAME)                                                \
+    static const OSSL_PARAM *id##_settable(void *ctx, void *provctx) \
+    {                                                                \
+        return id##_settable_table;                                  \
+    }                                                                \
+    static void *id##_newctx(void *provctx)                          \
+    {                                                                \
+        CALL(NULL, py_kdf_newctx(PROV(provctx)->instance, NAME));    \
+    }                                                                \
+    static const OSSL_DISPATCH id##_kdf_functions[] = {              \
+        FN(OSSL_FUNC_KDF_NEWCTX, id##_newctx),                       \
+        FN(OSSL_FUNC_KDF_DUPCTX, obj_dup),                           \
+        FN(OSSL_FUNC_KDF_FREECTX, obj_free),                         \
+        FN(OSSL_FUNC_KDF_RESET, kdf_reset),                          \
+        FN(OSSL_FUNC_KDF_DERIVE, kdf_derive),                        \
+        FN(OSSL_FUNC_KDF_SETTABLE_CTX_PARAMS, id##_settable),        \
+        FN(OSSL_FUNC_KDF_SET_CTX_PARAMS, obj_set_params),            \
+        FN(OSSL_FUNC_KDF_GETTABLE_CTX_PARAMS, kdf_gettable),         \
+        FN(OSSL_FUNC_KDF_GET_CTX_PARAMS, obj_get_params),            \
+        { 0, NULL }                                                  \
+    };
+
+KDF(hkdf, "HKDF")
+KDF(kbkdf, "KBKDF")
 
 /* ------------------------------------------------------------------ */
 /* MAC: HMAC with a masked HMAC key named by path (mac.py).            */
@@ -938,6 +956,10 @@ static const OSSL_ALGORITHM keyexchs[] = {
 
 static const OSSL_ALGORITHM kdfs[] = {
     { "HKDF", ALG_PROPS, hkdf_kdf_functions, "azihsm HKDF into a masked AES or HMAC key" },
+    { "KBKDF",
+      ALG_PROPS,
+      kbkdf_kdf_functions,
+      "azihsm KBKDF (SP 800-108 counter mode, HMAC) into a masked AES or HMAC key" },
     { NULL, NULL, NULL, NULL }
 };
 

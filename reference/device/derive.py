@@ -42,6 +42,32 @@ def hkdf_params(digest, key_type, bits):
             Reason.UNSUPPORTED_DIGEST,
             f"HKDF digest {name.upper()} is not supported: use SHA256, SHA384 or SHA512",
         )
+    return _output_params("HKDF", name, key_type, bits)
+
+
+def kbkdf_params(digest, key_type, bits, label: bytes, context: bytes, mode, mac):
+    """Validate KBKDF (SP 800-108 counter mode, HMAC PRF) parameters; returns (digest,
+    key_type, bits). SHA-1 is allowed for an AES output only; label (the salt) or context
+    (the info) must be given."""
+    if str(mode).lower() != "counter":
+        raise ParameterError(Reason.INVALID_PARAMETER, f"invalid mode {mode!r}: KBKDF supports counter mode only")
+    if str(mac).upper() != "HMAC":
+        raise ParameterError(Reason.INVALID_PARAMETER, f"invalid mac {mac!r}: KBKDF supports HMAC only")
+    name = digests.canonical(digest)
+    kind = key_type.lower() if isinstance(key_type, str) else None
+    if name == "sha1" and kind != "aes":
+        raise ParameterError(
+            Reason.UNSUPPORTED_DIGEST, "KBKDF with SHA1 derives AES keys only: use SHA256, SHA384 or SHA512"
+        )
+    if not label and not context:
+        raise ParameterError(
+            Reason.INVALID_PARAMETER, "KBKDF needs a label (salt) or a context (info), or both: neither was given"
+        )
+    return _output_params("KBKDF", name, key_type, bits)
+
+
+def _output_params(kdf: str, name: str, key_type, bits):
+    """The derived key's type and size, as HKDF and KBKDF both rule them."""
     kind = key_type.lower() if isinstance(key_type, str) else None
     if kind not in ("aes", "hmac"):
         raise ParameterError(
@@ -56,7 +82,7 @@ def hkdf_params(digest, key_type, bits):
     if kind == "hmac" and bits != digests.digest_size(name) * 8:
         raise ParameterError(
             Reason.INVALID_DERIVED_KEY_LENGTH,
-            f"an HMAC-{name.upper()} key has {digests.digest_size(name) * 8} bits (the HKDF digest size), not {bits}",
+            f"an HMAC-{name.upper()} key has {digests.digest_size(name) * 8} bits (the {kdf} digest size), not {bits}",
         )
     return name, kind, bits
 
@@ -65,6 +91,24 @@ def hkdf(secret: bytes, digest: str, salt: bytes, info: bytes, length: int) -> b
     from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
     return HKDF(digests.pyca_hash(digest), length, salt=salt or None, info=info).derive(secret)
+
+
+def kbkdf(secret: bytes, digest: str, label: bytes, context: bytes, length: int) -> bytes:
+    """SP 800-108 counter mode with HMAC: [i]32 || label || 0x00 || context || [L]32 per
+    block, i from 1 (OpenSSL's and pyca's layout, separator always written)."""
+    from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation, Mode
+
+    return KBKDFHMAC(
+        algorithm=digests.pyca_hash(digest),
+        mode=Mode.CounterMode,
+        length=length,
+        rlen=4,
+        llen=4,
+        location=CounterLocation.BeforeFixed,
+        label=label,
+        context=context,
+        fixed=None,
+    ).derive(secret)
 
 
 class Mac:

@@ -55,10 +55,11 @@ OPERATION_USAGES = {
     "decrypt": ("keyEncipherment",),
     "ecdh": ("keyAgreement",),
     "hkdf": ("derive", "encrypt", "mac"),
+    "kbkdf": ("derive", "encrypt", "mac"),
     "hmac": ("mac",),
 }
 # operations that need the private half
-PRIVATE_OPERATIONS = ("sign", "decrypt", "ecdh", "hkdf", "hmac")
+PRIVATE_OPERATIONS = ("sign", "decrypt", "ecdh", "hkdf", "kbkdf", "hmac")
 
 
 def find_curve(name) -> str | None:

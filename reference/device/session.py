@@ -468,17 +468,35 @@ class Session:
         return self.mask(secret)
 
     def hkdf(self, ikm_blob, digest="sha256", salt=b"", info=b"", key_type="aes", bits=256) -> bytes:
-        """HKDF extract-and-expand from a masked secret (ECDH output or an earlier HKDF
+        """HKDF extract-and-expand from a masked secret (ECDH output or an earlier KDF
         output); returns the masked AES or HMAC key. An HMAC key is bound to ``digest``."""
-        ikm = self._key_or_blob(ikm_blob)
-        material = self._material(ikm)
-        ikm.require("hkdf", ("secret", "aes", "hmac"))
+        ikm, material = self._kdf_input(ikm_blob, "hkdf")
         name, kind, bits = derive.hkdf_params(digest, key_type, bits)
         okm = derive.hkdf(material.secret, name, as_bytes(salt, "HKDF salt"), as_bytes(info, "HKDF info"), bits // 8)
+        return self._kdf_output(okm, ikm, name, kind)
+
+    def kbkdf(
+        self, ikm_blob, digest="sha256", label=b"", context=b"", key_type="aes", bits=256, mode="counter", mac="HMAC"
+    ) -> bytes:
+        """KBKDF (SP 800-108, counter mode, HMAC PRF) from a masked secret; LABEL is what
+        OpenSSL calls the salt, CONTEXT the info. Output rules as for :meth:`hkdf`."""
+        ikm, material = self._kdf_input(ikm_blob, "kbkdf")
+        label, context = as_bytes(label, "KBKDF label"), as_bytes(context, "KBKDF context")
+        name, kind, bits = derive.kbkdf_params(digest, key_type, bits, label, context, mode, mac)
+        okm = derive.kbkdf(material.secret, name, label, context, bits // 8)
+        return self._kdf_output(okm, ikm, name, kind)
+
+    def _kdf_input(self, ikm_blob, operation: str):
+        ikm = self._key_or_blob(ikm_blob)
+        material = self._material(ikm)
+        ikm.require(operation, ("secret", "aes", "hmac"))
+        return ikm, material
+
+    def _kdf_output(self, okm: bytes, ikm, digest: str, kind: str) -> bytes:
         if kind == "aes":
             out = self._adopt_secret(okm, "aes", "encrypt", ikm.session_key)
         else:
-            out = self._adopt_secret(okm, "hmac", "mac", ikm.session_key, hmac_digest=name)
+            out = self._adopt_secret(okm, "hmac", "mac", ikm.session_key, hmac_digest=digest)
         return self.mask(out)
 
     def hmac(self, key_blob, digest="sha256") -> derive.Mac:

@@ -76,15 +76,38 @@ def test_masked_secret_equals_software_ecdh(openssl, ecdh_key, curve):
     _check_secret(openssl.device_dir, (openssl.cwd / "secret.bin").read_bytes(), peer, hsm_public_key(openssl, uri))
 
 
-def test_without_output_file_fails_clearly(openssl, ecdh_key):
+def test_without_output_file_the_blob_goes_to_the_callers_buffer(openssl, ecdh_key):
+    """Revision 2026-08: the masked secret comes back in the caller's buffer, and it is the
+    same kind of blob output_file gets (a usable IKM)."""
     uri = _uri(openssl, ecdh_key("P-256"))
     make_peer("P-256", openssl.cwd)
-    failed = openssl(
-        "pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem", "-out", "secret.bin", ok=False
-    )
-    assert "output_file is not set" in failed.stderr and "no buffer fallback" in failed.stderr
-    written = openssl.cwd / "secret.bin"
-    assert not written.exists() or written.read_bytes() == b""
+    openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem", "-out", "buffer.bin")
+    openssl("pkeyutl", "-derive", PROV, "-inkey", uri, "-peerkey", "peer_pub.pem", "-pkeyopt", "output_file:file.bin")
+    buffer, file = (openssl.cwd / "buffer.bin").read_bytes(), (openssl.cwd / "file.bin").read_bytes()
+    assert len(buffer) == len(file) and buffer[:4] == file[:4] == b"AZMK"
+    for name in ("buffer.bin", "file.bin"):
+        openssl(
+            "kdf",
+            PROV,
+            "-keylen",
+            "4096",
+            "-kdfopt",
+            f"azihsm.ikm_file:./{name}",
+            "-kdfopt",
+            f"output_file:./{name}.hmac",
+            "-kdfopt",
+            "derived_key_type:hmac",
+            "-binary",
+            "-out",
+            "/dev/null",
+            "HKDF",
+        )
+    (openssl.cwd / "data.bin").write_bytes(b"same secret")
+    tags = [
+        openssl("mac", PROV, "-digest", "SHA256", "-macopt", f"key:./{name}.hmac", "-in", "data.bin", "HMAC").stdout
+        for name in ("buffer.bin", "file.bin")
+    ]
+    assert tags[0] == tags[1]
 
 
 def test_peer_on_other_curve_refused(openssl, ecdh_key):

@@ -33,6 +33,30 @@ def test_hkdf_matches_rfc5869(vector):
     assert oracle.hkdf(vector.ikm, "sha256", vector.length, vector.salt, vector.info) == vector.okm
 
 
+@pytest.mark.parametrize("digest", ["sha1", "sha256", "sha384", "sha512"])
+def test_kbkdf_matches_nist_sp800_108(digest):
+    vectors = loaders.nist_kbkdf_vectors(digest)
+    assert len(vectors) == 40
+    for vector in vectors:
+        assert oracle.kbkdf_counter(vector.key, digest, vector.fixed_input, vector.length) == vector.output, (
+            vector.source
+        )
+
+
+def test_kbkdf_fixed_input_is_openssls():
+    """Label || 0x00 || Context || [L]32, as OpenSSL's KBKDF and pyca's KBKDFHMAC build it;
+    without the separator the output differs."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation, Mode
+
+    for label, context in ((b"label", b""), (b"", b"context"), (b"label", b"context")):
+        expected = KBKDFHMAC(
+            hashes.SHA384(), Mode.CounterMode, 48, 4, 4, CounterLocation.BeforeFixed, label, context, None
+        ).derive(b"k" * 48)
+        assert oracle.kbkdf(b"k" * 48, "sha384", 48, label, context) == expected
+        assert oracle.kbkdf(b"k" * 48, "sha384", 48, label, context, separator=False) != expected
+
+
 @pytest.mark.parametrize("digest", ["sha256", "sha384", "sha512"])
 def test_hmac_matches_rfc4231(digest):
     vectors = loaders.rfc4231_vectors(digest)

@@ -273,3 +273,65 @@ def test_property_chain_equals_software(sess, agreement, curve, digest_name, sal
     )
     expected_key = software_hkdf(software_shared(key, peer), digest_name, salt, info, BITS[digest_name] // 8)
     assert device_mac(sess, hmac_blob, digest_name, message) == software_mac(expected_key, digest_name, message)
+
+
+# ---- KBKDF (revision 2026-08) ------------------------------------------------------------
+
+
+def software_kbkdf(ikm, digest_name, label, context, nbytes):
+    from cryptography.hazmat.primitives.kdf.kbkdf import KBKDFHMAC, CounterLocation, Mode
+
+    algorithm = hashes.SHA1() if digest_name == "sha1" else PYCA[digest_name]()
+    return KBKDFHMAC(
+        algorithm, Mode.CounterMode, nbytes, 4, 4, CounterLocation.BeforeFixed, label, context, None
+    ).derive(ikm)
+
+
+@pytest.mark.parametrize("digest_name", ["sha256", "sha384", "sha512"])
+@pytest.mark.parametrize("label, context", [(b"label", b""), (b"", b"context"), (b"label", b"context")])
+def test_kbkdf_hmac_key_equals_software(sess, agreement, digest_name, label, context):
+    key, peer = agreement["P-384"]
+    secret = sess.ecdh(key, spki(peer.public_key()))
+    hmac_key = sess.kbkdf(
+        secret, digest=digest_name, label=label, context=context, key_type="hmac", bits=BITS[digest_name]
+    )
+    expected = software_kbkdf(software_shared(key, peer), digest_name, label, context, BITS[digest_name] // 8)
+    assert device_mac(sess, hmac_key, digest_name, MESSAGE) == software_mac(expected, digest_name, MESSAGE)
+
+
+def test_kbkdf_aes_key_with_sha1_chains_into_hkdf(sess, agreement):
+    key, peer = agreement["P-256"]
+    secret = sess.ecdh(key, spki(peer.public_key()))
+    aes = sess.kbkdf(secret, digest="SHA1", label=b"l", context=b"c", key_type="aes", bits=256)
+    hmac_key = sess.hkdf(aes, digest="sha256", key_type="hmac", bits=256)
+    aes_value = software_kbkdf(software_shared(key, peer), "sha1", b"l", b"c", 32)
+    expected = software_hkdf(aes_value, "sha256", b"", b"", 32)
+    assert device_mac(sess, hmac_key, "sha256", MESSAGE) == software_mac(expected, "sha256", MESSAGE)
+
+
+@pytest.mark.parametrize(
+    "options, reason, words",
+    [
+        (dict(label=b"", context=b""), Reason.INVALID_PARAMETER, "label (salt) or a context"),
+        (dict(mode="feedback"), Reason.INVALID_PARAMETER, "invalid mode"),
+        (dict(mac="CMAC"), Reason.INVALID_PARAMETER, "invalid mac"),
+        (dict(digest="sha1", key_type="hmac", bits=160), Reason.UNSUPPORTED_DIGEST, "SHA1 derives AES keys only"),
+        (dict(key_type="hmac", bits=384), Reason.INVALID_DERIVED_KEY_LENGTH, "the KBKDF digest size"),
+    ],
+    ids=["no-label-no-context", "mode", "mac", "sha1-hmac", "hmac-bits"],
+)
+def test_kbkdf_refusals(sess, agreement, options, reason, words):
+    key, peer = agreement["P-256"]
+    secret = sess.ecdh(key, spki(peer.public_key()))
+    arguments = dict(digest="sha256", label=b"l", context=b"c", key_type="aes", bits=256)
+    arguments.update(options)
+    with pytest.raises(HsmError) as info:
+        sess.kbkdf(secret, **arguments)
+    assert info.value.reason == reason and words in str(info.value)
+
+
+def test_kbkdf_needs_a_derivable_key(sess, agreement):
+    key, _ = agreement["P-256"]
+    with pytest.raises(HsmError) as info:
+        sess.kbkdf(sess.mask(key), label=b"l")
+    assert info.value.reason == Reason.USAGE_NOT_ALLOWED and "kbkdf" in str(info.value)
