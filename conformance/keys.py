@@ -43,6 +43,10 @@ ALGORITHM = {value: key for key, value in URI_TYPE.items()}
 CURVE_NAMES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
 
 
+# a second simulated device is a second device directory (capability second-device)
+DEVICE_DIR_VARIABLE = "AZIHSM_DEVICE_DIR"
+
+
 def genpkey_args(
     algorithm: str,
     *,
@@ -52,13 +56,20 @@ def genpkey_args(
     usage: str | None = None,
     session: str | None = None,
     input_key: str | None = None,
+    wrapped_key: str | None = None,
+    key_kind: str | None = None,
     group_option: str = "group",
+    outform: str = "DER",
+    out: str = "/dev/null",
 ) -> list:
-    """The spec's genpkey command line (generation, or import with INPUT_KEY)."""
+    """The spec's genpkey command line (generation, or import with INPUT_KEY or, revision
+    2026-08, WRAPPED_KEY, with an RSA KEY_KIND)."""
     options = {
         group_option: group or None,
         "rsa_keygen_bits": bits or None,
         "azihsm.input_key": input_key or None,
+        "azihsm.wrapped_key": wrapped_key or None,
+        "azihsm.key_kind": key_kind or None,
         "azihsm.key_usage": usage or None,
         "azihsm.session": session,
         "azihsm.masked_key": masked_key or None,
@@ -70,9 +81,9 @@ def genpkey_args(
         algorithm,
         *commands.options_args("-pkeyopt", options),
         "-outform",
-        "DER",
+        outform,
         "-out",
-        "/dev/null",
+        out,
     ]
 
 

@@ -160,6 +160,39 @@ def verify_ecdsa(public, signature: bytes, data: bytes, digest_name: str, *, pre
         raise AssertionError(f"pyca rejects the ECDSA signature over {what}") from None
 
 
+def rsa_der_without_crt(private_key) -> bytes:
+    """PKCS#1 RSAPrivateKey DER of PRIVATE_KEY's n, e and d with p, q, dP, dQ and qInv zero:
+    a key "made from n, e, d alone" (pyca cannot write one, so it is built here)."""
+
+    def element(tag: int, body: bytes) -> bytes:
+        length = len(body)
+        size = b"" if length < 0x80 else length.to_bytes((length.bit_length() + 7) // 8, "big")
+        return bytes([tag]) + (bytes([0x80 | len(size)]) + size if size else bytes([length])) + body
+
+    def integer(value: int) -> bytes:
+        return element(0x02, value.to_bytes(value.bit_length() // 8 + 1, "big"))
+
+    numbers = private_key.private_numbers()
+    fields = [0, numbers.public_numbers.n, numbers.public_numbers.e, numbers.d, 0, 0, 0, 0, 0]
+    return element(0x30, b"".join(integer(value) for value in fields))
+
+
+def wrap_for_device(wrapping_public_pem: bytes, private_pkcs8: bytes, *, wrong_kek: bool = False) -> bytes:
+    """What a caller does offline to import a key (revision 2026-08): a fresh AES-256 KEK,
+    RSA-OAEP(SHA-256, MGF1-SHA-256, empty label) of it under the device's wrapping public
+    key, then RFC 5649 AES key wrap with padding of the PKCS#8 private key; KEK ciphertext
+    first. WRONG_KEK wraps the key under another KEK than the one sent (a bad blob)."""
+    import os
+
+    from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
+
+    public = serialization.load_pem_public_key(wrapping_public_pem)
+    sent = os.urandom(32)
+    used = os.urandom(32) if wrong_kek else sent
+    oaep = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+    return public.encrypt(sent, oaep) + aes_key_wrap_with_padding(used, private_pkcs8)
+
+
 def ecdsa_sign(private_key, data: bytes, digest_name: str, *, prehashed: bool = False) -> bytes:
     algorithm = utils.Prehashed(hash_algorithm(digest_name)) if prehashed else hash_algorithm(digest_name)
     return private_key.sign(data, ec.ECDSA(algorithm))

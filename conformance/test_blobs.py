@@ -9,11 +9,9 @@ from __future__ import annotations
 import pytest
 
 from conformance import oracle
-from conformance.keys import genpkey_args
+from conformance.keys import DEVICE_DIR_VARIABLE, genpkey_args
 from conformance.matrix import grid
 from harness.markers import PROV
-
-DEVICE_DIR_VARIABLE = "AZIHSM_DEVICE_DIR"
 
 
 def key_of(keys, kind: str):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 
-from . import runtime
+from . import files, runtime
 from .errors import BridgeError, BridgeReason
 from .keymgmt import KeyData
 
@@ -81,9 +81,11 @@ def text(keydata: KeyData) -> str:
         rows.append(("curve", key.curve.replace("-", "")))
     else:
         rows.append(("public-key bit length", str(key.bits)))
+        if key.rsa_form:
+            rows.append(("key kind", key.rsa_form))  # RSA-CRT or RSA (revision 2026-08)
     rows.append(("session", "yes" if key.session_key else "no"))
     if keydata.masked_path:
-        rows.append(("masked-key file", keydata.masked_path))
+        rows.append(("masked-key file", files.shown(keydata.masked_path)))
     rows.append(("key usage", key.usage or "any public operation"))
     rows.append(("private key", "held in the HSM, not exportable" if key.has_private else "none (public key only)"))
     body = "".join(f"{name:<21}: {value}\n" for name, value in rows)

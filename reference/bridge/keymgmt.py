@@ -15,7 +15,8 @@ from .errors import BridgeError, BridgeReason
 from .runtime import Instance, ProviderObject, lookup
 
 # Curves and RSA sizes are the device's facts (reference/device/keys.py), imported from there.
-USAGES = ("digitalSignature", "keyAgreement", "keyEncipherment")
+USAGES = ("digitalSignature", "keyAgreement", "keyEncipherment", "keyWrapping")
+WRAPPING_USAGE = "keyWrapping"  # genpkey exports the device's wrapping public key (revision 2026-08)
 SESSION_VALUES = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 STORE_TYPES = {"EC": "ec", "RSA": "rsa", "RSA-PSS": "rsa-pss"}
 
@@ -207,6 +208,8 @@ class KeyGen(ProviderObject):
         self.session_key = False
         self.masked_key: str | None = None
         self.input_key: str | None = None
+        self.wrapped_key: str | None = None
+        self.key_kind: str | None = None
 
     def set_params(self, request) -> None:
         values = params.read(request)
@@ -218,6 +221,11 @@ class KeyGen(ProviderObject):
                     BridgeReason.INVALID_PARAMETER, f"unsupported RSA size {values['bits']}: use 2048, 3072 or 4096"
                 )
             self.bits = values["bits"]
+        if "azihsm.key_kind" in values:
+            kind = str(values["azihsm.key_kind"])
+            if kind.upper() not in ("RSA", "RSA-CRT"):
+                raise BridgeError(BridgeReason.INVALID_PARAMETER, "azihsm.key_kind must be 'RSA' or 'RSA-CRT'")
+            self.key_kind = kind.upper()
         if "azihsm.key_usage" in values:
             if values["azihsm.key_usage"] not in USAGES:
                 raise BridgeError(
@@ -232,23 +240,33 @@ class KeyGen(ProviderObject):
                     BridgeReason.INVALID_PARAMETER, f"azihsm.session must be true/false, yes/no or 1/0, not {value!r}"
                 )
             self.session_key = SESSION_VALUES[value]
-        for name in ("azihsm.masked_key", "azihsm.input_key"):
+        for name in ("azihsm.masked_key", "azihsm.input_key", "azihsm.wrapped_key"):
             if name in values:
                 if not values[name]:
                     raise BridgeError(BridgeReason.INVALID_PARAMETER, f"{name} needs a file path")
                 setattr(self, name.split(".")[1], values[name])
 
     def generate(self) -> KeyData:
-        if self.input_key is not None:
-            der = files.read_input(self.input_key, "azihsm.input_key")
-            key = self.session.import_private_key(
-                der,
-                algorithm=self.alg,
-                usage=self.usage,
-                session_key=self.session_key,
-                curve=self.curve if self.alg == "EC" else None,
-                bits=self.bits if self.alg != "EC" else None,
+        if self.usage == WRAPPING_USAGE:
+            return self._wrapping_key()
+        if self.input_key is not None and self.wrapped_key is not None:
+            raise BridgeError(
+                BridgeReason.INVALID_PARAMETER,
+                "give the key once: azihsm.input_key (a DER private key) or azihsm.wrapped_key (one wrapped for "
+                "this device), not both",
             )
+        declared = dict(
+            algorithm=self.alg,
+            usage=self.usage,
+            session_key=self.session_key,
+            curve=self.curve if self.alg == "EC" else None,
+            bits=self.bits if self.alg != "EC" else None,
+            key_kind=self.key_kind,
+        )
+        if self.input_key is not None:
+            key = self.session.import_private_key(files.read_input(self.input_key, "azihsm.input_key"), **declared)
+        elif self.wrapped_key is not None:
+            key = self.session.import_wrapped(files.read_input(self.wrapped_key, "azihsm.wrapped_key"), **declared)
         elif self.alg == "EC":
             key = self.session.generate_ec(curve=self.curve, usage=self.usage, session_key=self.session_key)
         else:
@@ -256,3 +274,22 @@ class KeyGen(ProviderObject):
         if self.masked_key is not None:
             files.write_output(self.masked_key, self.session.mask(key), "masked key")
         return KeyData(self.instance, self.alg, key, self.masked_key)
+
+    def _wrapping_key(self) -> KeyData:
+        """keyWrapping: nothing is created; the key is the device's RSA-2048 unwrapping public
+        key, which genpkey then writes as a SubjectPublicKeyInfo (what callers wrap for)."""
+        if self.alg != "RSA":
+            raise BridgeError(BridgeReason.INVALID_PARAMETER, "azihsm.key_usage keyWrapping is accepted for RSA only")
+        if self.bits != 2048:
+            raise BridgeError(
+                BridgeReason.INVALID_PARAMETER,
+                f"the device's wrapping key is RSA-2048; rsa_keygen_bits {self.bits} fails",
+            )
+        given = [name for name in ("masked_key", "input_key", "wrapped_key") if getattr(self, name) is not None]
+        if given:
+            raise BridgeError(
+                BridgeReason.INVALID_PARAMETER,
+                f"keyWrapping exports the device's wrapping public key and creates nothing: drop azihsm.{given[0]}",
+            )
+        public = self.session.public_key(self.session.device.unwrapping_public_der)
+        return KeyData(self.instance, self.alg, public, None)

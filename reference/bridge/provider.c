@@ -391,13 +391,17 @@ DIGEST(sha512, "sha512")
     OSSL_PARAM_utf8_string("azihsm.key_usage", NULL, 0),      \
         OSSL_PARAM_utf8_string("azihsm.session", NULL, 0),    \
         OSSL_PARAM_utf8_string("azihsm.masked_key", NULL, 0), \
-        OSSL_PARAM_utf8_string("azihsm.input_key", NULL, 0)
+        OSSL_PARAM_utf8_string("azihsm.input_key", NULL, 0),  \
+        OSSL_PARAM_utf8_string("azihsm.wrapped_key", NULL, 0)
 
 static const OSSL_PARAM ec_gen_settable_table[] = {
     OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, NULL, 0), AZIHSM_GEN_PARAMS, OSSL_PARAM_END
 };
 static const OSSL_PARAM rsa_gen_settable_table[] = {
-    OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL), AZIHSM_GEN_PARAMS, OSSL_PARAM_END
+    OSSL_PARAM_size_t(OSSL_PKEY_PARAM_RSA_BITS, NULL),
+    AZIHSM_GEN_PARAMS,
+    OSSL_PARAM_utf8_string("azihsm.key_kind", NULL, 0),
+    OSSL_PARAM_END
 };
 
 #define COMMON_KEY_GETTABLE                                  \

@@ -39,6 +39,8 @@ _CURVE_ALIASES = {
     spelling: name for name, curve in CURVES.items() for spelling in (name.lower(), curve.group, *curve.aliases)
 }
 RSA_SIZES = (2048, 3072, 4096)
+# how the device keeps an RSA private key: with the CRT components (the default) or n, d only
+RSA_FORMS = ("RSA-CRT", "RSA")
 
 # usages a private key of each kind may be created with (spec: "Key Usage")
 CREATE_USAGES = {
@@ -119,6 +121,7 @@ class Key:
         "has_private",
         "public_der",
         "hmac_digest",
+        "rsa_form",
         "_session_id",
         "__weakref__",
     )
@@ -135,6 +138,7 @@ class Key:
         has_private=True,
         public_der=None,
         hmac_digest=None,
+        rsa_form=None,
         session_id,
     ):
         init = object.__setattr__  # properties are fixed once the device made the handle
@@ -147,6 +151,7 @@ class Key:
         init(self, "has_private", has_private)
         init(self, "public_der", public_der)
         init(self, "hmac_digest", hmac_digest)
+        init(self, "rsa_form", rsa_form)  # RSA private keys: "RSA-CRT" or "RSA" (n, d only)
         init(self, "_session_id", session_id)
 
     def __setattr__(self, name, value):

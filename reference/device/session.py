@@ -11,10 +11,20 @@ from __future__ import annotations
 import os
 import weakref
 
-from . import blob, cipher, derive, signing
+from . import asn1, blob, cipher, derive, signing
 from . import digest as digests
 from .errors import BlobError, KeyImportError, KeyUsageError, ParameterError, Reason, SessionError, as_bytes
-from .keys import CURVE_BITS, PYCA_CURVES, RSA_SIZES, Key, canonical_curve, check_create_usage, describe, pyca_curve
+from .keys import (
+    CURVE_BITS,
+    PYCA_CURVES,
+    RSA_FORMS,
+    RSA_SIZES,
+    Key,
+    canonical_curve,
+    check_create_usage,
+    describe,
+    pyca_curve,
+)
 from .wrap import normalise_private_key, unwrap_in_device, wrap_for_device
 
 # Sessions alive in this process, by id: tells "another live session" from "an ended one".
@@ -57,7 +67,7 @@ def _spki(public_key) -> bytes:
 
 # Private keys travel inside masked blobs as their numbers (not PKCS#8), so that loading a
 # key needs only pyca's asymmetric modules: every signing `openssl` process loads one.
-_EC_PAYLOAD, _RSA_PAYLOAD = b"E", b"R"
+_EC_PAYLOAD, _RSA_PAYLOAD, _RSA_PLAIN_PAYLOAD = b"E", b"R", b"r"  # RSA: CRT form, plain form (n, e, d)
 
 
 def _pack_ints(tag: bytes, *values: int) -> bytes:
@@ -79,30 +89,58 @@ def _unpack_ints(payload: bytes, count: int) -> list[int]:
     return values
 
 
-def _private_payload(private) -> bytes:
+def _private_payload(private, rsa_form=None) -> bytes:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     if isinstance(private, ec.EllipticCurvePrivateKey):
         return _pack_ints(_EC_PAYLOAD, private.private_numbers().private_value)
     n = private.private_numbers()
+    if rsa_form == "RSA":
+        return _pack_ints(_RSA_PLAIN_PAYLOAD, n.d, n.public_numbers.e, n.public_numbers.n)
     return _pack_ints(_RSA_PAYLOAD, n.p, n.q, n.d, n.dmp1, n.dmq1, n.iqmp, n.public_numbers.e, n.public_numbers.n)
 
 
 def _private_from_payload(payload: bytes, curve_bits: int):
-    """The pyca private key of a blob payload (authenticated: no consistency re-check)."""
+    """(pyca private key, RSA form or None) of a blob payload (authenticated: no
+    consistency re-check)."""
     if payload[:1] == _EC_PAYLOAD:
         from cryptography.hazmat.primitives.asymmetric import ec
 
         [curve] = [name for name, bits in CURVE_BITS.items() if bits == curve_bits]
         (private_value,) = _unpack_ints(payload, 1)
-        return ec.derive_private_key(private_value, pyca_curve(curve))
+        return ec.derive_private_key(private_value, pyca_curve(curve)), None
     if payload[:1] == _RSA_PAYLOAD:
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         p, q, d, dmp1, dmq1, iqmp, e, n = _unpack_ints(payload, 8)
         numbers = rsa.RSAPrivateNumbers(p, q, d, dmp1, dmq1, iqmp, rsa.RSAPublicNumbers(e, n))
-        return numbers.private_key(unsafe_skip_rsa_key_validation=True)
+        return numbers.private_key(unsafe_skip_rsa_key_validation=True), "RSA-CRT"
+    if payload[:1] == _RSA_PLAIN_PAYLOAD:
+        d, e, n = _unpack_ints(payload, 3)
+        return _rsa_from_n_e_d(n, e, d, validate=False), "RSA"
     raise ValueError("unknown key payload")
+
+
+def _rsa_from_n_e_d(n: int, e: int, d: int, *, validate: bool):
+    """A pyca RSA key from n, e, d: the simulation recovers p and q to compute with (pyca
+    has no plain-form key); the blob keeps n, e and d only."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    p, q = rsa.rsa_recover_prime_factors(n, e, d)
+    numbers = rsa.RSAPrivateNumbers(
+        p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n)
+    )
+    return numbers.private_key(unsafe_skip_rsa_key_validation=not validate)
+
+
+def _rsa_form(key_kind) -> str:
+    """The RSA form asked for (None: the default, CRT); case-insensitive."""
+    if key_kind is None:
+        return RSA_FORMS[0]
+    form = {f.lower(): f for f in RSA_FORMS}.get(key_kind.lower() if isinstance(key_kind, str) else None)
+    if form is None:
+        raise KeyImportError(Reason.INVALID_PARAMETER, f"RSA key kind {key_kind!r} must be 'RSA' or 'RSA-CRT'")
+    return form
 
 
 def _as_bool(value, name: str) -> bool:
@@ -162,13 +200,13 @@ class Session:
             raise SessionError(Reason.KEY_NOT_IN_SESSION, f"the {key.label} belongs to another session")
         return material
 
-    def _adopt_private(self, private, flavour: str, usage: str, session_key: bool) -> Key:
+    def _adopt_private(self, private, flavour: str, usage: str, session_key: bool, rsa_form=None) -> Key:
         public = private.public_key()
         if flavour == "EC":
             curve = PYCA_CURVES[private.curve.name]
             props = dict(kind="ec", curve=curve, bits=CURVE_BITS[curve])
         else:
-            props = dict(kind="rsa", bits=private.key_size)
+            props = dict(kind="rsa", bits=private.key_size, rsa_form=rsa_form or RSA_FORMS[0])
         return self._adopt(
             _Material(private=private, public=public),
             flavour=flavour,
@@ -212,45 +250,37 @@ class Session:
         return self._adopt_private(ec.generate_private_key(pyca_curve(curve)), "EC", usage, session_key)
 
     def import_private_key(
-        self, der, algorithm="EC", usage="digitalSignature", session_key=False, curve=None, bits=None
+        self, der, algorithm="EC", usage="digitalSignature", session_key=False, curve=None, bits=None, key_kind=None
     ) -> Key:
         """Import a DER private key the way the real provider does: normalise to PKCS#8 and
         wrap host-side for the device's unwrapping key, then unwrap inside the device.
 
         ``curve``/``bits`` are what the caller declared (None: nothing declared); the
-        imported key must match them.
+        imported key must match them. ``key_kind`` (RSA only): "RSA-CRT" (default) or "RSA".
         """
         self._check_open()
-        flavour = self._check_import_request(algorithm, usage, curve, bits)
+        flavour = self._check_import_request(algorithm, usage, curve, bits, key_kind)
         _host_key, pkcs8 = normalise_private_key(der)
         wrapped = wrap_for_device(self.device.unwrapping_public_der, pkcs8)
         return self.import_wrapped(
-            wrapped, algorithm=flavour, usage=usage, session_key=session_key, curve=curve, bits=bits
+            wrapped, algorithm=flavour, usage=usage, session_key=session_key, curve=curve, bits=bits, key_kind=key_kind
         )
 
     def import_wrapped(
-        self, wrapped, algorithm="EC", usage="digitalSignature", session_key=False, curve=None, bits=None
+        self, wrapped, algorithm="EC", usage="digitalSignature", session_key=False, curve=None, bits=None, key_kind=None
     ) -> Key:
         """Import a key already wrapped for this device (RSA-OAEP-SHA256 KEK || AES-KWP)."""
         self._check_open()
-        flavour = self._check_import_request(algorithm, usage, curve, bits)
+        flavour = self._check_import_request(algorithm, usage, curve, bits, key_kind)
+        rsa_form = _rsa_form(key_kind) if flavour != "EC" else None
         session_key = _as_bool(session_key, "session_key")
         pkcs8 = unwrap_in_device(self.device._unwrapping_key(), wrapped)
-        from cryptography.hazmat.primitives import serialization
-
-        try:
-            # the device validates what it imports (RSA consistency check) exactly once, here
-            private = serialization.load_der_private_key(pkcs8, password=None)
-        except Exception:  # ValueError / UnsupportedAlgorithm from pyca
-            raise KeyImportError(
-                Reason.INVALID_KEY_ENCODING,
-                "the unwrapped key is not a valid unencrypted PKCS#8 private key",
-            ) from None
+        private = _load_unwrapped(pkcs8, flavour, rsa_form)
         _check_imported(private, flavour, curve, bits)
-        return self._adopt_private(private, flavour, usage, session_key)
+        return self._adopt_private(private, flavour, usage, session_key, rsa_form)
 
     @staticmethod
-    def _check_import_request(algorithm, usage, curve, bits) -> str:
+    def _check_import_request(algorithm, usage, curve, bits, key_kind=None) -> str:
         flavour = _ALGORITHMS.get(algorithm.lower() if isinstance(algorithm, str) else None)
         if flavour is None:
             raise KeyImportError(
@@ -258,6 +288,10 @@ class Session:
             )
         kind = "ec" if flavour == "EC" else "rsa"
         check_create_usage(kind, flavour, usage)
+        if key_kind is not None:
+            if kind != "rsa":
+                raise KeyImportError(Reason.INVALID_PARAMETER, f"a key kind was declared for an {flavour} key")
+            _rsa_form(key_kind)
         if curve is not None:
             if kind != "ec":
                 raise KeyImportError(Reason.INVALID_PARAMETER, f"a curve was declared for an {flavour} key")
@@ -319,7 +353,7 @@ class Session:
         material = self._material(key)
         if not key.has_private:
             raise KeyUsageError(Reason.NO_PRIVATE_KEY, f"cannot mask a public-only {key.label}: nothing secret to mask")
-        payload = material.secret if material.secret is not None else _private_payload(material.private)
+        payload = material.secret if material.secret is not None else _private_payload(material.private, key.rsa_form)
         header = blob.BlobHeader(
             kind=key.kind,
             usage=key.usage,
@@ -366,9 +400,9 @@ class Session:
                 f"{describe(header.kind, header.bits, hmac_digest=header.hmac_digest)}",
             )
         if header.kind in ("ec", "rsa") and header.usage != "unwrap":
-            private = _private_from_payload(payload, header.bits)
+            private, rsa_form = _private_from_payload(payload, header.bits)
             flavour = wanted[1] if wanted else ("EC" if header.kind == "ec" else "RSA")
-            return self._adopt_private(private, flavour, header.usage, header.session_key)
+            return self._adopt_private(private, flavour, header.usage, header.session_key, rsa_form)
         if header.kind in ("secret", "aes", "hmac"):
             return self._adopt_secret(
                 payload, header.kind, header.usage, header.session_key, header.hmac_digest, header.bits
@@ -512,6 +546,31 @@ class Session:
                 f"requested: use digest {key.hmac_digest.upper()}",
             )
         return derive.Mac.start(material.secret, name)
+
+
+def _load_unwrapped(pkcs8: bytes, flavour: str, rsa_form):
+    """The pyca key of an unwrapped PKCS#8, validated once, here. An RSA key without CRT
+    components loads only in the plain form."""
+    from cryptography.hazmat.primitives import serialization
+
+    try:
+        return serialization.load_der_private_key(pkcs8, password=None)
+    except Exception:  # ValueError / UnsupportedAlgorithm from pyca
+        numbers = asn1.rsa_numbers_without_crt(pkcs8)
+        if numbers is None or flavour == "EC":
+            raise KeyImportError(
+                Reason.INVALID_KEY_ENCODING, "the unwrapped key is not a valid unencrypted PKCS#8 private key"
+            ) from None
+    if rsa_form != "RSA":
+        raise KeyImportError(
+            Reason.INVALID_KEY_ENCODING,
+            "the RSA key has no CRT components (p, q, dP, dQ, qInv are zero): import it in the plain form "
+            "(key kind RSA), not RSA-CRT",
+        )
+    try:
+        return _rsa_from_n_e_d(*numbers, validate=True)
+    except ValueError:
+        raise KeyImportError(Reason.INVALID_KEY_ENCODING, "the RSA key's n, e and d do not form a key") from None
 
 
 def _check_imported(private, flavour: str, curve, bits) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 
+from . import asn1
 from .errors import KeyImportError, Reason, as_bytes
 
 KEK_LEN = 32
@@ -23,7 +24,8 @@ def _oaep_sha256():
 
 
 def normalise_private_key(der: bytes):
-    """Parse DER SEC1 / PKCS#1 / unencrypted PKCS#8; returns (pyca key, PKCS#8 DER)."""
+    """Parse DER SEC1 / PKCS#1 / unencrypted PKCS#8; returns (pyca key, PKCS#8 DER), the key
+    None for an RSA key without CRT components (pyca cannot load one)."""
     from cryptography.hazmat.primitives import serialization
 
     if not isinstance(der, (bytes, bytearray, memoryview)) or not der:
@@ -45,6 +47,9 @@ def normalise_private_key(der: bytes):
             "(openssl pkey -in key.der -inform DER -outform DER -out plain.der)",
         ) from None
     except Exception:  # junk raises ValueError or UnsupportedAlgorithm, depending on pyca
+        if asn1.rsa_numbers_without_crt(der) is not None:
+            # an RSA key of n, e, d only: pyca cannot hold it; the device decides (plain form)
+            return None, asn1.pkcs8_of_pkcs1(der)
         raise KeyImportError(
             Reason.INVALID_KEY_ENCODING,
             "not a DER private key: give DER SEC1 ECPrivateKey, PKCS#1 RSAPrivateKey or unencrypted PKCS#8",
