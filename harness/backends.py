@@ -3,6 +3,8 @@ named, and what it is known to get wrong.
 
 A backend is data (``fixtures/backends/NAME.toml``), not code::
 
+    extends = "reference"               # optional: start from another profile of this folder
+                                        # (its tables merged, everything else replaced)
     name = "reference"
     description = "..."
     revision = "2026-03"                # the spec revision it claims (clauses of a later
@@ -47,6 +49,7 @@ A backend is data (``fixtures/backends/NAME.toml``), not code::
     reason = "upstream prints 'Total found: 0' and exits 0"
 
 An openssl.cnf template is rendered per workspace; ``${PROVIDER_DIR}``, ``${MODULE}``,
+``${MODULE_PATH}`` (the module file, or its name for OpenSSL's MODULESDIR),
 ``${DEVICE_DIR}``, ``${WORKSPACE}`` and the profile's variables are filled in, and ``${SUPPORT_NAME}`` /
 ``${SUPPORT_MODULE}`` name the provider that supplies what the backend does not (the
 default provider normally, the isolation provider in a case's isolated twin): a template
@@ -332,6 +335,8 @@ class BackendProfile:
         values = {
             "PROVIDER_DIR": str(directory or ""),
             "MODULE": self.provider_module,
+            # the module file, or its bare name when OpenSSL is to find it in MODULESDIR
+            "MODULE_PATH": f"{directory}/{self.provider_module}.so" if directory else self.provider_module,
             "DEVICE_DIR": device_dir,
             "WORKSPACE": str(workspace),
             "SUPPORT_NAME": "isolation" if isolation_module else "default",
@@ -385,6 +390,7 @@ def available_backends() -> list[str]:
 
 
 _TOP_KEYS = {
+    "extends",
     "name",
     "description",
     "revision",
@@ -403,8 +409,31 @@ _PROVIDER_KEYS = {"module", "path", "path_from", "openssl_conf", "propquery", "e
 _KEY_KEYS = {"uri", "public_uri", "files", "types", "curves", "rsa_sizes", "usage", "generate", "import"}
 
 
-def load_profile(path: Path) -> BackendProfile:
+def _profile_data(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """PATH's data, over the data of the profile it ``extends`` (tables merge key by key,
+    everything else is replaced; a [[deviation]] or [[provision]] list replaces the base's)."""
     data = load_toml(path, "backend profile")
+    base = data.get("extends")
+    if not base:
+        return data
+    base_path = (path.parent / f"{base}.toml").resolve()
+    if base_path in seen or base_path == path.resolve():
+        raise UsageError(f"backend profile {path}: extends '{base}' makes a cycle")
+    if not base_path.is_file():
+        raise UsageError(f"backend profile {path}: extends '{base}', but there is no {base_path}")
+    merged = _profile_data(base_path, (*seen, path.resolve()))
+    merged.pop("name", None)
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    merged.pop("extends", None)
+    return merged
+
+
+def load_profile(path: Path) -> BackendProfile:
+    data = _profile_data(path)
     where = f"backend profile {path}"
     provider = data.get("provider", {})
     unknown = set(data) - _TOP_KEYS

@@ -18,44 +18,46 @@ from .errors import BridgeError, BridgeReason, describe
 ffi = None
 lib = None
 
-DEVICE_DIR_PARAM = "azihsm-device-dir"  # openssl.cnf provider-section key
-
 
 class Instance:
-    """One loaded provider: core handle (for errors and BIOs) and one device session."""
+    """One loaded provider: core handle (for errors and BIOs), its device settings and, from
+    the first operation that needs one, a device session."""
 
     def __init__(self, cprov, ident: int):
         self.cprov = cprov
         self.id = ident
         self.handles: set[int] = set()
+        self.config = None
         self.device = None
-        self.session = None
+        self._session = None
 
-    def open_device(self) -> None:
-        from reference.device import Device, HsmError
+    def read_config(self) -> None:
+        """The provider section's device settings; a bad one fails the load."""
+        from .config import KEYS, DeviceConfig
 
-        configured = lib.bridge_core_param(self.cprov, DEVICE_DIR_PARAM.encode())
-        path = ffi.string(configured).decode() if configured != ffi.NULL else None
-        shown = path or os.environ.get("AZIHSM_DEVICE_DIR") or "/var/lib/azihsm"
-        try:
-            self.device = Device.open(path)
-            self.session = self.device.open_session()
-        except HsmError as exc:
-            raise BridgeError(
-                BridgeReason.DEVICE_UNAVAILABLE,
-                f"cannot use the device directory {shown}: {exc}; choose a writable directory "
-                f"with the AZIHSM_DEVICE_DIR environment variable or the `{DEVICE_DIR_PARAM}` "
-                f"key of the provider's openssl.cnf section",
-            ) from exc
+        section = {}
+        for key in KEYS:
+            value = lib.bridge_core_param(self.cprov, key.encode())
+            if value != ffi.NULL:
+                section[key] = ffi.string(value).decode("utf-8", "surrogateescape")
+        self.config = DeviceConfig(section)
+
+    @property
+    def session(self):
+        """The device session, opened on first use (listing the provider needs no device)."""
+        if self._session is None:
+            self.device = self.config.open()
+            self._session = self.device.open_session()
+        return self._session
 
     def close(self) -> None:
         for handle in list(self.handles):
             release(handle)
-        if self.session is not None:
+        if self._session is not None:
             try:
-                self.session.close()
+                self._session.close()
             finally:
-                self.session = None
+                self._session = None
 
 
 class ProviderObject:
@@ -107,7 +109,7 @@ def start_instance(cprov) -> Instance:
         from . import errors
 
         errors.register_reasons(ffi, lib)
-        instance.open_device()
+        instance.read_config()
     except BaseException:
         _instances.pop(instance.id, None)
         raise

@@ -23,6 +23,7 @@ import errno
 import os
 import re
 import stat
+from collections import namedtuple
 
 from . import blob
 from .errors import DeviceError, HsmError, Reason
@@ -34,7 +35,7 @@ UNWRAP_FILE = "unwrap.key"
 LOCK_FILE = ".lock"
 _MASKING_MAGIC = b"AZHSM-MASKING-v1"
 _SECRET_LEN = 32
-_TEMP = re.compile(r"^\.(masking|unwrap)\.key\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")
+_TEMP = re.compile(r"^\..+\.(?P<pid>\d+)\.[0-9a-f]+\.tmp$")  # write_new_file's temporaries
 _HOW_TO_CHOOSE = f"choose another with {ENV_VAR}=DIR (or the provider's openssl.cnf section)"
 
 
@@ -80,13 +81,43 @@ def write_new_file(path: str, data: bytes) -> bool:
             os.unlink(tmp)
 
 
+class DeviceFiles(namedtuple("DeviceFiles", "directory masking unwrap lock")):
+    """Where a device keeps its state: the masking secret (``masking.key``; ``bmk.bin`` in
+    the 2026-08 layout), the masked unwrapping key (``unwrap.key``; ``muk.bin``) and the
+    creation lock, all in one directory. (A namedtuple, not typing's: cheaper to import in
+    every openssl process.)"""
+
+    __slots__ = ()
+
+    @classmethod
+    def in_directory(cls, path: str) -> DeviceFiles:
+        return cls(
+            path, os.path.join(path, MASKING_FILE), os.path.join(path, UNWRAP_FILE), os.path.join(path, LOCK_FILE)
+        )
+
+    @classmethod
+    def named(cls, masking: str, unwrap: str) -> DeviceFiles:
+        """The 2026-08 layout: files named by the caller (openssl.cnf), in one directory."""
+        masking, unwrap = os.path.abspath(masking), os.path.abspath(unwrap)
+        directory = os.path.dirname(masking)
+        if os.path.dirname(unwrap) != directory:
+            raise DeviceError(
+                Reason.DEVICE_DIR_MISSING,
+                f"the masking key {masking} and the unwrapping key {unwrap} must be in one directory",
+            )
+        return cls(directory, masking, unwrap, os.path.join(directory, f".{os.path.basename(masking)}.lock"))
+
+
 class Device:
     """A simulated HSM, persisted in one directory. Use :meth:`open`."""
 
-    def __init__(self, directory: str, masking_secret: bytes):
-        self._dir = directory
-        self.__masking_secret = masking_secret
-        digest = _sha256(b"azihsm-reference device identity\0" + masking_secret)
+    def __init__(self, files: DeviceFiles, masking_secret: bytes, binding: bytes = b""):
+        self._files = files
+        self._dir = files.directory
+        # BINDING (2026-08: the owner backup key, the POTA public key and the credentials)
+        # is part of the device's secret: other owner material makes another device
+        self.__masking_secret = masking_secret + binding
+        digest = _sha256(b"azihsm-reference device identity\0" + self.__masking_secret)
         self.identity = digest[:8].hex()
         self.device_id = digest[: blob.DEVICE_ID_LEN]
         self.__blob_key = None
@@ -113,29 +144,33 @@ class Device:
         missing or unwritable, or a device file is damaged.
         """
         path = os.path.abspath(os.fspath(path if path is not None else (os.environ.get(ENV_VAR) or DEFAULT_DIR)))
-        _check_directory(path)
-        secret = _read_masking_secret(os.path.join(path, MASKING_FILE))
-        if secret is None or not os.path.lexists(os.path.join(path, UNWRAP_FILE)):
-            secret = cls._provision(path)
-        return cls(path, secret)
+        return cls.open_files(DeviceFiles.in_directory(path))
 
     @classmethod
-    def _provision(cls, path: str) -> bytes:
+    def open_files(cls, files: DeviceFiles, binding: bytes = b"") -> Device:
+        """Open the device kept in FILES (created on first use), bound to BINDING."""
+        _check_directory(files.directory)
+        secret = _read_masking_secret(files.masking)
+        if secret is None or not os.path.lexists(files.unwrap):
+            secret = cls._provision(files, binding)
+        return cls(files, secret, binding)
+
+    @classmethod
+    def _provision(cls, files: DeviceFiles, binding: bytes) -> bytes:
         """First use: create whatever device file is missing, under the creation lock."""
         import fcntl
 
+        path = files.directory
         try:
-            lock_fd = os.open(os.path.join(path, LOCK_FILE), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            lock_fd = os.open(files.lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
                 fcntl.flock(lock_fd, fcntl.LOCK_EX)
                 _remove_stale_temporaries(path)
-                masking = os.path.join(path, MASKING_FILE)
-                if _read_masking_secret(masking) is None:
-                    write_new_file(masking, _MASKING_MAGIC + os.urandom(_SECRET_LEN))
-                secret = _read_masking_secret(masking)
-                unwrap = os.path.join(path, UNWRAP_FILE)
-                if not os.path.lexists(unwrap):
-                    write_new_file(unwrap, cls(path, secret)._new_unwrapping_blob())
+                if _read_masking_secret(files.masking) is None:
+                    write_new_file(files.masking, _MASKING_MAGIC + os.urandom(_SECRET_LEN))
+                secret = _read_masking_secret(files.masking)
+                if not os.path.lexists(files.unwrap):
+                    write_new_file(files.unwrap, cls(files, secret, binding)._new_unwrapping_blob())
                 return secret
             finally:
                 os.close(lock_fd)  # releases the flock
@@ -173,7 +208,7 @@ class Device:
         if self.__unwrapping_key is None:
             from cryptography.hazmat.primitives import serialization
 
-            path = os.path.join(self._dir, UNWRAP_FILE)
+            path = self._files.unwrap
             try:
                 data = _read(path)
             except OSError as exc:

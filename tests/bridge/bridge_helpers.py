@@ -11,6 +11,8 @@ from pathlib import Path
 
 OPENSSL = os.environ.get("AZIHSM_OPENSSL", "/usr/bin/openssl")
 PROV = object()  # stands for the documented provider flags, where the spec writes ${PROV}
+# the device is opened on the first operation that needs it (listing the provider does not)
+FIRST_USE = ("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256", "-outform", "DER", "-out", "/dev/null")
 TIMEOUT = 60
 
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from bridge_helpers import PROV
+from bridge_helpers import FIRST_USE, PROV
 
 pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
 
@@ -154,9 +154,11 @@ def test_key_params_seen_by_openssl(provider_dir, device_dir, ec_key):
 # -- device directory ----------------------------------------------------------------------
 
 
-def test_missing_device_dir_fails_load_naming_both_settings(openssl, tmp_path):
+def test_missing_device_dir_fails_the_first_use_naming_both_settings(openssl, tmp_path):
     missing = tmp_path / "no" / "such" / "dir"
-    result = openssl("dgst", "-sha256", PROV, "/dev/null", ok=False, env={"AZIHSM_DEVICE_DIR": str(missing)})
+    listed = openssl("list", "-providers", PROV, env={"AZIHSM_DEVICE_DIR": str(missing)})  # no device needed yet
+    assert "azihsm" in listed.text
+    result = openssl(*FIRST_USE, ok=False, env={"AZIHSM_DEVICE_DIR": str(missing)})
     assert str(missing) in result.stderr
     assert "AZIHSM_DEVICE_DIR" in result.stderr and "azihsm-device-dir" in result.stderr
 

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from bridge_helpers import OPENSSL, PROV, copy_into, load_public
+from bridge_helpers import FIRST_USE, OPENSSL, PROV, copy_into, load_public
 
 pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
 
@@ -37,7 +37,7 @@ def temporaries(directory: Path) -> list[str]:
 
 def test_sixteen_first_uses_at_once_make_one_device(openssl, new_device):
     device = new_device()
-    command = argv(openssl, "list", "-providers", "-verbose", PROV)
+    command = argv(openssl, *FIRST_USE)
 
     def start(_):
         return subprocess.run(command, env=environment(device), capture_output=True, timeout=120)
@@ -104,7 +104,7 @@ def test_kill_during_a_masked_key_write(openssl, tmp_path):
         "/dev/null",
     )
     env = environment(openssl.device_dir)
-    openssl("list", "-providers", PROV)  # the device exists already: only the key write is interrupted
+    openssl(*FIRST_USE)  # the device exists already: only the key write is interrupted
     rng = random.Random(12)
     for _ in range(12):
         kill_after(command, tmp_path, env, rng.uniform(0.02, 0.3))
@@ -135,9 +135,9 @@ def test_kill_during_first_device_use(openssl, new_device):
     for _ in range(6):
         device = new_device()
         env = environment(device)
-        kill_after(argv(openssl, "list", "-providers", PROV), device, env, rng.uniform(0.05, 0.4))
-        first = openssl.at(device_dir=device)("list", "-providers", "-verbose", PROV)
+        kill_after(argv(openssl, *FIRST_USE), device, env, rng.uniform(0.05, 0.4))
+        first = openssl.at(device_dir=device)(*FIRST_USE)
         assert temporaries(device) == [], temporaries(device)
-        second = openssl.at(device_dir=device)("list", "-providers", "-verbose", PROV)
+        second = openssl.at(device_dir=device)(*FIRST_USE)
         assert first.returncode == second.returncode == 0
         assert (device / "masking.key").stat().st_mode & 0o777 == 0o600

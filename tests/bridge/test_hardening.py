@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from bridge_helpers import PROV, copy_into
+from bridge_helpers import FIRST_USE, PROV, copy_into
 
 pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
 QUICK = 15  # seconds: a refusal must come promptly, a FIFO must not block
@@ -243,15 +243,15 @@ def test_control_characters_in_paths_are_escaped(openssl, tmp_path):
 def test_a_world_writable_device_directory_is_refused(openssl, tmp_path, new_device):
     device = new_device()
     device.chmod(0o777)
-    result = openssl.at(device_dir=device)("list", "-providers", PROV, ok=False)
+    result = openssl.at(device_dir=device)(*FIRST_USE, ok=False)
     assert "writable by others" in result.stderr and str(device) in result.stderr
 
 
 def test_a_symlinked_masking_key_is_refused(openssl, tmp_path, new_device):
     victim, attacker = new_device(), new_device()
-    openssl.at(device_dir=victim)("list", "-providers", PROV)
+    openssl.at(device_dir=victim)(*FIRST_USE)
     (attacker / "masking.key").symlink_to(victim / "masking.key")
-    result = openssl.at(device_dir=attacker)("list", "-providers", PROV, ok=False)
+    result = openssl.at(device_dir=attacker)(*FIRST_USE, ok=False)
     assert "symbolic link" in result.stderr
 
 
@@ -268,5 +268,5 @@ def test_encrypted_private_key_output_is_refused(openssl, tmp_path, ec_key):
 def test_a_fifo_named_like_a_device_file_is_refused_promptly(openssl, new_device):
     device = new_device()
     os.mkfifo(device / "masking.key")
-    result = openssl.at(device_dir=device)("list", "-providers", PROV, ok=False, timeout=QUICK)
+    result = openssl.at(device_dir=device)(*FIRST_USE, ok=False, timeout=QUICK)
     assert "masking.key is not a regular file" in result.stderr

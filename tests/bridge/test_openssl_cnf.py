@@ -134,18 +134,19 @@ def test_device_dir_from_the_environment(openssl, provider_dir):
     assert "0: Pkey" in openssl("storeutl", "azihsm://./ec.bin;type=ec", env=env).text
 
 
-def test_unusable_device_dir_in_config_leaves_the_provider_unloaded(openssl, provider_dir):
-    """The provider refuses to load (its message names the directory), but OpenSSL 3.0
-    drops errors of config-loaded providers: the command then runs without azihsm and
-    fails on the first azihsm parameter, writing nothing (recorded in the README)."""
+def test_unusable_device_dir_in_config_fails_the_first_use(openssl, provider_dir):
+    """The provider loads (the device is opened lazily, so listing works), and the first
+    operation that needs the device fails naming the directory and both settings."""
     conf = openssl.cwd / "openssl.cnf"
     _write_conf(conf, provider_dir / MODULE_FILE, openssl.cwd / "missing-device")
     env = {"OPENSSL_CONF": str(conf)}
-    assert "azihsm" not in openssl("list", "-providers", env=env).text
+    assert "azihsm" in openssl("list", "-providers", env=env).text
     failed = openssl(
         "genpkey",
         "-algorithm",
         "EC",
+        "-propquery",
+        "?provider=azihsm",
         "-pkeyopt",
         "azihsm.masked_key:./ec.bin",
         "-outform",
@@ -155,5 +156,5 @@ def test_unusable_device_dir_in_config_leaves_the_provider_unloaded(openssl, pro
         env=env,
         ok=False,
     )
-    assert "azihsm.masked_key" in failed.stderr
+    assert "missing-device" in failed.stderr and "azihsm-device-dir" in failed.stderr
     assert not (openssl.cwd / "ec.bin").exists()

@@ -174,19 +174,41 @@ def test_builtin_profile_deviations_name_catalogue_clauses(name):
     assert not unknown, f"{name}.toml lists deviations of clauses missing from the catalogue"
 
 
-def test_upstream_mock_profile_loads_from_modulesdir_or_a_path(tmp_path):
+def test_upstream_mock_profile_is_the_2026_08_provisioned_configuration(tmp_path):
+    """Loaded from an openssl.cnf naming every device file by absolute path, from OpenSSL's
+    MODULESDIR or a given directory, its device provisioned per workspace."""
     profile = resolve_backend("azihsm-sdk-mock")
-    assert profile.provider_flags() == [
-        "-propquery",
-        "?provider=azihsm",
-        "-provider",
-        "default",
-        "-provider",
-        "azihsm_provider",
-    ]
-    assert not profile.fresh_device_dir and len(profile.deviations) == 12
+    assert profile.revision == "2026-08" and profile.fresh_device_dir and len(profile.deviations) == 12
+    assert profile.provider_flags() == ["-propquery", "?provider=azihsm"]  # loaded by the config
+    assert {"AZIHSM_CREDENTIALS_ID", "AZIHSM_CREDENTIALS_PIN"} <= set(profile.environment)
+    env = profile.prepare(tmp_path / "w")
+    conf = Path(env["OPENSSL_CONF"]).read_text()
+    device = tmp_path / "w" / "device"
+    assert "module = azihsm_provider\n" in conf  # no directory: OpenSSL's MODULESDIR
+    assert f"azihsm-obk-path = {device}/obk.bin" in conf and "azihsm-api-revision = 1.0" in conf
+    assert len((device / "obk.bin").read_bytes()) == 48
+    assert (device / "pota_private_key.der").is_file() and (device / "pota_public_key.der").is_file()
     (tmp_path / "azihsm_provider.so").write_bytes(b"")
-    assert resolve_backend("azihsm-sdk-mock", provider_path=str(tmp_path)).provider_flags()[:2] == [
-        "-provider-path",
-        str(tmp_path),
-    ]
+    moved = resolve_backend("azihsm-sdk-mock", provider_path=str(tmp_path))
+    env = moved.prepare(tmp_path / "w2")
+    assert f"module = {tmp_path}/azihsm_provider.so" in Path(env["OPENSSL_CONF"]).read_text()
+
+
+def test_a_profile_extends_another(tmp_path):
+    (tmp_path / "base.toml").write_text(
+        'name = "base"\nrevision = "2026-08"\ncapabilities = ["a", "b"]\n'
+        '[refusal_reasons]\nusage = "u"\nparameter = "p"\n[[deviation]]\nclause = "X-Y"\nreason = "r"\n'
+    )
+    (tmp_path / "child.toml").write_text(
+        'extends = "base"\nname = "child"\ncapabilities = ["a"]\n[refusal_reasons]\nparameter = "q"\n'
+    )
+    child = load_profile(tmp_path / "child.toml")
+    assert (child.name, child.revision, child.capabilities) == ("child", "2026-08", frozenset({"a"}))
+    assert child.refusal_reasons == {"usage": "u", "parameter": "q"}  # tables merge key by key
+    assert set(child.deviations) == {"X-Y"}
+    (tmp_path / "loop.toml").write_text('extends = "loop"\n')
+    with pytest.raises(UsageError, match="makes a cycle"):
+        load_profile(tmp_path / "loop.toml")
+    (tmp_path / "orphan.toml").write_text('extends = "nowhere"\n')
+    with pytest.raises(UsageError, match="there is no"):
+        load_profile(tmp_path / "orphan.toml")
