@@ -53,3 +53,14 @@ int py_kdf_derive(void *ctx, unsigned char *key, size_t keylen, const OSSL_PARAM
 void *py_mac_newctx(int instance);
 int py_mac_init(void *ctx, const unsigned char *key, size_t keylen, const OSSL_PARAM params[]);
 int py_mac_final(void *ctx, unsigned char *out, size_t *outl, size_t outsize);
+void *py_skey_generate(int instance, const OSSL_PARAM params[]);
+void *py_skey_import(int instance, int selection, const OSSL_PARAM params[]);
+int py_skey_export(void *key, int selection);
+const char *py_skey_id(void *key);
+void *py_aes_newctx(int instance, const char *name);
+int py_aes_init(void *ctx, int encrypt, void *skey, const unsigned char *iv, size_t ivlen,
+                const OSSL_PARAM params[], int raw_key);
+int py_aes_update(void *ctx, unsigned char *out, size_t *outl, size_t outsize,
+                  const unsigned char *in, size_t inl);
+int py_aes_final(void *ctx, unsigned char *out, size_t *outl, size_t outsize);
+int py_aes_get_params(const char *name, OSSL_PARAM params[]);

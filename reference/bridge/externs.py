@@ -508,3 +508,96 @@ def py_mac_final(handle, out, outl, outsize):
         outl[0] = ctx.size()
         return 1
     return _write_buffer(ctx.final(), out, outl, outsize, "HMAC tag")
+
+
+# -- SKEYMGMT AES and the AES ciphers (OpenSSL 3.5 and later) ---------------------------
+
+
+@entry(failure=NULL)
+def py_skey_generate(ident, params):
+    from .skey import SymmetricKey
+
+    return runtime.new_handle(
+        SymmetricKey.generate(runtime.instance(ident), None if params == runtime.ffi.NULL else params)
+    )
+
+
+@entry(failure=NULL)
+def py_skey_import(ident, selection, params):
+    from .skey import SymmetricKey
+
+    return runtime.new_handle(
+        SymmetricKey.load(runtime.instance(ident), None if params == runtime.ffi.NULL else params)
+    )
+
+
+@entry()
+def py_skey_export(handle, selection):
+    from .skey import SymmetricKey
+
+    runtime.lookup(handle, SymmetricKey).export(selection)
+    return 1
+
+
+@entry(failure=NULL)
+def py_skey_id(handle):
+    from .skey import SymmetricKey
+
+    key = runtime.lookup(handle, SymmetricKey)
+    if key._id is None:
+        key._id = runtime.ffi.new("char[]", key.key_id())
+    return key._id
+
+
+@entry(failure=NULL)
+def py_aes_newctx(ident, name):
+    from .skey import AesCipherContext
+
+    return runtime.new_handle(AesCipherContext(runtime.instance(ident), _text(name)))
+
+
+@entry()
+def py_aes_init(handle, encrypt, skey, iv, ivlen, params, raw_key):
+    from .skey import AesCipherContext, SymmetricKey
+
+    ctx = runtime.lookup(handle, AesCipherContext)
+    key = None if skey == runtime.ffi.NULL else runtime.lookup(skey, SymmetricKey, owner=False)
+    ctx.init(bool(encrypt), key, None if iv == runtime.ffi.NULL else _bytes(iv, ivlen), bool(raw_key), params)
+    return 1
+
+
+@entry()
+def py_aes_update(handle, out, outl, outsize, data, length):
+    from .skey import AesCipherContext
+
+    ctx = runtime.lookup(handle, AesCipherContext)
+    result = ctx.update(_bytes(data, length), want_output=out != runtime.ffi.NULL)
+    if out == runtime.ffi.NULL:
+        outl[0] = length
+        return 1
+    return _write_buffer(result, out, outl, outsize, "AES output")
+
+
+@entry()
+def py_aes_final(handle, out, outl, outsize):
+    from .skey import AesCipherContext
+
+    ctx = runtime.lookup(handle, AesCipherContext)
+    result = ctx.final()
+    if out == runtime.ffi.NULL and result:
+        from .errors import BridgeError, BridgeReason
+
+        raise BridgeError(BridgeReason.OUTPUT_BUFFER_TOO_SMALL, "the final AES block has no buffer to go to")
+    if out == runtime.ffi.NULL:
+        outl[0] = 0
+        return 1
+    return _write_buffer(result, out, outl, outsize, "AES output")
+
+
+@entry()
+def py_aes_get_params(name, request):
+    from . import params
+    from .skey import cipher_params
+
+    params.write(request, cipher_params(_text(name)))
+    return 1

@@ -42,7 +42,8 @@ typedef struct bridge_prov {
     OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
     OSSL_FUNC_core_vset_error_fn *vset_error;
     OSSL_FUNC_BIO_write_ex_fn *bio_write_ex;
-    int instance; /* Python-side instance id */
+    int instance;    /* Python-side instance id */
+    int opaque_keys; /* the core is OpenSSL 3.5 or later: SKEYMGMT and skey ciphers */
 } bridge_prov;
 
 #define PROV(provctx) ((bridge_prov *)(provctx))
@@ -101,6 +102,17 @@ const char *bridge_core_param(void *cprov, const char *name)
     if (!p->core_get_params(p->handle, params))
         return NULL;
     return value;
+}
+
+/* Whether the core's OpenSSL version is at least MAJOR.MINOR ("openssl-version"). */
+static int core_at_least(bridge_prov *p, int major, int minor)
+{
+    const char *version = bridge_core_param(p, OSSL_PROV_PARAM_CORE_VERSION);
+    int have_major = 0, have_minor = 0;
+
+    if (version == NULL || sscanf(version, "%d.%d", &have_major, &have_minor) != 2)
+        return 0;
+    return have_major > major || (have_major == major && have_minor >= minor);
 }
 
 /* Reason strings, filled once from Python's reason enums. */
@@ -902,6 +914,165 @@ static const OSSL_DISPATCH hmac_mac_functions[] = {
 };
 
 /* ------------------------------------------------------------------ */
+/* SKEYMGMT AES and the AES ciphers that take its opaque keys (skey.py), */
+/* offered only when the core is OpenSSL 3.5 or later.                   */
+
+#ifndef OSSL_OP_SKEYMGMT /* built against older headers: the 3.5 ABI values */
+#define OSSL_OP_SKEYMGMT                       15
+#define OSSL_FUNC_SKEYMGMT_FREE                1
+#define OSSL_FUNC_SKEYMGMT_IMPORT              2
+#define OSSL_FUNC_SKEYMGMT_EXPORT              3
+#define OSSL_FUNC_SKEYMGMT_GENERATE            4
+#define OSSL_FUNC_SKEYMGMT_GET_KEY_ID          5
+#define OSSL_FUNC_SKEYMGMT_IMP_SETTABLE_PARAMS 6
+#define OSSL_FUNC_SKEYMGMT_GEN_SETTABLE_PARAMS 7
+#endif
+#ifndef OSSL_FUNC_CIPHER_ENCRYPT_SKEY_INIT
+#define OSSL_FUNC_CIPHER_ENCRYPT_SKEY_INIT 19
+#define OSSL_FUNC_CIPHER_DECRYPT_SKEY_INIT 20
+#endif
+
+static const OSSL_PARAM skey_gen_settable_table[] = {
+    OSSL_PARAM_size_t("key-length", NULL),
+    OSSL_PARAM_utf8_string("azihsm.key_kind", NULL, 0),
+    OSSL_PARAM_utf8_string("azihsm.masked_key", NULL, 0),
+    OSSL_PARAM_utf8_string("azihsm.session", NULL, 0),
+    OSSL_PARAM_END
+};
+/* raw-bytes is listed so an import of a raw key reaches us and is refused by name */
+static const OSSL_PARAM skey_imp_settable_table[] = { OSSL_PARAM_utf8_string("azihsm.masked_key",
+                                                                             NULL, 0),
+                                                      OSSL_PARAM_octet_string("raw-bytes", NULL, 0),
+                                                      OSSL_PARAM_END };
+static const OSSL_PARAM *skey_gen_settable(void *provctx) { return skey_gen_settable_table; }
+static const OSSL_PARAM *skey_imp_settable(void *provctx) { return skey_imp_settable_table; }
+static void *skey_generate(void *provctx, const OSSL_PARAM params[])
+{
+    CALL(NULL, py_skey_generate(PROV(provctx)->instance, params));
+}
+static void *skey_import(void *provctx, int selection, const OSSL_PARAM params[])
+{
+    CALL(NULL, py_skey_import(PROV(provctx)->instance, selection, params));
+}
+static int skey_export(void *key, int selection, OSSL_CALLBACK *cb, void *cbarg)
+{
+    CALL(0, py_skey_export(key, selection));
+}
+static const char *skey_get_key_id(void *key) { CALL(NULL, py_skey_id(key)); }
+static void skey_free(void *key)
+{
+    if (key != NULL) /* EVP_SKEY_free calls us with NULL after a failed import */
+        obj_free(key);
+}
+
+static const OSSL_DISPATCH aes_skeymgmt_functions[] = {
+    FN(OSSL_FUNC_SKEYMGMT_FREE, skey_free),
+    FN(OSSL_FUNC_SKEYMGMT_IMPORT, skey_import),
+    FN(OSSL_FUNC_SKEYMGMT_EXPORT, skey_export),
+    FN(OSSL_FUNC_SKEYMGMT_GENERATE, skey_generate),
+    FN(OSSL_FUNC_SKEYMGMT_GET_KEY_ID, skey_get_key_id),
+    FN(OSSL_FUNC_SKEYMGMT_IMP_SETTABLE_PARAMS, skey_imp_settable),
+    FN(OSSL_FUNC_SKEYMGMT_GEN_SETTABLE_PARAMS, skey_gen_settable),
+    { 0, NULL }
+};
+
+static const OSSL_PARAM aes_gettable_table[] = {
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_BLOCK_SIZE, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_MODE, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_AEAD, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_CUSTOM_IV, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_CTS, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_TLS1_MULTIBLOCK, NULL),
+    OSSL_PARAM_int(OSSL_CIPHER_PARAM_HAS_RAND_KEY, NULL),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM aes_ctx_gettable_table[] = {
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_KEYLEN, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_IVLEN, NULL),
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_TAGLEN, NULL),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM aes_ctx_settable_table[] = {
+    OSSL_PARAM_uint(OSSL_CIPHER_PARAM_PADDING, NULL),
+    OSSL_PARAM_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, NULL, 0),
+    OSSL_PARAM_size_t(OSSL_CIPHER_PARAM_AEAD_IVLEN, NULL),
+    OSSL_PARAM_END
+};
+static const OSSL_PARAM *aes_gettable(void *provctx) { return aes_gettable_table; }
+static const OSSL_PARAM *aes_ctx_gettable(void *ctx, void *provctx)
+{
+    return aes_ctx_gettable_table;
+}
+static const OSSL_PARAM *aes_ctx_settable(void *ctx, void *provctx)
+{
+    return aes_ctx_settable_table;
+}
+/* a raw key is refused; a NULL key (an IV-only re-init) keeps the opaque key */
+static int aes_einit(void *ctx, const unsigned char *key, size_t keylen, const unsigned char *iv,
+                     size_t ivlen, const OSSL_PARAM params[])
+{
+    CALL(0, py_aes_init(ctx, 1, NULL, iv, ivlen, params, key != NULL));
+}
+static int aes_dinit(void *ctx, const unsigned char *key, size_t keylen, const unsigned char *iv,
+                     size_t ivlen, const OSSL_PARAM params[])
+{
+    CALL(0, py_aes_init(ctx, 0, NULL, iv, ivlen, params, key != NULL));
+}
+static int aes_einit_skey(void *ctx, void *skey, const unsigned char *iv, size_t ivlen,
+                          const OSSL_PARAM params[])
+{
+    CALL(0, py_aes_init(ctx, 1, skey, iv, ivlen, params, 0));
+}
+static int aes_dinit_skey(void *ctx, void *skey, const unsigned char *iv, size_t ivlen,
+                          const OSSL_PARAM params[])
+{
+    CALL(0, py_aes_init(ctx, 0, skey, iv, ivlen, params, 0));
+}
+static int aes_update(void *ctx, unsigned char *out, size_t *outl, size_t outsize,
+                      const unsigned char *in, size_t inl)
+{
+    CALL(0, py_aes_update(ctx, out, outl, outsize, in, inl));
+}
+static int aes_final(void *ctx, unsigned char *out, size_t *outl, size_t outsize)
+{
+    CALL(0, py_aes_final(ctx, out, outl, outsize));
+}
+
+#define AES_CIPHER(id, NAME)                                                                      \
+    static void *id##_newctx(void *provctx)                                                       \
+    {                                                                                             \
+        CALL(NULL, py_aes_newctx(PROV(provctx)->instance, NAME));                                 \
+    }                                                                                             \
+    static int id##_get_params(OSSL_PARAM params[]) { CALL(0, py_aes_get_params(NAME, params)); } \
+    static const OSSL_DISPATCH id##_cipher_functions[] = {                                        \
+        FN(OSSL_FUNC_CIPHER_NEWCTX, id##_newctx),                                                 \
+        FN(OSSL_FUNC_CIPHER_FREECTX, obj_free),                                                   \
+        FN(OSSL_FUNC_CIPHER_ENCRYPT_INIT, aes_einit),                                             \
+        FN(OSSL_FUNC_CIPHER_DECRYPT_INIT, aes_dinit),                                             \
+        FN(OSSL_FUNC_CIPHER_ENCRYPT_SKEY_INIT, aes_einit_skey),                                   \
+        FN(OSSL_FUNC_CIPHER_DECRYPT_SKEY_INIT, aes_dinit_skey),                                   \
+        FN(OSSL_FUNC_CIPHER_UPDATE, aes_update),                                                  \
+        FN(OSSL_FUNC_CIPHER_FINAL, aes_final),                                                    \
+        FN(OSSL_FUNC_CIPHER_GET_PARAMS, id##_get_params),                                         \
+        FN(OSSL_FUNC_CIPHER_GETTABLE_PARAMS, aes_gettable),                                       \
+        FN(OSSL_FUNC_CIPHER_GET_CTX_PARAMS, obj_get_params),                                      \
+        FN(OSSL_FUNC_CIPHER_GETTABLE_CTX_PARAMS, aes_ctx_gettable),                               \
+        FN(OSSL_FUNC_CIPHER_SET_CTX_PARAMS, obj_set_params),                                      \
+        FN(OSSL_FUNC_CIPHER_SETTABLE_CTX_PARAMS, aes_ctx_settable),                               \
+        { 0, NULL }                                                                               \
+    };
+
+AES_CIPHER(aes128cbc, "AES-128-CBC")
+AES_CIPHER(aes192cbc, "AES-192-CBC")
+AES_CIPHER(aes256cbc, "AES-256-CBC")
+AES_CIPHER(aes256gcm, "AES-256-GCM")
+AES_CIPHER(aes256xts, "AES-256-XTS")
+
+/* ------------------------------------------------------------------ */
 /* Algorithm tables.                                                   */
 
 /* fips=yes because the real provider declares it on every algorithm (reference-behavior.md),
@@ -1017,6 +1188,33 @@ static int provider_get_params(void *provctx, OSSL_PARAM params[])
     CALL(0, py_provider_get_params(PROV(provctx)->instance, params));
 }
 
+static const OSSL_ALGORITHM skeymgmts[] = {
+    { "AES", ALG_PROPS, aes_skeymgmt_functions, "azihsm opaque AES keys (masked in the HSM)" },
+    { NULL, NULL, NULL, NULL }
+};
+
+static const OSSL_ALGORITHM aes_ciphers[] = { { "AES-128-CBC:AES128:2.16.840.1.101.3.4.1.2",
+                                                ALG_PROPS,
+                                                aes128cbc_cipher_functions,
+                                                "azihsm AES-128-CBC, opaque keys only" },
+                                              { "AES-192-CBC:AES192:2.16.840.1.101.3.4.1.22",
+                                                ALG_PROPS,
+                                                aes192cbc_cipher_functions,
+                                                "azihsm AES-192-CBC, opaque keys only" },
+                                              { "AES-256-CBC:AES256:2.16.840.1.101.3.4.1.42",
+                                                ALG_PROPS,
+                                                aes256cbc_cipher_functions,
+                                                "azihsm AES-256-CBC, opaque keys only" },
+                                              { "AES-256-GCM:id-aes256-GCM:2.16.840.1.101.3.4.1.46",
+                                                ALG_PROPS,
+                                                aes256gcm_cipher_functions,
+                                                "azihsm AES-256-GCM, opaque keys only" },
+                                              { "AES-256-XTS:1.3.111.2.1619.0.1.2",
+                                                ALG_PROPS,
+                                                aes256xts_cipher_functions,
+                                                "azihsm AES-256-XTS, opaque keys only" },
+                                              { NULL, NULL, NULL, NULL } };
+
 static const OSSL_ALGORITHM *provider_query(void *provctx, int operation_id, int *no_cache)
 {
     *no_cache = 0;
@@ -1039,6 +1237,10 @@ static const OSSL_ALGORITHM *provider_query(void *provctx, int operation_id, int
         return kdfs;
     case OSSL_OP_MAC:
         return macs;
+    case OSSL_OP_CIPHER: /* opaque keys exist from OpenSSL 3.5 on (SKEYMGMT) */
+        return PROV(provctx)->opaque_keys ? aes_ciphers : NULL;
+    case OSSL_OP_SKEYMGMT:
+        return PROV(provctx)->opaque_keys ? skeymgmts : NULL;
     default:
         return NULL;
     }
@@ -1140,6 +1342,7 @@ __attribute__((visibility("default"))) int OSSL_provider_init(const OSSL_CORE_HA
     }
     ok = py_provider_init(p, &p->instance);
     call_depth--;
+    p->opaque_keys = core_at_least(p, 3, 5);
     if (!ok) {
         free(p);
         return 0;

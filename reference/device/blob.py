@@ -43,7 +43,7 @@ SESSION_ID_LEN = 16
 DEVICE_ID_LEN = 8
 _FLAG_SESSION = 0x01
 
-KIND_CODES = {"ec": 1, "rsa": 2, "secret": 3, "aes": 4, "hmac": 5}
+KIND_CODES = {"ec": 1, "rsa": 2, "secret": 3, "aes": 4, "hmac": 5, "aes-gcm": 6, "aes-xts": 7}
 USAGE_CODES = {
     "digitalSignature": 1,
     "keyAgreement": 2,

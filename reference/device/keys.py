@@ -59,9 +59,10 @@ OPERATION_USAGES = {
     "hkdf": ("derive", "encrypt", "mac"),
     "kbkdf": ("derive", "encrypt", "mac"),
     "hmac": ("mac",),
+    "aes": ("encrypt",),
 }
 # operations that need the private half
-PRIVATE_OPERATIONS = ("sign", "decrypt", "ecdh", "hkdf", "kbkdf", "hmac")
+PRIVATE_OPERATIONS = ("sign", "decrypt", "ecdh", "hkdf", "kbkdf", "hmac", "aes")
 
 
 def find_curve(name) -> str | None:
@@ -105,6 +106,10 @@ def describe(kind: str, bits: int, flavour: str | None = None, hmac_digest: str 
         return f"HMAC-{(hmac_digest or '').upper()} key"
     if kind == "aes":
         return f"AES-{bits} key"
+    if kind == "aes-gcm":
+        return f"AES-GCM {bits}-bit key"
+    if kind == "aes-xts":
+        return f"AES-XTS {bits}-bit key pair"
     return f"{bits}-bit shared secret"
 
 

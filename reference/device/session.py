@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import weakref
 
-from . import asn1, blob, cipher, derive, signing
+from . import aes, asn1, blob, cipher, derive, signing
 from . import digest as digests
 from .errors import BlobError, KeyImportError, KeyUsageError, ParameterError, Reason, SessionError, as_bytes
 from .keys import (
@@ -38,6 +38,8 @@ _EXPECT = {
     "rsa-pss": ("rsa", "RSA-PSS"),
     "secret": ("secret", None),
     "aes": ("aes", None),
+    "aes-gcm": ("aes-gcm", None),
+    "aes-xts": ("aes-xts", None),
     "hmac": ("hmac", None),
 }
 _RSA_PSS_OID = bytes.fromhex("06092a864886f70d01010a")  # DER of OID 1.2.840.113549.1.1.10
@@ -403,7 +405,7 @@ class Session:
             private, rsa_form = _private_from_payload(payload, header.bits)
             flavour = wanted[1] if wanted else ("EC" if header.kind == "ec" else "RSA")
             return self._adopt_private(private, flavour, header.usage, header.session_key, rsa_form)
-        if header.kind in ("secret", "aes", "hmac"):
+        if header.kind in ("secret", "hmac", *aes.DEVICE_KINDS):
             return self._adopt_secret(
                 payload, header.kind, header.usage, header.session_key, header.hmac_digest, header.bits
             )
@@ -532,6 +534,24 @@ class Session:
         else:
             out = self._adopt_secret(okm, "hmac", "mac", ikm.session_key, hmac_digest=digest)
         return self.mask(out)
+
+    # ---- AES (revision 2026-08) ---------------------------------------------------------------
+
+    def generate_aes(self, kind="AES", length=None, session_key=False) -> Key:
+        """Generate an AES key inside the device: KIND AES (16, 24 or 32 bytes; default 32),
+        AES-GCM (32) or AES-XTS (64, two keys)."""
+        self._check_open()
+        device_kind, length = aes.kind_for(kind, length)
+        session_key = _as_bool(session_key, "session_key")
+        return self._adopt_secret(os.urandom(length), device_kind, "encrypt", session_key)
+
+    def aes(self, key_or_blob, mode, iv, encrypt=True, padding=True) -> aes.AesStream:
+        """An AES-CBC, AES-GCM or AES-XTS stream with a device AES key."""
+        key = self._key_or_blob(key_or_blob)
+        material = self._material(key)
+        key.require("aes", aes.DEVICE_KINDS)
+        aes.check_use(key.kind, len(material.secret), mode)
+        return aes.AesStream(material.secret, mode, iv, _as_bool(encrypt, "encrypt"), _as_bool(padding, "padding"))
 
     def hmac(self, key_blob, digest="sha256") -> derive.Mac:
         """Start an HMAC with a masked HMAC key; the digest must be the key's own."""
