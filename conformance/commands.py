@@ -368,3 +368,47 @@ def hmac_chain_tag(
         prove=prove,
     )
     return hmac(openssl, hmac_key, digest.upper(), data)
+
+
+# ----------------------------------------------------------------- opaque AES keys (OpenSSL 3.5+)
+
+
+def skey_generate_args(masked_key: str | None, *, length: int | None = 32, kind: str | None = None) -> tuple:
+    """``skeyutl -genkey -skeymgmt AES -skeyopt key-length:N [-skeyopt azihsm.key_kind:K]
+    -skeyopt azihsm.masked_key:F``."""
+    options = {"key-length": length, "azihsm.key_kind": kind, "azihsm.masked_key": masked_key}
+    return ("skeyutl", "-genkey", PROV, "-skeymgmt", "AES", *options_args("-skeyopt", options))
+
+
+def enc_args(
+    cipher: str,
+    masked_key: str | None,
+    iv: bytes,
+    infile: str,
+    outfile: str,
+    *,
+    decrypt: bool = False,
+    nopad: bool = False,
+    raw_key: bytes | None = None,
+) -> tuple:
+    """``enc -e|-d -CIPHER -skeymgmt AES -skeyopt azihsm.masked_key:F -iv HEX`` (or ``-K HEX``
+    for a raw key, which the provider must refuse)."""
+    key = (
+        ("-K", raw_key.hex())
+        if raw_key is not None
+        else ("-skeymgmt", "AES", "-skeyopt", f"azihsm.masked_key:{masked_key}")
+    )
+    return (
+        "enc",
+        "-d" if decrypt else "-e",
+        f"-{cipher.lower()}",
+        PROV,
+        *key,
+        "-iv",
+        iv.hex(),
+        *(("-nopad",) if nopad else ()),
+        "-in",
+        infile,
+        "-out",
+        outfile,
+    )

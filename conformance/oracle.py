@@ -492,3 +492,36 @@ def assert_csr_signed(pem_or_der: bytes, public) -> None:
     assert spki_der(request.public_key()) == spki_der(public), "the request carries another public key"
     if not request.is_signature_valid:
         raise AssertionError(f"pyca rejects the request's signature ({request.signature_algorithm_oid._name})")
+
+
+# ----------------------------------------------------------------- AES
+
+
+def aes_cbc(key: bytes, iv: bytes, data: bytes, *, encrypt: bool, pad: bool = True) -> bytes:
+    """AES-CBC in pyca, PKCS#7 padding unless PAD is off."""
+    from cryptography.hazmat.primitives import padding as pkcs7
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    cipher = Cipher(algorithms.AES(key), modes.CBC(iv))
+    if encrypt:
+        if pad:
+            padder = pkcs7.PKCS7(128).padder()
+            data = padder.update(data) + padder.finalize()
+        context = cipher.encryptor()
+        return context.update(data) + context.finalize()
+    context = cipher.decryptor()
+    plain = context.update(data) + context.finalize()
+    if not pad:
+        return plain
+    unpadder = pkcs7.PKCS7(128).unpadder()
+    return unpadder.update(plain) + unpadder.finalize()
+
+
+def aes_gcm(key: bytes, iv: bytes, data: bytes, aad: bytes, *, encrypt: bool, tag: bytes | None = None):
+    """AES-GCM in pyca: (ciphertext, tag) when encrypting, the plaintext when decrypting."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    if encrypt:
+        sealed = AESGCM(key).encrypt(iv, data, aad or None)
+        return sealed[:-16], sealed[-16:]
+    return AESGCM(key).decrypt(iv, data + tag, aad or None)

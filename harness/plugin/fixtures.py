@@ -265,6 +265,42 @@ class OpenSSLCommand:
         """Record RESULT among the case's commands (shown and stored, replayable)."""
         self._log.append(LoggedCommand(result, role))
 
+    def capi(self, operation: str, arguments: dict, *, expect_ok: bool | None = True) -> dict:
+        """Run one operation of the C-API host (``harness/capi_host.py``) against the
+        libcrypto of the openssl under test, loading the providers as PROV does; returns its
+        JSON answer (``ok``, the outputs, ``errors`` and the error ``queue`` left behind).
+        EXPECT_OK True: the operation must succeed, False: must fail, None: either."""
+        import json
+        import sys
+
+        flags = list(self.backend.provider_flags())
+        argv = [
+            sys.executable,
+            "-m",
+            "harness.capi_host",
+            "--openssl",
+            str(self._state.install.path),
+            *flags,
+            "--",
+            operation,
+            json.dumps(arguments, sort_keys=True),
+        ]
+        result = self._run(argv, STEP)
+        try:
+            answer = json.loads(result.stdout.decode(errors="replace").strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            pytest.fail(failure(f"the C-API host gave no answer ({result.describe()})", result), pytrace=False)
+        if expect_ok is True and not answer.get("ok"):
+            pytest.fail(
+                failure(f"C API: {answer.get('step')} failed: {'; '.join(answer.get('errors', []))}", result),
+                pytrace=False,
+            )
+        if expect_ok is False and answer.get("ok"):
+            pytest.fail(
+                failure(f"C API: {operation} succeeded but this case expects it to fail", result), pytrace=False
+            )
+        return answer
+
     def tool(self, argv: list[str], *, timeout: float | None = None) -> CommandResult:
         """A prerequisite command that is not openssl (e.g. a PKCS#11 key import)."""
         result = self._run([str(arg) for arg in argv], PREREQUISITE, timeout=timeout)

@@ -133,6 +133,7 @@ class AesCipherContext(ProviderObject):
         self.padding = True
         self.tag: bytes | None = None  # expected (decryption) or produced (encryption)
         self.stream = None
+        self.fed = False  # data has reached the stream (its settings are fixed from then on)
 
     def init(self, encrypt: bool, key: SymmetricKey | None, iv: bytes | None, raw_key: bool, request) -> None:
         if raw_key:
@@ -143,18 +144,21 @@ class AesCipherContext(ProviderObject):
         if iv is not None:
             self.iv = iv
         self.tag = None
-        self.set_params(request)
         self.stream = None
+        self.set_params(request)
         if self.key is not None and self.iv is not None:
             self._start()
 
     def _start(self) -> None:
         if self.key.key.bits // 8 != self.keylen:
+            from reference.device import Reason
+
             raise BridgeError(
-                BridgeReason.INVALID_PARAMETER,
+                Reason.WRONG_KEY_KIND,
                 f"the opaque key is an azihsm {self.key.key.label}; {self.name} needs a {self.keylen * 8}-bit key",
             )
         self.stream = self.session.aes(self.key.key, self.mode, self.iv, self.encrypt, self.padding)
+        self.fed = False
 
     def _live(self):
         if self.stream is None:
@@ -165,6 +169,7 @@ class AesCipherContext(ProviderObject):
 
     def update(self, data: bytes, want_output: bool = True) -> bytes:
         stream = self._live()
+        self.fed = True
         if not want_output:  # GCM additional data
             stream.update_aad(data)
             return b""
@@ -180,8 +185,13 @@ class AesCipherContext(ProviderObject):
 
     def set_params(self, request) -> None:
         values = params.read(request)
-        if "padding" in values:
+        if "padding" in values and bool(values["padding"]) != self.padding:
+            # enc -nopad switches padding off after the init: restart the stream if no data went in yet
+            if self.fed:
+                raise BridgeError(BridgeReason.INVALID_PARAMETER, "padding cannot change once data went through")
             self.padding = bool(values["padding"])
+            if self.stream is not None:
+                self._start()
         if "tag" in values:
             if self.mode != "gcm" or self.encrypt:
                 raise BridgeError(BridgeReason.INVALID_PARAMETER, "a tag is set for AES-GCM decryption only")

@@ -134,6 +134,10 @@ class AesStream:
                 self.tag = ctx.tag
             return out
         except ValueError:  # CBC: not a whole number of blocks, or bad padding
+            if self.encrypt:
+                raise ParameterError(
+                    Reason.INVALID_PARAMETER, "AES-CBC without padding encrypts whole 16-byte blocks only"
+                ) from None
             raise OperationError(
                 Reason.DECRYPT_FAILED,
                 "AES-CBC decryption failed: the data is not a whole number of blocks or its padding is wrong",
