@@ -7,21 +7,19 @@ an error message holds private or secret bytes.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 from .errors import KeyImportError, KeyUsageError, Reason
 
 
-class Curve(NamedTuple):
-    """One supported curve: every fact the device and the bridge need about it."""
+class Curve(namedtuple("Curve", "name bits group aliases digest pyca_name security_bits")):
+    """One supported curve: every fact the device and the bridge need about it: our name (as
+    the spec writes it), its bits, OpenSSL's group name (what a key's "group" parameter
+    reports), other accepted spellings (lower case), its natural hash (what ECDSA uses when no
+    digest is named), pyca's curve name and its security strength in bits. (A namedtuple,
+    not typing's: cheaper to import in every openssl process.)"""
 
-    name: str  # our name, as the spec writes it
-    bits: int
-    group: str  # OpenSSL's group name (what a key's "group" parameter reports)
-    aliases: tuple  # other spellings accepted, lower case
-    digest: str  # the natural hash: what ECDSA uses when no digest is named
-    pyca_name: str  # pyca's curve name (ec.SECP256R1.name)
-    security_bits: int
+    __slots__ = ()
 
 
 CURVES = {
