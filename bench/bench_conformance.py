@@ -34,10 +34,10 @@ sys.path.insert(0, str(PROJECT))
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 
-from harness.backends import resolve_backend  # noqa: E402
-from harness.errors import UsageError  # noqa: E402
-from harness.openssl import resolve_openssl  # noqa: E402
-from harness.runner import run_command  # noqa: E402
+from azihsm_conformance.harness.backends import resolve_backend  # noqa: E402
+from azihsm_conformance.harness.errors import UsageError  # noqa: E402
+from azihsm_conformance.harness.openssl import resolve_openssl  # noqa: E402
+from azihsm_conformance.harness.runner import run_command  # noqa: E402
 
 RESULTS_DIR = PROJECT / "bench" / "results"
 

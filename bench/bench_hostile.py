@@ -34,7 +34,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = PROJECT / "bench" / "results"
 sys.path.insert(0, str(PROJECT))
 
-from harness.hostile import ALWAYS_FINDINGS, CLASSES, parse_summary  # noqa: E402
+from azihsm_conformance.harness.hostile import ALWAYS_FINDINGS, CLASSES, parse_summary  # noqa: E402
 
 FAULT_TESTS = "tests/bridge/test_faults.py"
 TAMPER_NOTE = "mutated blobs refused"
@@ -49,7 +49,7 @@ def run_campaign(args, out: Path) -> tuple[dict, float, int]:
     command = [
         sys.executable,
         "-m",
-        "harness.cli",
+        "azihsm_conformance.harness.cli",
         "run",
         "--backend",
         args.backend,

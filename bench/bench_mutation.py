@@ -50,8 +50,12 @@ def load_mutants(path: Path = MUTANTS) -> list[dict]:
 
 
 def scratch_copy(root: Path, mutant: dict | None) -> Path:
-    """ROOT/reference: the reference package, with MUTANT's edit applied."""
+    """ROOT: a checkout whose reference package is a copy with MUTANT's edit applied (the
+    other parts link to the project's own)."""
     shutil.copytree(PROJECT / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(PROJECT / "azihsm_conformance", root / "azihsm_conformance", ignore=shutil.ignore_patterns("__pycache__"))
+    for part in ("harness", "conformance", "fixtures"):
+        (root / part).symlink_to(PROJECT / part)
     if mutant is not None:
         target = root / mutant["file"]
         text = target.read_text()
@@ -67,7 +71,7 @@ def build_provider(root: Path) -> Path:
     """The provider built from the copy in ROOT (cached inside ROOT)."""
     env = {**os.environ, "PYTHONPATH": str(root), "AZIHSM_PROVIDER_CACHE": str(root / "cache")}
     proc = subprocess.run(
-        [sys.executable, "-c", "from reference.bridge.build import provider_dir; print(provider_dir())"],
+        [sys.executable, "-c", "from azihsm_conformance.reference.bridge.build import provider_dir; print(provider_dir())"],
         cwd=root,
         env=env,
         capture_output=True,
@@ -88,7 +92,7 @@ def run_suite(
     command = [
         sys.executable,
         "-m",
-        "harness.cli",
+        "azihsm_conformance.harness.cli",
         "run",
         "--backend",
         "reference",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from conformance import oracle
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.harness.markers import PROV
 
 SUCCESS = {"stream": b"Verified OK", "oneshot": b"Signature Verified Successfully"}
 

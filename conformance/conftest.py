@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.vectors import absent_families, wycheproof_root
-from fixtures.loaders import DEFAULT_WYCHEPROOF_ROOT
+from azihsm_conformance.conformance.vectors import absent_families, wycheproof_root
+from azihsm_conformance.fixtures.loaders import DEFAULT_WYCHEPROOF_ROOT
 
 # registered before anything imports it, so pytest can rewrite its asserts
 pytest_plugins = ["azihsm"]  # the harness plugin (its pytest11 entry point)
@@ -31,7 +31,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.is_blocked("azihsm"):
         return  # collected without the harness (tests/conformance): no backend to resolve
-    from harness.plugin.target import activate
+    from azihsm_conformance.harness.plugin.target import activate
 
     activate(config)
 
@@ -50,14 +50,14 @@ def pytest_terminal_summary(terminalreporter, config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def software_keys():
-    from conformance.keys import SoftwareKeys
+    from azihsm_conformance.conformance.keys import SoftwareKeys
 
     return SoftwareKeys()
 
 
 @pytest.fixture(scope="session")
 def _key_ring(tmp_path_factory: pytest.TempPathFactory, software_keys):
-    from conformance.keys import KeyRing
+    from azihsm_conformance.conformance.keys import KeyRing
 
     # tmp_path_factory is per run and per xdist worker: each worker has its own keys
     return KeyRing(tmp_path_factory.mktemp("keyring"), software_keys)
@@ -66,7 +66,7 @@ def _key_ring(tmp_path_factory: pytest.TempPathFactory, software_keys):
 @pytest.fixture
 def keys(openssl, _key_ring, backend, backend_values):
     """Shared backend keys and masked secrets (conformance.keys.KeyMaker), made on first use."""
-    from conformance.keys import KeyMaker
+    from azihsm_conformance.conformance.keys import KeyMaker
 
     return KeyMaker(openssl, _key_ring, backend, backend_values)
 

@@ -26,11 +26,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conformance import commands, oracle
-from conformance.commands import PublicURI
-from fixtures import ROOT as FIXTURES_ROOT
-from harness.backends import KeyRecipes, fill, key_id
-from harness.markers import PROV, NotApplicable
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.commands import PublicURI
+from azihsm_conformance.fixtures import ROOT as FIXTURES_ROOT
+from azihsm_conformance.harness.backends import KeyRecipes, fill, key_id
+from azihsm_conformance.harness.markers import PROV, NotApplicable
 
 CURVES = ("P-256", "P-384", "P-521")
 RSA_SIZES = (2048, 3072, 4096)

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import commands, oracle
-from conformance.matrix import grid, single
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.matrix import grid, single
 
 IV = bytes(range(16))
 GCM_IV = bytes(range(12))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import oracle
-from conformance.keys import DEVICE_DIR_VARIABLE, genpkey_args
-from conformance.matrix import grid
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.keys import DEVICE_DIR_VARIABLE, genpkey_args
+from azihsm_conformance.conformance.matrix import grid
+from azihsm_conformance.harness.markers import PROV
 
 
 def key_of(keys, kind: str):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import commands
+from azihsm_conformance.conformance import commands
 
 
 @pytest.mark.clause("CAPI-DERIVE-SECRETLEN")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from conformance import oracle
-from conformance.keys import CURVES, RSA_SIZES
-from conformance.matrix import grid
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.keys import CURVES, RSA_SIZES
+from azihsm_conformance.conformance.matrix import grid
+from azihsm_conformance.harness.markers import PROV
 
 KEY_KINDS = [("ec", curve) for curve in CURVES] + [(kind, bits) for kind in ("rsa", "rsa-pss") for bits in RSA_SIZES]
 

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conformance import oracle
+from azihsm_conformance.conformance import oracle
 
 # empty values stand for "unset": the credentials then come from the files
 NO_CREDENTIALS_ENV = {"AZIHSM_CREDENTIALS_ID": "", "AZIHSM_CREDENTIALS_PIN": ""}

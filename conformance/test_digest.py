@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from conformance import oracle
-from conformance.matrix import grid, single
-from fixtures.loaders import VectorsAbsent, nist_sha_vectors
-from harness.markers import PROV, Inconclusive
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.matrix import grid, single
+from azihsm_conformance.fixtures.loaders import VectorsAbsent, nist_sha_vectors
+from azihsm_conformance.harness.markers import PROV, Inconclusive
 
 # every spelling `openssl dgst -NAME` accepts for the four digests (see `openssl list -digest-algorithms`)
 NAMES = {

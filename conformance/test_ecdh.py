@@ -10,10 +10,10 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conformance import commands, oracle
-from conformance.keys import CURVES
-from conformance.matrix import grid
-from conformance.vectors import wycheproof_params
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.keys import CURVES
+from azihsm_conformance.conformance.matrix import grid
+from azihsm_conformance.conformance.vectors import wycheproof_params
 
 
 def assert_secret(openssl, secret_file: str, expected: bytes, data, what: str) -> None:

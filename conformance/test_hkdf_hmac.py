@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from conformance import commands, oracle
-from conformance.keys import CURVES
-from conformance.matrix import Named, grid, single
-from conformance.vectors import wycheproof_params
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.keys import CURVES
+from azihsm_conformance.conformance.matrix import Named, grid, single
+from azihsm_conformance.conformance.vectors import wycheproof_params
 
 HKDF_DIGESTS = ("sha256", "sha384", "sha512")
 SALT = bytes(range(13))

@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from conformance import commands, oracle
-from harness.evidence import provider_errors
-from harness.hostile import CLEAN_ERROR, SUCCESS, Tally, leaked
-from harness.markers import PROV
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.harness.evidence import provider_errors
+from azihsm_conformance.harness.hostile import CLEAN_ERROR, SUCCESS, Tally, leaked
+from azihsm_conformance.harness.markers import PROV
 
 pytestmark = pytest.mark.hostile
 SHORT_TIMEOUT = 10.0  # seconds: the files family must end promptly, a FIFO must not block

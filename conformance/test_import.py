@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from conformance import oracle
-from conformance.keys import CURVES, EC_USAGES, RSA_SIZES, RSA_USAGES, URI_TYPE, export_public_der, genpkey_args
-from conformance.matrix import grid
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.keys import (
+    CURVES,
+    EC_USAGES,
+    RSA_SIZES,
+    RSA_USAGES,
+    URI_TYPE,
+    export_public_der,
+    genpkey_args,
+)
+from azihsm_conformance.conformance.matrix import grid
 
 
 def import_and_compare(openssl, workdir, private, form: str, algorithm: str, usage: str, **size) -> None:

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import commands, oracle
-from conformance.matrix import grid, single
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.matrix import grid, single
 
 DIGESTS = ("sha256", "sha384", "sha512")
 LABEL = bytes(range(13))

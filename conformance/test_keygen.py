@@ -6,10 +6,10 @@ import stat
 
 import pytest
 
-from conformance import oracle
-from conformance.keys import CURVES, EC_USAGES, RSA_SIZES, export_public_der, genpkey_args
-from conformance.matrix import Named, grid, single
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.keys import CURVES, EC_USAGES, RSA_SIZES, export_public_der, genpkey_args
+from azihsm_conformance.conformance.matrix import Named, grid, single
+from azihsm_conformance.harness.markers import PROV
 
 OPENSSL_CURVE_NAMES = {"P-256": "prime256v1", "P-384": "secp384r1", "P-521": "secp521r1"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import oracle
-from conformance.matrix import single
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.matrix import single
+from azihsm_conformance.harness.markers import PROV
 
 
 @pytest.mark.clause("PROV-FLAGS-DOCUMENTED")

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from conformance import oracle
-from conformance.commands import crypt_args, rsa_crypt
-from conformance.keys import RSA_SIZES
-from conformance.matrix import Named, grid, single
-from conformance.vectors import valid_sibling, wycheproof_params, wycheproof_root
-from harness.markers import Inconclusive
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.commands import crypt_args, rsa_crypt
+from azihsm_conformance.conformance.keys import RSA_SIZES
+from azihsm_conformance.conformance.matrix import Named, grid, single
+from azihsm_conformance.conformance.vectors import valid_sibling, wycheproof_params, wycheproof_root
+from azihsm_conformance.harness.markers import Inconclusive
 
 OAEP_DIGESTS = ("sha256", "sha384", "sha512")
 DIRECTIONS = ("hsm_encrypts", "hsm_decrypts")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import commands, oracle
-from conformance.keys import RSA_SIZES, URI_TYPE, export_public_der, genpkey_args
-from conformance.matrix import grid
-from harness.markers import PROV
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.keys import RSA_SIZES, URI_TYPE, export_public_der, genpkey_args
+from azihsm_conformance.conformance.matrix import grid
+from azihsm_conformance.harness.markers import PROV
 
 FORMS = ("default", "RSA", "RSA-CRT", "rsa-crt")
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from conformance import oracle
-from conformance.commands import sign, verify, verify_refused
-from conformance.keys import DIGESTS, RSA_SIZES
-from conformance.matrix import grid
-from conformance.vectors import check_verdict, wycheproof_params, wycheproof_root
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.commands import sign, verify, verify_refused
+from azihsm_conformance.conformance.keys import DIGESTS, RSA_SIZES
+from azihsm_conformance.conformance.matrix import grid
+from azihsm_conformance.conformance.vectors import check_verdict, wycheproof_params, wycheproof_root
+from azihsm_conformance.harness.markers import PROV
 
 SALTS = ("digest", "max", 0, 17)
 

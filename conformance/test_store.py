@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import oracle
-from conformance.keys import CURVES, RSA_SIZES
-from conformance.matrix import Named, grid, single
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.conformance.keys import CURVES, RSA_SIZES
+from azihsm_conformance.conformance.matrix import Named, grid, single
+from azihsm_conformance.harness.markers import PROV
 
 KINDS = ("ec", "rsa", "rsa-pss")
 

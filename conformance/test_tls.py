@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conformance import oracle
-from fixtures import ROOT as FIXTURES_ROOT
-from harness.markers import PROV
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.fixtures import ROOT as FIXTURES_ROOT
+from azihsm_conformance.harness.markers import PROV
 
 # explicit extensions (see the file): `req -x509` defaults differ between OpenSSL versions
 CERT_CONFIG = (FIXTURES_ROOT / "tls-server-cert.cnf").read_text()

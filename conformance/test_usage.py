@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import commands, oracle
-from conformance.keys import CURVES, RSA_SIZES
-from conformance.matrix import grid
-from harness.markers import PROV
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.keys import CURVES, RSA_SIZES
+from azihsm_conformance.conformance.matrix import grid
+from azihsm_conformance.harness.markers import PROV
 
 # (key kind, the usage that does not allow signing)
 NON_SIGNING = (("ec", "keyAgreement"), ("rsa", "keyEncipherment"))

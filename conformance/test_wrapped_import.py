@@ -7,9 +7,16 @@ from __future__ import annotations
 
 import pytest
 
-from conformance import commands, oracle
-from conformance.keys import CURVES, DEVICE_DIR_VARIABLE, RSA_SIZES, URI_TYPE, export_public_der, genpkey_args
-from conformance.matrix import Named, grid
+from azihsm_conformance.conformance import commands, oracle
+from azihsm_conformance.conformance.keys import (
+    CURVES,
+    DEVICE_DIR_VARIABLE,
+    RSA_SIZES,
+    URI_TYPE,
+    export_public_der,
+    genpkey_args,
+)
+from azihsm_conformance.conformance.matrix import Named, grid
 
 
 def export_wrapping_key(openssl, out: str = "wrap_pub.pem", **options) -> bytes:

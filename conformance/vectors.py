@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.loaders import (
+from azihsm_conformance.fixtures.loaders import (
     DEFAULT_WYCHEPROOF_ROOT,
     WYCHEPROOF_FAMILIES,
     VectorsAbsent,
@@ -24,7 +24,7 @@ from fixtures.loaders import (
     sample,
     wycheproof_files,
 )
-from harness.markers import Inconclusive
+from azihsm_conformance.harness.markers import Inconclusive
 
 ROOT_VARIABLE = "AZIHSM_WYCHEPROOF_ROOT"
 

@@ -18,7 +18,7 @@ A backend is data (``fixtures/backends/NAME.toml``), not code::
     [provider]
     module = "azihsm_provider"          # -provider NAME (file stem of the .so)
     path = "/opt/azihsm/lib"            # -provider-path DIR, or:
-    path_from = "reference.bridge.build:provider_dir"   # a function returning DIR
+    path_from = "azihsm_conformance.reference.bridge.build:provider_dir"   # a function returning DIR
     openssl_conf = "azihsm.cnf.in"      # optional: load through openssl.cnf instead of flags
     propquery = "?provider=azihsm"
     error_origin = "^azihsm_provider:"  # which error-stack entries are the provider's: a
@@ -71,8 +71,8 @@ import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness.errors import UsageError
-from harness.tomlfile import load_toml
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.tomlfile import load_toml
 
 PROFILE_DIR = Path(__file__).resolve().parent.parent / "fixtures" / "backends"
 KEYS_DIR = PROFILE_DIR / "keys"
@@ -357,7 +357,7 @@ class BackendProfile:
         return target
 
     def _write_isolated_conf(self, workspace: Path, device_dir: str, module: Path) -> None:
-        from harness.isolation import conf_text
+        from azihsm_conformance.harness.isolation import conf_text
 
         if self.openssl_conf is None:
             (workspace / ISOLATED_CONF).write_text(conf_text(module))

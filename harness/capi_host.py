@@ -1,6 +1,6 @@
 """A small C-API host: what the ``openssl`` CLI cannot reach, driven through libcrypto itself.
 
-    python -m harness.capi_host --openssl BINARY [PROVIDER FLAGS] -- OPERATION 'JSON ARGUMENTS'
+    python -m azihsm_conformance.harness.capi_host --openssl BINARY [PROVIDER FLAGS] -- OPERATION 'JSON ARGUMENTS'
 
 It loads the libcrypto that BINARY uses (ctypes), the providers as the CLI flags say
 (``-provider-path DIR -provider NAME ... -propquery Q``, or none when an openssl.cnf loads

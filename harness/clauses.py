@@ -17,11 +17,11 @@ from pathlib import Path
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from harness.backends import DEFAULT_REVISION, REVISIONS
-from harness.errors import UsageError
-from harness.isolation import OPERATION_CLASSES
-from harness.tomlfile import load_toml
-from harness.verdicts import REQUIRED_LEVELS
+from azihsm_conformance.harness.backends import DEFAULT_REVISION, REVISIONS
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.isolation import OPERATION_CLASSES
+from azihsm_conformance.harness.tomlfile import load_toml
+from azihsm_conformance.harness.verdicts import REQUIRED_LEVELS
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "fixtures" / "clauses.toml"
 LEVELS = ("MUST", "SHOULD", "INFO")

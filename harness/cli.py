@@ -10,19 +10,19 @@ import argparse
 import importlib
 import sys
 
-from harness import __version__
-from harness.errors import UsageError
+from azihsm_conformance.harness import __version__
+from azihsm_conformance.harness.errors import UsageError
 
 # subcommand name -> module implementing add_parser(subparsers) and run(args) -> int
 SUBCOMMANDS: dict[str, str] = {
-    "run": "harness.commands.run",
-    "report": "harness.commands.report",
-    "compare": "harness.commands.compare",
-    "merge": "harness.commands.merge",
-    "certify": "harness.commands.certify",
-    "doctor": "harness.commands.doctor",
-    "openssl": "harness.provision",
-    "provider-path": "reference.bridge.cli",
+    "run": "azihsm_conformance.harness.commands.run",
+    "report": "azihsm_conformance.harness.commands.report",
+    "compare": "azihsm_conformance.harness.commands.compare",
+    "merge": "azihsm_conformance.harness.commands.merge",
+    "certify": "azihsm_conformance.harness.commands.certify",
+    "doctor": "azihsm_conformance.harness.commands.doctor",
+    "openssl": "azihsm_conformance.harness.provision",
+    "provider-path": "azihsm_conformance.reference.bridge.cli",
 }
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from harness.runner import CommandResult, OpenSSLError
+from azihsm_conformance.harness.runner import CommandResult, OpenSSLError
 
 # causes OpenSSL reports itself, before or instead of asking the provider
 _FOREIGN = (

@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness.errors import UsageError
+from azihsm_conformance.harness.errors import UsageError
 
 
 def write_atomic(path: Path | str, text: str) -> Path:

@@ -25,7 +25,7 @@ import signal
 from collections import Counter
 from dataclasses import dataclass, field
 
-from harness.runner import CRASH, TIMEOUT, TRACEBACK, CommandResult
+from azihsm_conformance.harness.runner import CRASH, TIMEOUT, TRACEBACK, CommandResult
 
 CLEAN_ERROR, SUCCESS, CRASHED, HANG, TRACEBACK_SHOWN = "clean-error", "success", "crash", "hang", "traceback"
 INTERNAL_ERROR, EMPTY_MESSAGE = "internal-error", "empty-message"

@@ -1,7 +1,7 @@
 """A model of one installed ``openssl`` binary, and how to find it.
 
 ``--openssl SPEC`` / ``$AZIHSM_OPENSSL`` accept a path, a name on PATH, or a version
-(``3.5``, ``3.0.17``) that ``harness.provision.ensure_openssl`` turns into a cached build.
+(``3.5``, ``3.0.17``) that ``azihsm_conformance.harness.provision.ensure_openssl`` turns into a cached build.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.errors import UsageError
+from azihsm_conformance.harness.errors import UsageError
 
 ENV_VAR = "AZIHSM_OPENSSL"
 MINIMUM_VERSION = (3, 0, 0)
@@ -57,7 +57,7 @@ def resolve_openssl(spec: str | None = None) -> OpenSSLInstall:
 def _locate(spec: str, source: str) -> Path:
     if _VERSION_SPEC.match(spec):
         try:
-            from harness.provision import ensure_openssl
+            from azihsm_conformance.harness.provision import ensure_openssl
         except ImportError as exc:
             raise UsageError(
                 f"{source} asks for OpenSSL {spec} but provisioning is not available ({exc}); "
@@ -101,7 +101,7 @@ def _library_env(binary: Path) -> dict[str, str]:
 def _provisioned_env(binary: Path) -> dict[str, str]:
     """A build made by `azihsm-conformance openssl provision` runs with its own openssl.cnf
     and modules, whatever OPENSSL_CONF / OPENSSL_MODULES the caller's shell has."""
-    from harness.provision_build import build_environment, is_complete
+    from azihsm_conformance.harness.provision_build import build_environment, is_complete
 
     prefix = binary.parent.parent
     return build_environment(prefix) if is_complete(prefix) else {}

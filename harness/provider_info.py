@@ -8,9 +8,9 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.backends import BackendProfile
-from harness.openssl import OpenSSLInstall
-from harness.runner import CommandResult, run_command
+from azihsm_conformance.harness.backends import BackendProfile
+from azihsm_conformance.harness.openssl import OpenSSLInstall
+from azihsm_conformance.harness.runner import CommandResult, run_command
 
 _ENTRY = re.compile(r"^  (\S.*)$")
 _FIELD = re.compile(r"^    (name|version|status|build info): ?(.*)$")

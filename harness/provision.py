@@ -23,8 +23,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import UsageError
-from harness.provision_build import (
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.provision_build import (
     build_and_install,
     build_environment,
     is_complete,
@@ -33,7 +33,7 @@ from harness.provision_build import (
     remove_leftovers,
     version_lock,
 )
-from harness.provision_debian import (
+from azihsm_conformance.harness.provision_debian import (
     PrivateApt,
     fetch_debian_tarball,
     is_debian_like,
@@ -41,8 +41,8 @@ from harness.provision_debian import (
     system_debian_sources,
     upstream_of,
 )
-from harness.provision_files import check_sha256, download_url, is_url, unpack_tarball
-from harness.versions import version_key
+from azihsm_conformance.harness.provision_files import check_sha256, download_url, is_url, unpack_tarball
+from azihsm_conformance.harness.versions import version_key
 
 CACHE_ENV_VAR = "AZIHSM_CACHE_DIR"
 

@@ -25,9 +25,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.errors import UsageError
-from harness.fileutil import write_atomic
-from harness.provision_files import file_lock
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.fileutil import write_atomic
+from azihsm_conformance.harness.provision_files import file_lock
 
 BUILD_MARKER = "azihsm-build.json"
 _VERSION_LINE = re.compile(r"^OpenSSL (\d+\.\d+\.\d+)(\S*)")

@@ -24,10 +24,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import UsageError
-from harness.fileutil import write_atomic
-from harness.provision_files import file_lock, sha256_of
-from harness.versions import version_key
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.fileutil import write_atomic
+from azihsm_conformance.harness.provision_files import file_lock, sha256_of
+from azihsm_conformance.harness.versions import version_key
 
 SYSTEM_APT_DIR = Path("/etc/apt")
 # suites added to the system's own: where OpenSSL 3.5 (trixie), 3.6 (sid) and 4.0

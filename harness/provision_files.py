@@ -15,7 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from harness.errors import UsageError
+from azihsm_conformance.harness.errors import UsageError
 
 DOWNLOAD_TIMEOUT_SECONDS = 120
 TARBALL_SUFFIXES = (".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tbz2", ".tar")

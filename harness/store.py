@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from harness import verdicts
-from harness.errors import UsageError
+from azihsm_conformance.harness import verdicts
+from azihsm_conformance.harness.errors import UsageError
 
 SCHEMA_VERSION = 3
 DEFAULT_FILENAME = "results.sqlite"

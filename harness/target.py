@@ -13,11 +13,11 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.backends import BackendProfile, resolve_backend
-from harness.errors import UsageError
-from harness.isolation import module_path
-from harness.openssl import OpenSSLInstall, resolve_openssl
-from harness.provider_info import ProviderInfo, ProviderLoadError, identify_provider
+from azihsm_conformance.harness.backends import BackendProfile, resolve_backend
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.isolation import module_path
+from azihsm_conformance.harness.openssl import OpenSSLInstall, resolve_openssl
+from azihsm_conformance.harness.provider_info import ProviderInfo, ProviderLoadError, identify_provider
 
 FORMAT = "azihsm-conformance-target"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.errors import UsageError
+from azihsm_conformance.harness.errors import UsageError
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -1,8 +1,8 @@
 import subprocess
 import sys
 
-from harness import __version__
-from harness.cli import main
+from azihsm_conformance.harness import __version__
+from azihsm_conformance.harness.cli import main
 
 
 def test_version_flag(capsys):
@@ -14,6 +14,8 @@ def test_version_flag(capsys):
 
 
 def test_console_script_runs_as_module():
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "--version"], capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", "--version"], capture_output=True, text=True
+    )
     assert proc.returncode == 0
     assert proc.stdout.startswith("azihsm-conformance ")

@@ -1,3 +1,3 @@
 """Small tools backend profiles call from their key recipes and provisioning steps
-(``{python} -m harness.backend_tools.NAME ...``): generic over a kind of backend, never
+(``{python} -m azihsm_conformance.harness.backend_tools.NAME ...``): generic over a kind of backend, never
 tied to one build."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from harness.errors import UsageError
+from azihsm_conformance.harness.errors import UsageError
 
 CANDIDATES = (
     "/usr/lib/*/ossl-modules/pkcs11.so",

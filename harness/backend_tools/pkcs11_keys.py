@@ -1,6 +1,6 @@
 """Import a private key into a PKCS#11 token with exactly the usage asked for.
 
-    python -m harness.backend_tools.pkcs11_keys --module LIB --token LABEL --pin PIN \
+    python -m azihsm_conformance.harness.backend_tools.pkcs11_keys --module LIB --token LABEL --pin PIN \
         --label NAME --id HEX --usage sign|derive|decrypt KEY.p8.der
 
 Why a tool of our own: ``pkcs11-tool --write-object`` sets only the usage attributes it is

@@ -26,12 +26,12 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from harness.backends import resolve_backend
-from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
-from harness.errors import UsageError
-from harness.fileutil import write_atomic
-from harness.report.outputs import select, write_outputs
-from harness.store import ResultsStore
+from azihsm_conformance.harness.backends import resolve_backend
+from azihsm_conformance.harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.fileutil import write_atomic
+from azihsm_conformance.harness.report.outputs import select, write_outputs
+from azihsm_conformance.harness.store import ResultsStore
 
 MANIFEST = "MANIFEST.sha256"
 SIGNATURE = "MANIFEST.sha256.sig"

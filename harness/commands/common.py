@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.backends import available_backends
-from harness.clauses import DEFAULT_PATH as CATALOGUE_PATH
-from harness.clauses import Clause, load_clauses
+from azihsm_conformance.harness.backends import available_backends
+from azihsm_conformance.harness.clauses import DEFAULT_PATH as CATALOGUE_PATH
+from azihsm_conformance.harness.clauses import Clause, load_clauses
 
 DEFAULT_OUT = Path("azihsm-results")
 DEFAULT_DB_NAME = "results.sqlite"

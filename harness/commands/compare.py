@@ -7,12 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
-from harness.errors import UsageError
-from harness.fileutil import write_atomic
-from harness.report import html, markdown
-from harness.report.model import RunResults, diff_runs, load_run
-from harness.store import CaseRecord, CommandRecord, ResultsStore, RunRecord
+from azihsm_conformance.harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.fileutil import write_atomic
+from azihsm_conformance.harness.report import html, markdown
+from azihsm_conformance.harness.report.model import RunResults, diff_runs, load_run
+from azihsm_conformance.harness.store import CaseRecord, CommandRecord, ResultsStore, RunRecord
 
 
 def add_parser(subparsers) -> None:

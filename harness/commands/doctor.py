@@ -7,12 +7,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from harness.backends import DEVICE_DIR_VAR, resolve_backend
-from harness.commands.common import DEFAULT_OUT, add_target_options, results_path
-from harness.errors import UsageError
-from harness.openssl import resolve_openssl
-from harness.provider_info import ProviderLoadError, identify_provider
-from harness.store import ResultsStore
+from azihsm_conformance.harness.backends import DEVICE_DIR_VAR, resolve_backend
+from azihsm_conformance.harness.commands.common import DEFAULT_OUT, add_target_options, results_path
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.openssl import resolve_openssl
+from azihsm_conformance.harness.provider_info import ProviderLoadError, identify_provider
+from azihsm_conformance.harness.store import ResultsStore
 
 DEFAULT_DEVICE_DIR = "/var/lib/azihsm"
 

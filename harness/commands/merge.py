@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands.common import DEFAULT_DB_NAME, DEFAULT_OUT
-from harness.errors import UsageError
-from harness.store import ResultsStore
+from azihsm_conformance.harness.commands.common import DEFAULT_DB_NAME, DEFAULT_OUT
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.store import ResultsStore
 
 
 def add_parser(subparsers) -> None:

@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
-from harness.errors import UsageError
-from harness.fileutil import write_atomic
-from harness.report import markdown
-from harness.report.model import histories
-from harness.report.outputs import select, write_outputs
-from harness.store import ResultsStore
+from azihsm_conformance.harness.commands.common import DEFAULT_OUT, add_clauses_option, load_catalogue, results_path
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.fileutil import write_atomic
+from azihsm_conformance.harness.report import markdown
+from azihsm_conformance.harness.report.model import histories
+from azihsm_conformance.harness.report.outputs import select, write_outputs
+from azihsm_conformance.harness.store import ResultsStore
 
 
 def add_parser(subparsers) -> None:

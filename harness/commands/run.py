@@ -9,14 +9,20 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness import verdicts
-from harness.commands.common import DEFAULT_OUT, add_clauses_option, add_target_options, load_catalogue, results_path
-from harness.errors import UsageError
-from harness.report.model import histories
-from harness.report.outputs import select, write_outputs
-from harness.runner import DEFAULT_TIMEOUT
-from harness.store import ABORTED, ResultsStore, new_run_id
-from harness.target import resolve_target
+from azihsm_conformance.harness import verdicts
+from azihsm_conformance.harness.commands.common import (
+    DEFAULT_OUT,
+    add_clauses_option,
+    add_target_options,
+    load_catalogue,
+    results_path,
+)
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.report.model import histories
+from azihsm_conformance.harness.report.outputs import select, write_outputs
+from azihsm_conformance.harness.runner import DEFAULT_TIMEOUT
+from azihsm_conformance.harness.store import ABORTED, ResultsStore, new_run_id
+from azihsm_conformance.harness.target import resolve_target
 
 PYTEST_SETTINGS = Path(__file__).resolve().parent.parent / "pytest-run.toml"
 # pytest exit codes (pytest.ExitCode) the command translates
@@ -141,7 +147,7 @@ def suite_directory(explicit: Path | None) -> Path:
         if not explicit.is_dir():
             raise UsageError(f"--suite {explicit} is not a directory; pass the conformance suite's directory")
         return explicit.resolve()
-    spec = importlib.util.find_spec("conformance")
+    spec = importlib.util.find_spec("azihsm_conformance.conformance")
     if spec is None or not spec.submodule_search_locations:
         raise UsageError("the conformance package is not installed; run 'make venv' (pip install -e .) in the project")
     return Path(list(spec.submodule_search_locations)[0]).resolve()

@@ -26,8 +26,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.errors import UsageError
-from harness.openssl import OpenSSLInstall
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.openssl import OpenSSLInstall
 
 SOURCE = Path(__file__).resolve().parent / "isolation_provider.c"
 MODULE_FILE = "isolation.so"

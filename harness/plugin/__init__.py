@@ -15,9 +15,9 @@ Registered as the ``azihsm`` pytest11 entry point (and loaded with ``-p azihsm``
 """
 
 pytest_plugins = [
-    "harness.plugin.target",
-    "harness.plugin.collection",
-    "harness.plugin.fixtures",
-    "harness.plugin.outcome",
-    "harness.plugin.distributed",
+    "azihsm_conformance.harness.plugin.target",
+    "azihsm_conformance.harness.plugin.collection",
+    "azihsm_conformance.harness.plugin.fixtures",
+    "azihsm_conformance.harness.plugin.outcome",
+    "azihsm_conformance.harness.plugin.distributed",
 ]

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import UsageError
-from harness.markers import Inconclusive, NotApplicable
-from harness.plugin.target import STATE, HarnessState, active
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.markers import Inconclusive, NotApplicable
+from azihsm_conformance.harness.plugin.target import STATE, HarnessState, active
 
 CASE_PROPERTY = "azihsm.case"
 

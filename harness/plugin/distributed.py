@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.plugin.target import STATE, TARGET_KEY
+from azihsm_conformance.harness.plugin.target import STATE, TARGET_KEY
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -10,7 +10,7 @@ every command for the report and replay, and collects the case's *proofs*:
   when nobody says anything, isolated twins of both).
 
 A passing case of a clause that ``performs`` something but holds no proof is inconclusive
-(``harness.plugin.outcome``): a test that forgets to prove cannot pass.
+(``azihsm_conformance.harness.plugin.outcome``): a test that forgets to prove cannot pass.
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import BackendProfile
-from harness.evidence import check_reason, first_error_line, foreign_cause, provider_errors
-from harness.isolation import WITHHOLD_VARIABLE, withhold_value
-from harness.markers import PROV, Inconclusive
-from harness.plugin.collection import CASE
-from harness.plugin.target import STATE, HarnessState
-from harness.runner import CommandResult, excerpt, run_command
+from azihsm_conformance.harness.backends import BackendProfile
+from azihsm_conformance.harness.evidence import check_reason, first_error_line, foreign_cause, provider_errors
+from azihsm_conformance.harness.isolation import WITHHOLD_VARIABLE, withhold_value
+from azihsm_conformance.harness.markers import PROV, Inconclusive
+from azihsm_conformance.harness.plugin.collection import CASE
+from azihsm_conformance.harness.plugin.target import STATE, HarnessState
+from azihsm_conformance.harness.runner import CommandResult, excerpt, run_command
 
 STDERR_EXCERPT = 2000
 OBSERVED_PROPERTY = "azihsm.observed"
@@ -277,7 +277,7 @@ class OpenSSLCommand:
         argv = [
             sys.executable,
             "-m",
-            "harness.capi_host",
+            "azihsm_conformance.harness.capi_host",
             "--openssl",
             str(self._state.install.path),
             *flags,

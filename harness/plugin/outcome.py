@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import pytest
 
-from harness import verdicts as v
-from harness.markers import Inconclusive, NotApplicable
-from harness.plugin.collection import CASE
-from harness.plugin.fixtures import COMMANDS, PROOFS
-from harness.plugin.target import STATE
-from harness.runner import excerpt
+from azihsm_conformance.harness import verdicts as v
+from azihsm_conformance.harness.markers import Inconclusive, NotApplicable
+from azihsm_conformance.harness.plugin.collection import CASE
+from azihsm_conformance.harness.plugin.fixtures import COMMANDS, PROOFS
+from azihsm_conformance.harness.plugin.target import STATE
+from azihsm_conformance.harness.runner import excerpt
 
 VERDICT_PROPERTY = "azihsm.verdict"
 COMMANDS_PROPERTY = "azihsm.commands"

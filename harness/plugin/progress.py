@@ -17,9 +17,9 @@ import time
 
 import pytest
 
-from harness import verdicts
-from harness.plugin.collection import CASE_PROPERTY
-from harness.plugin.outcome import VERDICT_PROPERTY
+from azihsm_conformance.harness import verdicts
+from azihsm_conformance.harness.plugin.collection import CASE_PROPERTY
+from azihsm_conformance.harness.plugin.outcome import VERDICT_PROPERTY
 
 LONG_CASE_SECONDS = 5.0
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import pytest
 
-from harness import store as st
-from harness import verdicts as v
-from harness.plugin.collection import CASE_PROPERTY
-from harness.plugin.fixtures import OBSERVED_PROPERTY
-from harness.plugin.outcome import COMMANDS_PROPERTY, VERDICT_PROPERTY
-from harness.plugin.target import HarnessState
-from harness.runner import excerpt
+from azihsm_conformance.harness import store as st
+from azihsm_conformance.harness import verdicts as v
+from azihsm_conformance.harness.plugin.collection import CASE_PROPERTY
+from azihsm_conformance.harness.plugin.fixtures import OBSERVED_PROPERTY
+from azihsm_conformance.harness.plugin.outcome import COMMANDS_PROPERTY, VERDICT_PROPERTY
+from azihsm_conformance.harness.plugin.target import HarnessState
+from azihsm_conformance.harness.runner import excerpt
 
 STDERR_EXCERPT = 2000
 

@@ -23,14 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from harness import __version__
-from harness import store as st
-from harness.clauses import DEFAULT_PATH as CATALOGUE_PATH
-from harness.clauses import Catalogue, load_catalogue
-from harness.errors import UsageError
-from harness.markers import MARKERS
-from harness.runner import DEFAULT_TIMEOUT
-from harness.target import Target, load_target, resolve_target
+from azihsm_conformance.harness import __version__
+from azihsm_conformance.harness import store as st
+from azihsm_conformance.harness.clauses import DEFAULT_PATH as CATALOGUE_PATH
+from azihsm_conformance.harness.clauses import Catalogue, load_catalogue
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.markers import MARKERS
+from azihsm_conformance.harness.runner import DEFAULT_TIMEOUT
+from azihsm_conformance.harness.target import Target, load_target, resolve_target
 
 LEVELS = ("quick", "full", "hostile")
 DEFAULT_RESULTS = Path("azihsm-results") / st.DEFAULT_FILENAME
@@ -157,8 +157,8 @@ def activate(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     config.stash[STATE] = state
     if state.store is not None:
-        from harness.plugin.progress import Progress, interval_for
-        from harness.plugin.recording import ResultsRecorder
+        from azihsm_conformance.harness.plugin.progress import Progress, interval_for
+        from azihsm_conformance.harness.plugin.recording import ResultsRecorder
 
         config.pluginmanager.register(ResultsRecorder(state), "azihsm-results-recorder")
         interval = interval_for(config.option.azihsm_progress, sys.stderr)

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 from html import escape
 
-from harness import verdicts
+from azihsm_conformance.harness import verdicts
 
 COLORS = {
     verdicts.PASS: "#3a9b53",

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import asdict
 from pathlib import Path
 
-from harness import verdicts
-from harness.fileutil import write_atomic
-from harness.report.model import RunResults
+from azihsm_conformance.harness import verdicts
+from azihsm_conformance.harness.fileutil import write_atomic
+from azihsm_conformance.harness.report.model import RunResults
 
 JSON_FORMAT_VERSION = 2
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections import Counter
 from html import escape
 
-from harness import verdicts
-from harness.clauses import Clause
-from harness.report import charts
-from harness.report.model import (
+from azihsm_conformance.harness import verdicts
+from azihsm_conformance.harness.clauses import Clause
+from azihsm_conformance.harness.report import charts
+from azihsm_conformance.harness.report.model import (
     RunDiff,
     RunResults,
     case_anchor,

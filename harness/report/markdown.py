@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from harness import verdicts
-from harness.clauses import Clause
-from harness.report.model import RunDiff, RunResults, cell_text, clause_matrix, info_observations, observation_text
+from azihsm_conformance.harness import verdicts
+from azihsm_conformance.harness.clauses import Clause
+from azihsm_conformance.harness.report.model import (
+    RunDiff,
+    RunResults,
+    cell_text,
+    clause_matrix,
+    info_observations,
+    observation_text,
+)
 
 _FAILURES_SHOWN = 50
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from harness import verdicts
-from harness.clauses import Clause
-from harness.store import COMPLETE, CaseRecord, ResultsStore, RunRecord
-from harness.versions import version_key
+from azihsm_conformance.harness import verdicts
+from azihsm_conformance.harness.clauses import Clause
+from azihsm_conformance.harness.store import COMPLETE, CaseRecord, ResultsStore, RunRecord
+from azihsm_conformance.harness.versions import version_key
 
 
 @dataclass
@@ -271,7 +271,7 @@ def diff_runs(a: RunResults, b: RunResults) -> RunDiff:
 
 def histories(store: ResultsStore, results: list[RunResults]) -> dict[str, list]:
     """For each column, the runs of its series so far (oldest first), as chart points."""
-    from harness.report.charts import HistoryPoint
+    from azihsm_conformance.harness.report.charts import HistoryPoint
 
     series = {result.run.series: result.run.column for result in results}
     points: dict[str, list] = {column: [] for column in series.values()}

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.clauses import Clause
-from harness.fileutil import write_atomic
-from harness.report import exports, html, markdown
-from harness.report.model import RunDiff, RunResults, diff_runs, latest_per_column, load_run, previous_run
-from harness.store import ResultsStore
+from azihsm_conformance.harness.clauses import Clause
+from azihsm_conformance.harness.fileutil import write_atomic
+from azihsm_conformance.harness.report import exports, html, markdown
+from azihsm_conformance.harness.report.model import (
+    RunDiff,
+    RunResults,
+    diff_runs,
+    latest_per_column,
+    load_run,
+    previous_run,
+)
+from azihsm_conformance.harness.store import ResultsStore
 
 # file names inside an output directory
 OUTPUT_FILES = {

@@ -9,7 +9,7 @@ the ``RSA-PSS`` row exists to refuse RSA-PSS keys with a message saying why.
 
 from __future__ import annotations
 
-from reference.device import digest as digests
+from azihsm_conformance.reference.device import digest as digests
 
 from . import params
 from .errors import BridgeError, BridgeReason
@@ -42,7 +42,7 @@ class AsymCipherContext(ProviderObject):
             )
         device_key = key.require_key()
         if device_key.usage is not None and device_key.usage != CIPHER_USAGE:
-            from reference.device import Reason
+            from azihsm_conformance.reference.device import Reason
 
             raise BridgeError(
                 Reason.USAGE_NOT_ALLOWED,

@@ -73,7 +73,7 @@ for _path in reversed({paths!r}):
         sys.path.insert(0, _path)
 from {module} import ffi, lib
 try:
-    from reference.bridge import externs
+    from azihsm_conformance.reference.bridge import externs
     externs.install(ffi, lib)
 except BaseException as _exc:
     _reason = " ".join(f"{{type(_exc).__name__}}: {{_exc}}".split())

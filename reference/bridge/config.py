@@ -83,8 +83,8 @@ class DeviceConfig:
 
     def open(self):
         """The device (created on first use); a BridgeError names what is missing."""
-        from reference.device import Device, HsmError
-        from reference.device.device import DeviceFiles
+        from azihsm_conformance.reference.device import Device, HsmError
+        from azihsm_conformance.reference.device.device import DeviceFiles
 
         try:
             if not self.provisioned:

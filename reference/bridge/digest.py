@@ -17,7 +17,7 @@ class DigestContext(ProviderObject):
         self.hash = None
 
     def init(self) -> None:
-        from reference.device import digest
+        from azihsm_conformance.reference.device import digest
 
         self.hash = digest.new(self.name)
 
@@ -41,7 +41,7 @@ class DigestContext(ProviderObject):
 
 
 def oneshot(name: str, data: bytes) -> bytes:
-    from reference.device import digest
+    from azihsm_conformance.reference.device import digest
 
     h = digest.new(name)
     h.update(data)
@@ -58,7 +58,7 @@ def write_output(value: bytes, out, outl, outsz: int) -> None:
 
 
 def get_params(name: str, request) -> None:
-    from reference.device import digest
+    from azihsm_conformance.reference.device import digest
 
     h = digest.new(name)
     params.write(request, {"size": h.digest_size, "blocksize": h.block_size, "xof": 0, "algid-absent": 1})

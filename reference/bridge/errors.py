@@ -51,7 +51,7 @@ def describe(exc: BaseException) -> tuple[int, str]:
     escaped, and at most MESSAGE_LIMIT characters (both ends kept, so the reason that
     ends a message about a long path still shows)."""
     try:
-        from reference.device import HsmError
+        from azihsm_conformance.reference.device import HsmError
     except BaseException:  # a broken device package must not hide the original error
         HsmError = BridgeError
     text = " ".join(str(exc).split())
@@ -78,7 +78,7 @@ def register_reasons(ffi, lib) -> None:
     """Give OpenSSL readable reason strings for every code we may raise."""
     if _reason_texts:
         return
-    from reference.device import Reason
+    from azihsm_conformance.reference.device import Reason
 
     for member in [*Reason, *BridgeReason]:
         text = ffi.new("char[]", member.slug.encode())

@@ -21,7 +21,7 @@ import os
 import re
 import stat
 
-from reference.device.device import pid_alive
+from azihsm_conformance.reference.device.device import pid_alive
 
 from .errors import BridgeError, BridgeReason
 

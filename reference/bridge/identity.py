@@ -8,7 +8,7 @@ NAME = "azihsm"
 
 
 def version() -> str:
-    from harness import __version__
+    from azihsm_conformance.harness import __version__
 
     return __version__
 

@@ -51,7 +51,7 @@ class KdfContext(ProviderObject):
     def set_params(self, request) -> None:
         values = params.read(request)
         if "digest" in values:
-            from reference.device import digest
+            from azihsm_conformance.reference.device import digest
 
             self.digest = digest.canonical(str(values["digest"]))
         for name, field in (("azihsm.ikm_file", "ikm_file"), ("output_file", "output_file")):
@@ -90,7 +90,7 @@ class KdfContext(ProviderObject):
 
     def derive(self) -> bytes:
         """Derive; writes ``output_file`` when set. Returns the masked blob."""
-        from reference.device import HsmError
+        from azihsm_conformance.reference.device import HsmError
 
         ikm = self._ikm()
         try:

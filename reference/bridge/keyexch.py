@@ -36,7 +36,7 @@ class EcdhContext(ProviderObject):
         if not key.has_private:
             raise BridgeError(BridgeReason.MISSING_KEY, "ECDH needs our private key")
         if device_key.usage != ECDH_USAGE:
-            from reference.device import Reason
+            from azihsm_conformance.reference.device import Reason
 
             raise BridgeError(
                 Reason.USAGE_NOT_ALLOWED,

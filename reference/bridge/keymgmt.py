@@ -8,7 +8,7 @@ export hands out the public half only, and ``genpkey`` persists keys as masked b
 
 from __future__ import annotations
 
-from reference.device.keys import CURVES, RSA_SIZES, find_curve, pyca_curve
+from azihsm_conformance.reference.device.keys import CURVES, RSA_SIZES, find_curve, pyca_curve
 
 from . import files, params, runtime
 from .errors import BridgeError, BridgeReason

@@ -16,7 +16,7 @@ Two ways in, told apart by how the key arrives:
 
 from __future__ import annotations
 
-from reference.device import digest as digests
+from azihsm_conformance.reference.device import digest as digests
 
 from . import files, params
 from .errors import BridgeError, BridgeReason
@@ -57,7 +57,7 @@ class HmacContext(ProviderObject):
             raise BridgeError(BridgeReason.MISSING_KEY, NO_KEY)
 
     def _start_masked(self, path: bytes) -> None:
-        from reference.device import HsmError
+        from azihsm_conformance.reference.device import HsmError
 
         if self.digest == "sha1":
             raise BridgeError(

@@ -9,7 +9,7 @@ The stream is opened at init as well, so a key whose usage forbids signing fails
 
 from __future__ import annotations
 
-from reference.device import digest as digests
+from azihsm_conformance.reference.device import digest as digests
 
 from . import params
 from .errors import BridgeError, BridgeReason
@@ -83,7 +83,7 @@ class SignatureContext(ProviderObject):
         # A one-shot operation opens one too, only to have the device check the key's usage.
         # The device checks the usage a stream needs for verifying; signing needs the same
         # usage, but the refusal must name the operation the user asked for.
-        from reference.device import HsmError, Reason
+        from azihsm_conformance.reference.device import HsmError, Reason
 
         try:
             self.stream = self.session.sign_stream(self.key.key, self.scheme(prehashed=False))
@@ -137,7 +137,7 @@ class SignatureContext(ProviderObject):
         return "pkcs1"
 
     def scheme(self, prehashed: bool):
-        from reference.device import SignScheme
+        from azihsm_conformance.reference.device import SignScheme
 
         pss = self.algorithm() == "pss"
         return SignScheme(

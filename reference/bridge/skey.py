@@ -90,8 +90,8 @@ class SymmetricKey(ProviderObject):
             raise BridgeError(
                 BridgeReason.MISSING_KEY, "an opaque AES key is loaded with -skeyopt azihsm.masked_key:FILE"
             )
-        from reference.device import HsmError
-        from reference.device.aes import DEVICE_KINDS
+        from azihsm_conformance.reference.device import HsmError
+        from azihsm_conformance.reference.device.aes import DEVICE_KINDS
 
         blob = files.read_input(path, "masked AES key file")
         obj = cls(instance, None, path)
@@ -100,7 +100,7 @@ class SymmetricKey(ProviderObject):
         except HsmError as exc:
             raise BridgeError(exc.reason, f"cannot load the masked AES key {files.shown(path)}: {exc}") from None
         if obj.key.kind not in DEVICE_KINDS:
-            from reference.device import Reason
+            from azihsm_conformance.reference.device import Reason
 
             raise BridgeError(
                 Reason.BLOB_WRONG_KIND,
@@ -151,7 +151,7 @@ class AesCipherContext(ProviderObject):
 
     def _start(self) -> None:
         if self.key.key.bits // 8 != self.keylen:
-            from reference.device import Reason
+            from azihsm_conformance.reference.device import Reason
 
             raise BridgeError(
                 Reason.WRONG_KEY_KIND,

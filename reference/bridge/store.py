@@ -82,7 +82,7 @@ class StoreContext(ProviderObject):
     def _load(self, callback, cbarg) -> bool:
         if self.expect not in (0, runtime.lib.OSSL_STORE_INFO_PKEY, runtime.lib.OSSL_STORE_INFO_PUBKEY):
             return True  # asked for certificates or CRLs: there are none here
-        from reference.device import HsmError
+        from azihsm_conformance.reference.device import HsmError
 
         try:
             key = self.session.unmask(self.blob, expect=self.key_type)

@@ -56,7 +56,7 @@ def software_chain(peer_private, hsm_public, digest: str, salt: bytes, info: byt
 @contextlib.contextmanager
 def device_session(device_dir: Path):
     """A session on the same simulated device the provider uses (to inspect blobs)."""
-    from reference.device import Device
+    from azihsm_conformance.reference.device import Device
 
     with Device.open(device_dir).open_session() as session:
         yield session

@@ -18,7 +18,7 @@ FIXED_KEYS = Path(__file__).resolve().parents[2] / "fixtures" / "keys"
 
 @pytest.fixture(scope="session")
 def provider_dir() -> Path:
-    from reference.bridge.build import provider_dir as build
+    from azihsm_conformance.reference.bridge.build import provider_dir as build
 
     return build()
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from reference.bridge import build
+from azihsm_conformance.reference.bridge import build
 
 pytestmark = pytest.mark.bridge
 
-BUILD_ONE = "from reference.bridge.build import provider_dir; print(provider_dir())"
+BUILD_ONE = "from azihsm_conformance.reference.bridge.build import provider_dir; print(provider_dir())"
 
 
 def test_provider_dir_is_cached(provider_dir):
@@ -61,7 +61,10 @@ def test_concurrent_builders_share_one_valid_module(tmp_path):
 
 def test_provider_path_subcommand_prints_only_the_directory(provider_dir):
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "provider-path"], capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", "provider-path"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == f"{provider_dir}\n"
@@ -70,7 +73,11 @@ def test_provider_path_subcommand_prints_only_the_directory(provider_dir):
 def test_build_failure_is_one_clear_line(tmp_path):
     env = dict(os.environ, AZIHSM_PROVIDER_CACHE=str(tmp_path / "cache"), CC="false")  # a compiler that always fails
     proc = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "provider-path"], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", "provider-path"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 1
     assert proc.stdout == ""

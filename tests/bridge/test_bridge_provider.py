@@ -256,7 +256,7 @@ def test_fork_while_another_thread_uses_the_provider(provider_dir, device_dir, t
     "broken, fragment",
     [
         ("encodings", "cannot start the embedded Python"),
-        ("reference", "cannot import the reference bridge"),
+        ("azihsm_conformance", "cannot import the reference bridge"),
     ],
     ids=["interpreter", "bridge-import"],
 )

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from reference.bridge.errors import BridgeError, BridgeReason
-from reference.bridge.store import parse_uri
+from azihsm_conformance.reference.bridge.errors import BridgeError, BridgeReason
+from azihsm_conformance.reference.bridge.store import parse_uri
 
 pytestmark = pytest.mark.bridge
 

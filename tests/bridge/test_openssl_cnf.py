@@ -8,7 +8,7 @@ import pytest
 from bridge_helpers import load_public
 from chain_helpers import make_peer
 
-from reference.bridge.build import MODULE_FILE
+from azihsm_conformance.reference.bridge.build import MODULE_FILE
 
 
 def _write_conf(path, module, device_dir=None) -> None:

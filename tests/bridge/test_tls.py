@@ -19,7 +19,7 @@ import pexpect
 import pytest
 from bridge_helpers import OPENSSL, PROV, OpenSSL
 
-from fixtures import ROOT as FIXTURES_ROOT
+from azihsm_conformance.fixtures import ROOT as FIXTURES_ROOT
 
 START_TIMEOUT = 30  # s_server start-up (builds nothing, but loads Python)
 HANDSHAKE_TIMEOUT = 20

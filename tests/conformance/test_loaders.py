@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from fixtures import loaders
+from azihsm_conformance.fixtures import loaders
 
 
 def test_key_value_blocks_records_sections_and_comments(tmp_path):

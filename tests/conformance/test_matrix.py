@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conformance.matrix import Named, covering, grid, label, single
+from azihsm_conformance.conformance.matrix import Named, covering, grid, label, single
 
 
 def _ids(params):

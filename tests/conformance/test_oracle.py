@@ -7,8 +7,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from conformance import oracle
-from fixtures import loaders
+from azihsm_conformance.conformance import oracle
+from azihsm_conformance.fixtures import loaders
 
 WYCHEPROOF = loaders.DEFAULT_WYCHEPROOF_ROOT
 

@@ -8,7 +8,7 @@ from collections import Counter, defaultdict
 
 from conftest import collect_suite
 
-from harness.clauses import load_clauses
+from azihsm_conformance.harness.clauses import load_clauses
 
 CLAUSES = load_clauses()
 
@@ -96,7 +96,7 @@ def test_absent_wycheproof_families_are_reported_not_dropped(tmp_path):
 
 def test_backend_deviations_name_catalogue_clauses():
     """A deviation is reported per clause: a profile naming an unknown clause reports nothing."""
-    from harness.backends import PROFILE_DIR, load_profile
+    from azihsm_conformance.harness.backends import PROFILE_DIR, load_profile
 
     for path in sorted(PROFILE_DIR.glob("*.toml")):
         unknown = sorted(set(load_profile(path).deviations) - set(CLAUSES))

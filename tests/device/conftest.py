@@ -9,7 +9,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from reference.device import Device
+from azihsm_conformance.reference.device import Device
 
 KEYS_DIR = Path(__file__).resolve().parents[2] / "fixtures" / "keys"
 

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.device import BlobError, HsmError, Reason, SignScheme
-from reference.device.blob import HEADER_LEN, MAGIC
+from azihsm_conformance.reference.device import BlobError, HsmError, Reason, SignScheme
+from azihsm_conformance.reference.device.blob import HEADER_LEN, MAGIC
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_persistent_blob_loads_in_a_later_session(device):
 
 
 def test_persistent_blob_loads_after_reopening_the_device(device, tmp_path):
-    from reference.device import Device
+    from azihsm_conformance.reference.device import Device
 
     with device.open_session() as first:
         masked = first.mask(first.generate_ec("P-521"))
@@ -182,7 +182,7 @@ def test_public_only_key_cannot_be_masked(module_session, ec_keys):
 
 
 def test_the_devices_own_unwrapping_key_file_is_not_loadable(module_session, device):
-    from reference.device.device import UNWRAP_FILE
+    from azihsm_conformance.reference.device.device import UNWRAP_FILE
 
     with pytest.raises(BlobError) as info:
         module_session.unmask((device.path / UNWRAP_FILE).read_bytes(), expect="rsa")

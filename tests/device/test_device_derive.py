@@ -12,7 +12,7 @@ from device_checks import load_spki, spki
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.device import BlobError, HsmError, Reason
+from azihsm_conformance.reference.device import BlobError, HsmError, Reason
 
 CURVES = {"P-256": ec.SECP256R1, "P-384": ec.SECP384R1, "P-521": ec.SECP521R1}
 PYCA = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.device import HsmError, Reason, digest
+from azihsm_conformance.reference.device import HsmError, Reason, digest
 
 SPELLINGS = {
     "sha1": ["SHA1", "sha-1", "SSL3-SHA1", "1.3.14.3.2.26"],

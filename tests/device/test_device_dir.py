@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from reference.device import Device, DeviceError, Reason
-from reference.device.device import MASKING_FILE, UNWRAP_FILE
+from azihsm_conformance.reference.device import Device, DeviceError, Reason
+from azihsm_conformance.reference.device.device import MASKING_FILE, UNWRAP_FILE
 
 
 def test_first_use_creates_device_files_with_mode_0600(device_dir):
@@ -110,7 +110,7 @@ def test_missing_unwrapping_key_is_recreated_without_changing_identity(device_di
 # them reach Device.open (and its first-use provisioning) at the same moment.
 _RACER = """
 import os, sys, time
-from reference.device import Device
+from azihsm_conformance.reference.device import Device
 from cryptography.hazmat.primitives.asymmetric import rsa
 go = sys.argv[2]
 while not os.path.exists(go):
@@ -143,7 +143,7 @@ def test_concurrent_first_use_yields_one_identity(device_dir, tmp_path):
 
 
 def test_unwritable_directory_message_without_needing_a_non_root_user(device_dir, monkeypatch):
-    monkeypatch.setattr("reference.device.device.os.access", lambda path, mode: False)
+    monkeypatch.setattr("azihsm_conformance.reference.device.device.os.access", lambda path, mode: False)
     with pytest.raises(DeviceError) as info:
         Device.open(device_dir)
     assert info.value.reason is Reason.DEVICE_DIR_UNWRITABLE
@@ -154,7 +154,7 @@ def test_file_system_without_hard_links_still_provisions(device_dir, monkeypatch
     def no_links(src, dst):
         raise PermissionError(1, "Operation not permitted")
 
-    monkeypatch.setattr("reference.device.device.os.link", no_links)
+    monkeypatch.setattr("azihsm_conformance.reference.device.device.os.link", no_links)
     dev = Device.open(device_dir)
     assert sorted(p.name for p in device_dir.iterdir()) == sorted([".lock", MASKING_FILE, UNWRAP_FILE])
     assert Device.open(device_dir).identity == dev.identity
@@ -164,7 +164,7 @@ def test_write_failure_during_provisioning_is_a_device_error(device_dir, monkeyp
     def full_disk(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr("reference.device.device.os.fsync", full_disk)
+    monkeypatch.setattr("azihsm_conformance.reference.device.device.os.fsync", full_disk)
     with pytest.raises(DeviceError) as info:
         Device.open(device_dir)
     assert info.value.reason is Reason.DEVICE_DIR_UNWRITABLE

@@ -13,7 +13,7 @@ from device_checks import load_spki, spki
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.device import HsmError, Reason, SignScheme
+from azihsm_conformance.reference.device import HsmError, Reason, SignScheme
 
 CURVES = ["P-256", "P-384", "P-521"]
 DIGESTS = ["sha1", "sha256", "sha384", "sha512"]

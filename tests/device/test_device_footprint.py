@@ -9,7 +9,7 @@ import sys
 
 _PROBE = """
 import json, sys
-import reference.device as device
+import azihsm_conformance.reference.device as device
 after_import = sorted(m for m in sys.modules if m.split(".")[0] in FORBIDDEN + ("cryptography",))
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -56,7 +56,7 @@ def _project_root() -> str:
 
 _SIGNING_PROCESS = """
 import sys
-import reference.device as device
+import azihsm_conformance.reference.device as device
 dev = device.Device.open(sys.argv[1])
 with dev.open_session() as sess:
     blobs = [sess.mask(sess.generate_ec("P-256"))]

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.keywrap import aes_key_wrap_with_padding
 from device_checks import der_private, load_spki, spki
 
-from reference.device import HsmError, KeyImportError, Reason, SignScheme
+from azihsm_conformance.reference.device import HsmError, KeyImportError, Reason, SignScheme
 
 CURVES = ["P-256", "P-384", "P-521"]
 

@@ -14,7 +14,7 @@ from device_checks import der_private
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reference.device import HsmError, Reason, SignScheme
+from azihsm_conformance.reference.device import HsmError, Reason, SignScheme
 
 DIGESTS = ["sha1", "sha256", "sha384", "sha512"]
 PYCA = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reference.device import HsmError, Key, Reason, SessionError, SignScheme
+from azihsm_conformance.reference.device import HsmError, Key, Reason, SessionError, SignScheme
 
 
 def test_session_ids_are_distinct_bytes(device):
@@ -96,7 +96,7 @@ def test_session_flag_must_be_a_bool(session, bad):
 
 
 def test_text_where_bytes_belong_is_a_parameter_error(session):
-    from reference.device import digest
+    from azihsm_conformance.reference.device import digest
 
     key = session.generate_ec("P-256")
     agree = session.generate_ec("P-256", usage="keyAgreement")

@@ -104,7 +104,7 @@ text = "Only for OpenSSL before 3.0 (never applies here)."
 FAKE_SUITE = """
 import hashlib
 import pytest
-from harness.markers import PROV
+from azihsm_conformance.harness.markers import PROV
 
 
 @pytest.mark.clause("DGST-SHA256")

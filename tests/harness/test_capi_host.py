@@ -12,7 +12,10 @@ import pytest
 
 def host(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "harness.capi_host", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "azihsm_conformance.harness.capi_host", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.backends import DEVICE_DIR_VAR, available_backends, load_profile, resolve_backend
-from harness.clauses import DEFAULT_PATH, load_clauses
-from harness.errors import UsageError
+from azihsm_conformance.harness.backends import DEVICE_DIR_VAR, available_backends, load_profile, resolve_backend
+from azihsm_conformance.harness.clauses import DEFAULT_PATH, load_clauses
+from azihsm_conformance.harness.errors import UsageError
 
 
 def test_builtin_reference_profile():
@@ -16,7 +16,7 @@ def test_builtin_reference_profile():
     profile = resolve_backend(None)
     assert profile.name == "reference" and profile.fresh_device_dir
     assert profile.provider_module == "azihsm_provider"
-    assert profile.provider_path_from == "reference.bridge.build:provider_dir"
+    assert profile.provider_path_from == "azihsm_conformance.reference.bridge.build:provider_dir"
     assert profile.deviations == {} and profile.has_capability("tls")
 
 

@@ -13,15 +13,18 @@ import xml.etree.ElementTree as ET
 import pytest
 from harness_helpers import fake_script, write_fake_suite
 
-from harness.cli import main
-from harness.store import ResultsStore
+from azihsm_conformance.harness.cli import main
+from azihsm_conformance.harness.store import ResultsStore
 
 pytestmark = pytest.mark.openssl
 
 
 def cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
     )
 
 
@@ -131,7 +134,7 @@ def test_run_against_an_external_provider_directory(tmp_path, catalogue_file):
     suite = tmp_path / "conformance"
     suite.mkdir()
     (suite / "test_ext.py").write_text(
-        "import pytest\nfrom harness.markers import PROV\n\n"
+        "import pytest\nfrom azihsm_conformance.harness.markers import PROV\n\n"
         '@pytest.mark.clause("DGST-SHA256")\ndef test_md4_from_the_external_module(openssl):\n'
         '    result = openssl("dgst", "-md4", PROV, input=b"abc", prove=True)\n'
         '    assert result.stdout.strip().endswith(b"a448017aaf21d8525fc10ae87aa6729d")\n'
@@ -277,7 +280,7 @@ def test_doctor_reports_each_check(tmp_path, profile_file):
 
 
 def test_old_working_directories_are_pruned(tmp_path):
-    from harness.commands.run import prune_work
+    from azihsm_conformance.harness.commands.run import prune_work
 
     work = tmp_path / "work"
     ids = ["20261130T060000Z-aaaaaa", "20261130T061000Z-bbbbbb", "20261130T062000Z-cccccc", "20261130T063000Z-dddddd"]

@@ -10,14 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
+from azihsm_conformance.harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
 
 pytestmark = pytest.mark.openssl
 
 
 def cli(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
     )
 
 

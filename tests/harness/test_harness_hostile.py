@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from harness.hostile import (
+from azihsm_conformance.harness.hostile import (
     CLEAN_ERROR,
     CRASHED,
     EMPTY_MESSAGE,
@@ -17,8 +17,8 @@ from harness.hostile import (
     leaked,
     parse_summary,
 )
-from harness.runner import CommandResult, parse_error_stack
-from harness.runner import classify as outcome_of
+from azihsm_conformance.harness.runner import CommandResult, parse_error_stack
+from azihsm_conformance.harness.runner import classify as outcome_of
 
 
 def result(returncode, stderr="", timed_out=False):

@@ -10,10 +10,10 @@ import subprocess
 
 import pytest
 
-from harness.clauses import load_clauses
-from harness.report import html
-from harness.report.model import diff_runs, load_run
-from harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
+from azihsm_conformance.harness.clauses import load_clauses
+from azihsm_conformance.harness.report import html
+from azihsm_conformance.harness.report.model import diff_runs, load_run
+from azihsm_conformance.harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -99,8 +99,8 @@ def test_failing_filter_hides_passing_clauses(report_page, tmp_path):
 def test_banner_and_charts_render(tmp_path, catalogue_file):
     """The verdict banner and the three pictures (sections, history, durations) as a browser
     builds them, and a screenshot of the page (kept beside the test's files to look at)."""
-    from harness.report.model import histories
-    from harness.report.outputs import select
+    from azihsm_conformance.harness.report.model import histories
+    from azihsm_conformance.harness.report.outputs import select
 
     with ResultsStore(tmp_path / "h.sqlite") as store:
         for number, outcome in enumerate(("passed", "failed", "passed")):

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from harness_helpers import fake_script
 
-from harness.errors import UsageError
-from harness.openssl import ENV_VAR, probe, resolve_openssl
-from harness.provision_build import BUILD_MARKER
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.openssl import ENV_VAR, probe, resolve_openssl
+from azihsm_conformance.harness.provision_build import BUILD_MARKER
 
 pytestmark = pytest.mark.openssl
 
@@ -123,6 +123,8 @@ def test_version_spec_goes_through_provisioning(monkeypatch):
         asked.append(version)
         return Path(shutil.which("openssl"))
 
-    monkeypatch.setitem(sys.modules, "harness.provision", types.SimpleNamespace(ensure_openssl=ensure_openssl))
+    monkeypatch.setitem(
+        sys.modules, "azihsm_conformance.harness.provision", types.SimpleNamespace(ensure_openssl=ensure_openssl)
+    )
     install = resolve_openssl("3.0")
     assert asked == ["3.0"] and install.version >= (3, 0, 0)

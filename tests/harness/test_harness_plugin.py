@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from harness_helpers import EXPECTED_OUTCOMES, FAKE_SUITE, PYTEST_OUTCOMES, fake_script
 
-from harness.plugin.collection import stable_case_id
-from harness.store import COMPLETE, ResultsStore
+from azihsm_conformance.harness.plugin.collection import stable_case_id
+from azihsm_conformance.harness.store import COMPLETE, ResultsStore
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.openssl
@@ -158,8 +158,8 @@ def test_xdist_workers_keep_the_default_reference_backend(pytester, catalogue_fi
     pytester.makepyfile(
         test_backend="""
         import pytest
-        from harness.markers import PROV
-        from harness.plugin.target import activate
+        from azihsm_conformance.harness.markers import PROV
+        from azihsm_conformance.harness.plugin.target import activate
 
         def pytest_configure(config):
             activate(config)
@@ -172,7 +172,7 @@ def test_xdist_workers_keep_the_default_reference_backend(pytester, catalogue_fi
         """
     )
     pytester.makeconftest(
-        "from harness.plugin.target import activate\n\ndef pytest_configure(config):\n    activate(config)\n"
+        "from azihsm_conformance.harness.plugin.target import activate\n\ndef pytest_configure(config):\n    activate(config)\n"
     )
     result = pytester.runpytest_subprocess(
         "--azihsm-clauses", str(catalogue_file), "--azihsm-results", "r.sqlite", "-n", "2", "-p", "no:cacheprovider"
@@ -251,7 +251,7 @@ def test_hang_crash_and_traceback_fail_even_when_failure_is_expected(pytester, p
     pytester.makepyfile(
         test_x="""
         import pytest
-        from harness.markers import PROV
+        from azihsm_conformance.harness.markers import PROV
 
         @pytest.mark.clause("DGST-SHA256")
         def test_hang(openssl):

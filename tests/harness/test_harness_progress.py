@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 from types import SimpleNamespace
 
-from harness.plugin.collection import CASE_PROPERTY
-from harness.plugin.outcome import VERDICT_PROPERTY
-from harness.plugin.progress import Progress, interval_for
+from azihsm_conformance.harness.plugin.collection import CASE_PROPERTY
+from azihsm_conformance.harness.plugin.outcome import VERDICT_PROPERTY
+from azihsm_conformance.harness.plugin.progress import Progress, interval_for
 
 
 def report(nodeid, when, outcome=None, level="MUST"):

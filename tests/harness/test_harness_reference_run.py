@@ -14,7 +14,7 @@ pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
 SUITE = """
 import hashlib
 import pytest
-from harness.markers import PROV
+from azihsm_conformance.harness.markers import PROV
 
 
 @pytest.mark.clause("DGST-SHA256")
@@ -34,7 +34,7 @@ def test_provider_is_listed_active(openssl):
 @pytest.fixture(scope="module")
 def reference_provider():
     try:
-        from reference.bridge.build import provider_dir
+        from azihsm_conformance.reference.bridge.build import provider_dir
 
         return provider_dir()
     except Exception as exc:  # no compiler or headers here: the bridge tests report that
@@ -44,7 +44,9 @@ def reference_provider():
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", *map(str, args)], capture_output=True, text=True
+    )
 
 
 def test_reference_run_recorded_reported_and_compared(tmp_path, catalogue_file, reference_provider):

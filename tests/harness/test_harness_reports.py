@@ -8,12 +8,12 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from harness.clauses import load_clauses
-from harness.report import html, markdown
-from harness.report.exports import to_json, to_junit
-from harness.report.model import clause_matrix, diff_runs, latest_per_column, load_run
-from harness.report.outputs import OUTPUT_FILES, select, write_outputs
-from harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
+from azihsm_conformance.harness.clauses import load_clauses
+from azihsm_conformance.harness.report import html, markdown
+from azihsm_conformance.harness.report.exports import to_json, to_junit
+from azihsm_conformance.harness.report.model import clause_matrix, diff_runs, latest_per_column, load_run
+from azihsm_conformance.harness.report.outputs import OUTPUT_FILES, select, write_outputs
+from azihsm_conformance.harness.store import COMPLETE, CaseRecord, CommandRecord, ResultsStore, RunRecord
 
 # case id -> (clause, outcome) in the first and the second run of the same backend
 FIRST = {

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from harness.runner import CRASH, ERROR, OK, TIMEOUT, TRACEBACK, parse_error_stack, run_command
+from azihsm_conformance.harness.runner import CRASH, ERROR, OK, TIMEOUT, TRACEBACK, parse_error_stack, run_command
 
 pytestmark = pytest.mark.openssl
 OPENSSL = shutil.which("openssl")

@@ -7,8 +7,16 @@ import sqlite3
 
 import pytest
 
-from harness.errors import UsageError
-from harness.store import COMPLETE, INCOMPLETE, SCHEMA_VERSION, CaseRecord, CommandRecord, ResultsStore, RunRecord
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.store import (
+    COMPLETE,
+    INCOMPLETE,
+    SCHEMA_VERSION,
+    CaseRecord,
+    CommandRecord,
+    ResultsStore,
+    RunRecord,
+)
 
 
 def _case(case_id: str, outcome: str = "passed", clause: str = "DGST-SHA256") -> CaseRecord:

@@ -13,13 +13,15 @@ import xml.etree.ElementTree as ET
 import pytest
 from harness_helpers import EXPECTED_OUTCOMES, write_fake_suite
 
-from harness import verdicts
+from azihsm_conformance.harness import verdicts
 
 pytestmark = pytest.mark.openssl
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", *map(str, args)], capture_output=True, text=True
+    )
 
 
 @pytest.fixture(scope="module")

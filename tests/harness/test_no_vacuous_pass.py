@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.clauses import load_clauses
+from azihsm_conformance.harness.clauses import load_clauses
 
 pytestmark = [pytest.mark.openssl]
 HERE = Path(__file__).resolve().parent
@@ -26,7 +26,10 @@ HERE = Path(__file__).resolve().parent
 
 def cli(*args, timeout=900):
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *map(str, args)], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from harness.backend_tools.pkcs11 import CANDIDATES
+from azihsm_conformance.harness.backend_tools.pkcs11 import CANDIDATES
 
 pytestmark = [
     pytest.mark.openssl,
@@ -56,7 +56,7 @@ def pkcs11_run(tmp_path_factory):
         [
             sys.executable,
             "-m",
-            "harness.cli",
+            "azihsm_conformance.harness.cli",
             "run",
             "--backend",
             "pkcs11-softhsm",

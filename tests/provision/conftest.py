@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from provision_fakes import FAKE_APT_CACHE, FAKE_APT_GET, FAKE_APT_HELPER, FakeArchive, make_source_tree
 
-from harness import provision
+from azihsm_conformance.harness import provision
 
 
 @pytest.fixture
@@ -58,7 +58,7 @@ def fake_archive(tmp_path, monkeypatch) -> FakeArchive:
             """
         )
     )
-    from harness import provision_debian
+    from azihsm_conformance.harness import provision_debian
 
     monkeypatch.setattr(provision_debian, "SYSTEM_APT_DIR", etc_apt)
     return archive

@@ -8,8 +8,8 @@ import textwrap
 import pytest
 from provision_fakes import make_source_tree, make_tarball, sha256_hex
 
-from harness.errors import UsageError
-from harness.provision_debian import (
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.provision_debian import (
     AptSource,
     PrivateApt,
     fetch_debian_tarball,

@@ -11,9 +11,9 @@ import textwrap
 import pytest
 from provision_fakes import builds_done, make_source_tree, make_tarball, sha256_hex
 
-from harness import provision
-from harness.errors import UsageError
-from harness.provision import VersionRequest, ensure_openssl
+from azihsm_conformance.harness import provision
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.provision import VersionRequest, ensure_openssl
 
 
 def _only_complete_builds(root):
@@ -162,7 +162,7 @@ def test_concurrent_callers_build_once(cache, source_tree, build_counter, monkey
     monkeypatch.setenv("FAKE_BUILD_SECONDS", "1")
     script = textwrap.dedent(
         f"""
-        from harness import provision
+        from azihsm_conformance.harness import provision
         print(provision.provision(None, source={str(source_tree)!r}).binary)
         """
     )

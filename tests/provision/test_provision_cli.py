@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from provision_fakes import make_source_tree, make_tarball
 
-from harness.cli import main
+from azihsm_conformance.harness.cli import main
 
 
 def test_provision_prints_the_binary_then_list_and_remove(cache, source_tree, capsys):

@@ -11,9 +11,9 @@ import subprocess
 
 import pytest
 
-from harness.openssl import probe
-from harness.provision import DEBIAN_PINS, Build, VersionRequest, ensure_openssl, find_build
-from harness.provision_debian import is_debian_like
+from azihsm_conformance.harness.openssl import probe
+from azihsm_conformance.harness.provision import DEBIAN_PINS, Build, VersionRequest, ensure_openssl, find_build
+from azihsm_conformance.harness.provision_debian import is_debian_like
 
 
 def _run(build: Build, *args: str, cwd) -> subprocess.CompletedProcess:

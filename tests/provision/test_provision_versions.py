@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import provision
-from harness.errors import UsageError
-from harness.provision import VersionRequest
-from harness.provision_build import read_source_version
-from harness.provision_debian import _newest_upload, upstream_of
+from azihsm_conformance.harness import provision
+from azihsm_conformance.harness.errors import UsageError
+from azihsm_conformance.harness.provision import VersionRequest
+from azihsm_conformance.harness.provision_build import read_source_version
+from azihsm_conformance.harness.provision_debian import _newest_upload, upstream_of
 
 
 @pytest.mark.parametrize(
