@@ -53,7 +53,9 @@ def scratch_copy(root: Path, mutant: dict | None) -> Path:
     """ROOT: a checkout whose reference package is a copy with MUTANT's edit applied (the
     other parts link to the project's own)."""
     shutil.copytree(PROJECT / "reference", root / "reference", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(PROJECT / "azihsm_conformance", root / "azihsm_conformance", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        PROJECT / "azihsm_conformance", root / "azihsm_conformance", ignore=shutil.ignore_patterns("__pycache__")
+    )
     for part in ("harness", "conformance", "fixtures"):
         (root / part).symlink_to(PROJECT / part)
     if mutant is not None:
@@ -71,7 +73,11 @@ def build_provider(root: Path) -> Path:
     """The provider built from the copy in ROOT (cached inside ROOT)."""
     env = {**os.environ, "PYTHONPATH": str(root), "AZIHSM_PROVIDER_CACHE": str(root / "cache")}
     proc = subprocess.run(
-        [sys.executable, "-c", "from azihsm_conformance.reference.bridge.build import provider_dir; print(provider_dir())"],
+        [
+            sys.executable,
+            "-c",
+            "from azihsm_conformance.reference.bridge.build import provider_dir; print(provider_dir())",
+        ],
         cwd=root,
         env=env,
         capture_output=True,

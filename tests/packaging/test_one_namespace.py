@@ -37,5 +37,7 @@ def test_installs_beside_the_pypi_fixtures_package(tmp_path):
     version = run(venv / "bin" / "azihsm-conformance", "--version", cwd=tmp_path)
     assert version.startswith("azihsm-conformance")
     out = tmp_path / "out"
-    run(venv / "bin" / "azihsm-conformance", "run", "--level", "quick", "--out", out, "--", "-k", "digest", cwd=tmp_path)
+    run(
+        venv / "bin" / "azihsm-conformance", "run", "--level", "quick", "--out", out, "--", "-k", "digest", cwd=tmp_path
+    )
     assert "CONFORMS" in (out / "report.md").read_text()
