@@ -47,7 +47,9 @@ def classify(result: CommandResult) -> str:
         return TRACEBACK_SHOWN
     if result.returncode == 0:
         return SUCCESS
-    if any(_INTERNAL.search(f"{error.reason} {error.data}") for error in result.errors):
+    # the reason says so (OpenSSL's "internal error", the reference's internal-error slug), or
+    # the message starts with it; never a mere mention (an echoed path may read "internal-error")
+    if any(_INTERNAL.fullmatch(error.reason.strip()) or _INTERNAL.match(error.data.strip()) for error in result.errors):
         return INTERNAL_ERROR
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     unexplained = [

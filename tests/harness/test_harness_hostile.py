@@ -66,6 +66,18 @@ def test_classes():
     )
 
 
+def test_an_echoed_path_that_reads_internal_error_is_a_clean_error():
+    """Hypothesis draws strings from the suite's own source: a URI path "internal-error" is
+    echoed in a clean refusal and must not count as an internal error."""
+    stderr = "40:error:408000CA:azihsm_provider:py_store_open:file-error:azihsm-bridge:0:cannot read masked key file internal-error: No such file or directory"
+    assert classify(result(1, stderr)) == CLEAN_ERROR
+    assert (
+        classify(result(1, "40:error:408000C8:azihsm_provider:f:internal-error:b:0:internal error: KeyError"))
+        == INTERNAL_ERROR
+    )
+    assert classify(result(1, "40:error:1C8000C5:Provider routines:f:internal error:p.c:1:")) == INTERNAL_ERROR
+
+
 def test_findings_and_refusals():
     tally = Tally("blobs")
     tally.judge(result(1, "40:error:4080:azihsm_provider:f:blob-tampered:b:0:tampered"), "flip", must_refuse=True)
