@@ -199,17 +199,22 @@ VALUES = st.one_of(
 
 
 @pytest.mark.clause("HOSTILE-PARAMETERS")
-def test_hostile_parameters_end_cleanly(openssl, workdir, keys, hostile_settings, observe):
+def test_hostile_parameters_end_cleanly(openssl, workdir, keys, backend, hostile_settings, observe):
     tally = Tally("parameters")
+    later = backend.claims_revision("2026-08")  # KBKDF, mode, mac, key_kind exist from 2026-08
     keys.shared_secret("P-256").copy_to(workdir, "secret.bin")
     keys.derived_key("sha256", "hmac").copy_to(workdir, "hmac.bin")
     (workdir / "data.bin").write_bytes(b"hostile parameters")
     genpkey = ("group", "azihsm.session", "azihsm.key_usage", "rsa_keygen_bits")
     kdf = ("digest", "derived_key_type", "derived_key_bits", "hexsalt", "hexinfo", "output_file")
+    if later:
+        genpkey += ("azihsm.key_kind", "azihsm.wrapped_key")
+        kdf += ("mode", "mac", "hexkey")
+    targets = ["genpkey-ec", "genpkey-rsa", "kdf", "mac"] + (["kbkdf"] if later else [])
 
     @campaign(
         hostile_settings,
-        target=st.sampled_from(["genpkey-ec", "genpkey-rsa", "kdf", "mac"]),
+        target=st.sampled_from(targets),
         name=st.sampled_from(genpkey + kdf),
         value=VALUES,
     )
@@ -232,7 +237,7 @@ def test_hostile_parameters_end_cleanly(openssl, workdir, keys, hostile_settings
                 "-out",
                 "/dev/null",
             )
-        elif target == "kdf":
+        elif target in ("kdf", "kbkdf"):
             args = (
                 "kdf",
                 PROV,
@@ -245,11 +250,84 @@ def test_hostile_parameters_end_cleanly(openssl, workdir, keys, hostile_settings
                 "-binary",
                 "-out",
                 "/dev/null",
-                "HKDF",
+                "KBKDF" if target == "kbkdf" else "HKDF",
             )
         else:
             args = ("mac", PROV, "-digest", value or "SHA256", "-macopt", "key:./hmac.bin", "-in", "data.bin", "HMAC")
         judge(tally, openssl, openssl.attempt(*args), f"{target} {name}={value!r}")
+
+    one()
+    conclude(tally, openssl, observe)
+
+
+# ----------------------------------------------------------------- key imports
+
+
+@pytest.mark.clause("HOSTILE-IMPORTS")
+def test_mutated_key_imports_end_cleanly(openssl, workdir, software_keys, backend, hostile_settings, observe):
+    """Mutated DER private keys through azihsm.input_key (SEC1/PKCS#8 EC, PKCS#1 RSA and, from
+    2026-08, an RSA key without CRT components in the plain form) end cleanly; a mutated blob
+    wrapped for the device (2026-08) is never imported."""
+    tally = Tally("imports")
+    later = backend.claims_revision("2026-08")
+    rsa_key = software_keys.rsa(2048)
+    sources = {
+        "ec-pkcs8": (oracle.private_der(software_keys.ec("P-256"), "pkcs8"), ("EC", "group:P-256")),
+        "ec-sec1": (oracle.private_der(software_keys.ec("P-384"), "sec1"), ("EC", "group:P-384")),
+        "rsa-pkcs1": (oracle.private_der(rsa_key, "pkcs1"), ("RSA", "rsa_keygen_bits:2048")),
+    }
+    if later:
+        sources["rsa-no-crt"] = (oracle.rsa_der_without_crt(rsa_key), ("RSA", "rsa_keygen_bits:2048"))
+        openssl(
+            "genpkey",
+            PROV,
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "azihsm.key_usage:keyWrapping",
+            "-outform",
+            "PEM",
+            "-out",
+            "wrap_pub.pem",
+            prerequisite=True,
+        )
+        wrapping = (workdir / "wrap_pub.pem").read_bytes()
+        sources["wrapped"] = (
+            oracle.wrap_for_device(wrapping, oracle.private_der(software_keys.ec("P-256"), "pkcs8")),
+            ("EC", "group:P-256"),
+        )
+
+    @campaign(hostile_settings, source=st.sampled_from(sorted(sources)), mutation=MUTATIONS)
+    def one(source, mutation):
+        original, (algorithm, size) = sources[source]
+        mutated = mutate(original, mutation)
+        if mutated == original:
+            return
+        tally.inputs += 1
+        name = f"i{tally.inputs}.der"
+        (workdir / name).write_bytes(mutated)
+        option = "azihsm.wrapped_key" if source == "wrapped" else "azihsm.input_key"
+        extra = ("-pkeyopt", "azihsm.key_kind:RSA") if source == "rsa-no-crt" else ()
+        result = openssl.attempt(
+            "genpkey",
+            PROV,
+            "-algorithm",
+            algorithm,
+            "-pkeyopt",
+            size,
+            "-pkeyopt",
+            f"{option}:./{name}",
+            *extra,
+            "-pkeyopt",
+            f"azihsm.masked_key:./{name}.bin",
+            "-outform",
+            "DER",
+            "-out",
+            "/dev/null",
+        )
+        kind = judge(tally, openssl, result, f"{source}, {mutation[0]}", must_refuse=source == "wrapped")
+        if source == "wrapped" and kind == CLEAN_ERROR:
+            tally.notes["mutated wrapped blobs refused"] += 1
 
     one()
     conclude(tally, openssl, observe)
