@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from conftest import collect_suite
+from suite_collection import collect_suite
 
 from azihsm_conformance.harness.clauses import load_clauses
 
