@@ -526,10 +526,28 @@ def test_hostile_environment_ends_cleanly(openssl, workdir, hostile_settings, ob
     tally = Tally("environment")
     (workdir / "data.bin").write_bytes(b"hostile environment")
 
-    @campaign(hostile_settings, env=ENVIRONMENTS, command=st.sampled_from(["list", "dgst"]))
+    # the device opens on the first operation that needs it: genpkey reaches that path
+    commands_by_name = {
+        "list": ("list", "-providers", PROV),
+        "dgst": ("dgst", "-sha256", PROV, "data.bin"),
+        "genpkey": (
+            "genpkey",
+            PROV,
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "group:P-256",
+            "-outform",
+            "DER",
+            "-out",
+            "/dev/null",
+        ),
+    }
+
+    @campaign(hostile_settings, env=ENVIRONMENTS, command=st.sampled_from(sorted(commands_by_name)))
     def one(env, command):
         tally.inputs += 1
-        args = ("list", "-providers", PROV) if command == "list" else ("dgst", "-sha256", PROV, "data.bin")
+        args = commands_by_name[command]
         judge(tally, openssl, openssl.attempt(*args, env=env), f"{command} with {env}")
 
     one()
