@@ -57,8 +57,16 @@ def write_output(value: bytes, out, outl, outsz: int) -> None:
     outl[0] = len(value)
 
 
-def get_params(name: str, request) -> None:
+NAMES = ("sha1", "sha256", "sha384", "sha512")  # as provider.c's DIGEST rows name them
+
+
+def fixed_params(name: str) -> dict[str, object]:
+    """The algorithm's fixed parameters (what EVP caches when it fetches the digest)."""
     from azihsm_conformance.reference.device import digest
 
     h = digest.new(name)
-    params.write(request, {"size": h.digest_size, "blocksize": h.block_size, "xof": 0, "algid-absent": 1})
+    return {"size": h.digest_size, "blocksize": h.block_size, "xof": 0, "algid-absent": 1}
+
+
+def get_params(name: str, request) -> None:
+    params.write(request, fixed_params(name))

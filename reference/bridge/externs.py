@@ -17,11 +17,20 @@ _ENTRY_POINTS: dict[str, tuple[object, object]] = {}
 
 
 def install(ffi, lib) -> None:
-    """Attach every entry point to the compiled module (called by its init code)."""
+    """In-process mode: attach every entry point to the compiled module (called by its
+    init code)."""
+    for name, call in serve(ffi, lib).items():
+        ffi.def_extern(name=name, onerror=_conversion_error(name))(call)
+
+
+def serve(ffi, lib) -> dict[str, object]:
+    """Every entry point, guarded, by name: the device server calls these with arguments it
+    rebuilt from a request (``ffi``/``lib`` are then its stand-ins, see server.py)."""
     runtime.ffi, runtime.lib = ffi, lib
-    for name, (fn, failure) in _ENTRY_POINTS.items():
-        failure = {NULL: ffi.NULL, VOID: None}.get(failure, failure)
-        ffi.def_extern(name=name, onerror=_conversion_error(name))(_guarded(fn, name, failure))
+    return {
+        name: _guarded(fn, name, {NULL: ffi.NULL, VOID: None}.get(failure, failure))
+        for name, (fn, failure) in _ENTRY_POINTS.items()
+    }
 
 
 def _guarded(fn, name, failure):

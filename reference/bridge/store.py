@@ -58,6 +58,9 @@ class StoreContext(ProviderObject):
         self.expect = 0
         self.eof = False
         self.failed = False
+        # The key handed out by reference lives as long as the store: with the device
+        # server, OpenSSL's keymgmt load arrives after the callback, as a request of its own.
+        self.staged = None
 
     def set_params(self, request) -> None:
         values = params.read(request)
@@ -91,12 +94,15 @@ class StoreContext(ProviderObject):
         staged = KeyData(
             self.instance, TYPES[self.key_type], key, public_only=self.expect == runtime.lib.OSSL_STORE_INFO_PUBKEY
         )
-        handle = new_handle(staged)
-        try:
-            reference = handle_number(handle).to_bytes(8, "little")
-            built = params.Built(
-                [("type", int(runtime.lib.OSSL_OBJECT_PKEY)), ("data-type", staged.alg), ("reference", reference)]
-            )
-            return bool(callback(built.array, cbarg))
-        finally:
-            release(handle)
+        self.free()
+        self.staged = new_handle(staged)
+        reference = handle_number(self.staged).to_bytes(8, "little")
+        built = params.Built(
+            [("type", int(runtime.lib.OSSL_OBJECT_PKEY)), ("data-type", staged.alg), ("reference", reference)]
+        )
+        return bool(callback(built.array, cbarg))
+
+    def free(self) -> None:
+        if self.staged is not None:
+            release(self.staged)
+            self.staged = None

@@ -1,0 +1,611 @@
+"""The device server: the Python half of the provider, out of the ``openssl`` process.
+
+One server per device directory, started by the first provider that needs it (a socket
+``.azihsm-server-<build>.sock`` inside the directory, mode 0600; a lock file decides a
+start race, so one server wins and the others exit). The server imports everything once,
+then forks one *session* process per connection: the session takes the client's
+environment and working directory (so relative paths, ``$AZIHSM_*`` variables and
+credentials mean what they mean in-process), runs the unchanged entry points of
+``externs.py`` and ends when the client's last copy of the connection closes (its session
+keys end with it). A provider that forks shares its connection with the child, under a
+process-shared lock in the client, as it would share an in-process session.
+
+The server exits after ``$AZIHSM_SERVER_IDLE_SECONDS`` (default 30) without a session,
+and as soon as its device directory or socket disappears (a reset device). A server that
+dies leaves a socket nobody answers: the next client sees the refused connection, starts
+a new server, and the new one replaces the stale socket.
+
+``private`` mode serves one connection on fd 3 and exits with it: the client uses it when
+the device directory cannot hold a socket (missing, unwritable, unsafe), so the user sees
+exactly the error the in-process provider gives.
+
+Run as ``python -I -S -c BOOT {device|private} NAME`` by the C client (see client.c).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import struct
+import sys
+import time
+
+from . import protocol
+from .protocol import ProtocolError, Reader, Writer
+
+IDLE_ENV = "AZIHSM_SERVER_IDLE_SECONDS"
+DEFAULT_IDLE = 30.0
+CHANNEL_FD = 3  # device mode: the device directory; private mode: the connection
+
+CDEF = """
+typedef struct {
+    const char *key;
+    unsigned int data_type;
+    void *data;
+    size_t data_size;
+    size_t return_size;
+} OSSL_PARAM;
+"""
+
+# OpenSSL's ABI values (core.h, core_dispatch.h, core_object.h, store.h).
+CONSTANTS = {
+    "OSSL_PARAM_INTEGER": 1,
+    "OSSL_PARAM_UNSIGNED_INTEGER": 2,
+    "OSSL_PARAM_UTF8_STRING": 4,
+    "OSSL_PARAM_OCTET_STRING": 5,
+    "OSSL_PARAM_UTF8_PTR": 6,
+    "OSSL_PARAM_OCTET_PTR": 7,
+    "OSSL_KEYMGMT_SELECT_PRIVATE_KEY": 0x01,
+    "OSSL_KEYMGMT_SELECT_PUBLIC_KEY": 0x02,
+    "OSSL_KEYMGMT_SELECT_DOMAIN_PARAMETERS": 0x04,
+    "OSSL_KEYMGMT_SELECT_OTHER_PARAMETERS": 0x80,
+    "OSSL_OBJECT_PKEY": 2,
+    "OSSL_STORE_INFO_PUBKEY": 3,
+    "OSSL_STORE_INFO_PKEY": 4,
+}
+PTR_TYPES = (6, 7)
+UNMODIFIED = (1 << 64) - 1
+
+
+class ClientProvider:
+    """What ``cprov`` is on this side: the client's provider-section settings."""
+
+    def __init__(self, section: dict[str, str]):
+        self.section = section
+        self.instance_id = 0
+        self.keep: list[object] = []
+
+
+class Effects:
+    """What one call asks of the client besides its result: errors to raise, bytes for a
+    BIO, callbacks to make."""
+
+    def __init__(self):
+        self.errors: list[tuple[int, int, bytes, bytes]] = []
+        self.bio = bytearray()
+        self.calls: list[bytes] = []
+
+
+class ServerLib:
+    """Stands in for the compiled module's ``lib``: OpenSSL's constants, and the C helpers
+    the Python side calls, recording their effects for the reply."""
+
+    def __init__(self, ffi):
+        self._ffi = ffi
+        self.effects = Effects()
+        for name, value in CONSTANTS.items():
+            setattr(self, name, value)
+
+    def bridge_put_error(self, cprov, reason, func, message):
+        instance = getattr(cprov, "instance_id", 0)
+        self.effects.errors.append((instance, int(reason), bytes(func), bytes(message)))
+
+    def bridge_bio_write(self, cprov, cbio, data, length):
+        self.effects.bio += bytes(self._ffi.buffer(data, length)) if not isinstance(data, bytes) else data[:length]
+        return 1
+
+    def bridge_core_param(self, cprov, name):
+        value = cprov.section.get(bytes(name).decode("utf-8", "surrogateescape"))
+        if value is None:
+            return self._ffi.NULL
+        text = self._ffi.new("char[]", value.encode("utf-8", "surrogateescape"))
+        cprov.keep.append(text)
+        return text
+
+    def bridge_add_reason(self, code, text):
+        return 1  # the client has the reason strings built in
+
+
+class Session:
+    """One client connection: decodes requests, runs the entry points, encodes replies."""
+
+    def __init__(self, conn: socket.socket):
+        self.conn = conn
+        self.ffi, self.lib, self.functions, self.entry = _prepared()
+        self._keep: list[object] = []
+
+    # ---- requests ---------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while True:
+            body = _read_frame(self.conn)
+            if body is None:
+                return
+            reply = self.handle(body)
+            if reply is not None:
+                self.conn.sendall(reply)
+
+    def handle(self, body: bytes) -> bytes | None:
+        reader = Reader(body)
+        index = reader.u32()
+        if index >= len(self.functions):
+            raise ProtocolError(f"unknown function {index}")
+        function = self.functions[index]
+        self.lib.effects = effects = Effects()
+        self._keep = []  # buffers the call's arguments point into
+        args, outputs = self._decode(function, reader)
+        reader.done()
+        result = self.entry[function.name](*args)
+        if not function.replies:
+            return None
+        out = Writer()
+        self._encode_result(function.returns, result, out)
+        for write in outputs:
+            write(out)
+        out.u32(len(effects.errors))
+        for instance, reason, func, message in effects.errors:
+            out.u32(instance)
+            out.u32(reason)
+            out.blob(func)
+            out.blob(message)
+        out.u32(len(effects.calls))
+        for call in effects.calls:
+            out.parts.append(call)
+        out.blob(bytes(effects.bio))
+        return out.frame()
+
+    def _encode_result(self, kind: str, result, out: Writer) -> None:
+        ffi = self.ffi
+        if kind == "INT":
+            out.i64(int(result))
+        elif kind == "HANDLE":
+            out.u64(0 if result is None or result == ffi.NULL else int(ffi.cast("uintptr_t", result)))
+        elif kind == "STR":
+            out.blob(None if result is None or result == ffi.NULL else ffi.string(result))
+
+    def _decode(self, function: protocol.Function, reader: Reader):
+        ffi = self.ffi
+        args: list[object] = []
+        outputs = []
+        for kind, _params in function.kinds:
+            if kind in ("INT", "INSTANCE"):
+                args.append(reader.i64())
+            elif kind == "HANDLE":
+                number = reader.u64()
+                args.append(ffi.NULL if number == 0 else ffi.cast("void *", number))
+            elif kind == "STR":
+                text = reader.blob()
+                args.append(ffi.NULL if text is None else ffi.new("char[]", text))
+            elif kind == "BYTES":
+                data = reader.blob()
+                if data is None:
+                    args += [ffi.NULL, 0]
+                else:
+                    args += [ffi.new("unsigned char[]", max(1, len(data))), len(data)]
+                    ffi.memmove(args[-2], data, len(data))
+            elif kind == "OUTBUF":
+                args += self._outbuf(reader, outputs)
+            elif kind == "FIXEDOUT":
+                args += self._fixed_output(reader, outputs)
+            elif kind == "PARAMS":
+                args.append(self._params(reader, with_data=True)[0])
+            elif kind == "REQUEST":
+                array, elements = self._params(reader, with_data=False)
+                args.append(array)
+                outputs.append(lambda out, a=array, n=elements: self._answers(a, n, out))
+            elif kind == "CALLBACK":
+                args += [self._callback, ffi.NULL]
+            elif kind == "BIO":
+                args.append(ffi.NULL)
+            elif kind == "PROVIDER":
+                count = reader.u32()
+                section = {}
+                for _ in range(count):
+                    key = reader.blob().decode("utf-8", "surrogateescape")
+                    value = reader.blob()
+                    if value is not None:
+                        section[key] = value.decode("utf-8", "surrogateescape")
+                cprov = ClientProvider(section)
+                args.append(cprov)
+            elif kind == "INT_OUT":
+                cell = ffi.new("int *")
+                args.append(cell)
+                if function.name == "py_provider_init":
+                    provider = args[0]
+                    outputs.append(lambda out, c=cell, p=provider: (setattr(p, "instance_id", c[0]), out.i64(c[0])))
+                else:
+                    outputs.append(lambda out, c=cell: out.i64(c[0]))
+            else:  # pragma: no cover - protocol.functions() knows no other kind
+                raise ProtocolError(f"unknown kind {kind}")
+        return args, outputs
+
+    def _outbuf(self, reader: Reader, outputs: list) -> list[object]:
+        ffi = self.ffi
+        is_null = reader.u8()
+        capacity = reader.u64()
+        length = ffi.new("size_t *")
+        capacity = min(capacity, protocol.MAX_FIXED_OUTPUT)
+        buffer = ffi.NULL if is_null else ffi.new("unsigned char[]", max(1, capacity))
+
+        def write(out: Writer, b=buffer, n=length, cap=capacity):
+            out.u64(n[0])
+            out.blob(None if b == ffi.NULL else bytes(ffi.buffer(b, min(n[0], cap))))
+
+        outputs.append(write)
+        return [buffer, length, capacity]
+
+    def _fixed_output(self, reader: Reader, outputs: list) -> list[object]:
+        ffi = self.ffi
+        size = reader.u64()
+        if size > protocol.MAX_FIXED_OUTPUT:
+            from .errors import BridgeError, BridgeReason
+
+            raise BridgeError(
+                BridgeReason.OUTPUT_BUFFER_TOO_SMALL, f"an output of {size} bytes is over the device server's limit"
+            )
+        buffer = ffi.new("unsigned char[]", max(1, size))
+        outputs.append(lambda out: out.blob(bytes(ffi.buffer(buffer, size))))
+        return [buffer, size]
+
+    def _params(self, reader: Reader, with_data: bool):
+        """An OSSL_PARAM array rebuilt in this process (and what keeps its buffers alive)."""
+        ffi = self.ffi
+        count = reader.u32()
+        array = ffi.new("OSSL_PARAM[]", count + 1)
+        keep = self._keep
+        keep.append(array)
+        for i in range(count):
+            entry = array[i]
+            key = ffi.new("char[]", reader.blob())
+            keep.append(key)
+            entry.key = key
+            entry.data_type = reader.u32()
+            entry.data_size = size = reader.u64()
+            entry.return_size = UNMODIFIED
+            data = reader.blob() if with_data else (None if reader.u8() else b"")
+            if data is None:
+                entry.data = ffi.NULL
+            elif entry.data_type in PTR_TYPES:
+                target = ffi.new("char[]", data + b"\0")
+                holder = ffi.new("char **", target)
+                keep += [target, holder]
+                entry.data = holder
+                entry.data_size = len(data) if with_data else size
+            else:
+                buffer = ffi.new("unsigned char[]", max(1, size, len(data)))
+                ffi.memmove(buffer, data, len(data))
+                keep.append(buffer)
+                entry.data = buffer
+        return array, count
+
+    def _answers(self, array, count: int, out: Writer) -> None:
+        """A get_params request's answers: each element's return size and data."""
+        ffi = self.ffi
+        for i in range(count):
+            entry = array[i]
+            out.u64(entry.return_size)
+            if entry.return_size == UNMODIFIED or entry.data == ffi.NULL:
+                out.blob(None)
+            elif entry.data_type in PTR_TYPES:
+                pointer = ffi.cast("char **", entry.data)[0]
+                out.blob(None if pointer == ffi.NULL else bytes(ffi.buffer(pointer, entry.return_size)))
+            else:
+                out.blob(bytes(ffi.buffer(entry.data, entry.data_size)))
+
+    def _callback(self, array, _cbarg) -> int:
+        """An OpenSSL callback (store object, key export): recorded, made by the client."""
+        ffi = self.ffi
+        out = Writer()
+        entries = []
+        i = 0
+        while array[i].key != ffi.NULL:
+            entries.append(array[i])
+            i += 1
+        out.u32(len(entries))
+        for entry in entries:
+            out.blob(ffi.string(entry.key))
+            out.u32(entry.data_type)
+            out.u64(entry.data_size)
+            if entry.data_type in PTR_TYPES:
+                pointer = ffi.cast("char **", entry.data)[0]
+                out.blob(None if pointer == ffi.NULL else bytes(ffi.buffer(pointer, entry.data_size)))
+            else:
+                out.blob(bytes(ffi.buffer(entry.data, entry.data_size)))
+        self.lib.effects.calls.append(b"".join(out.parts))
+        return 1
+
+
+_PREPARED = None
+
+
+def _prepared():
+    """(ffi, lib, functions, entry points), made once per server (sessions inherit them)."""
+    global _PREPARED
+    if _PREPARED is None:
+        import cffi
+
+        from . import externs
+
+        ffi = cffi.FFI()
+        ffi.cdef(CDEF)
+        lib = ServerLib(ffi)
+        _PREPARED = ffi, lib, protocol.functions(), externs.serve(ffi, lib)
+    return _PREPARED
+
+
+# ---- framing --------------------------------------------------------------------------
+
+
+def _read_exactly(conn: socket.socket, n: int) -> bytes | None:
+    chunks = bytearray()
+    while len(chunks) < n:
+        chunk = conn.recv(n - len(chunks))
+        if not chunk:
+            return None
+        chunks += chunk
+    return bytes(chunks)
+
+
+def _read_frame(conn: socket.socket) -> bytes | None:
+    head = _read_exactly(conn, 4)
+    if head is None:
+        return None
+    (length,) = struct.unpack("<I", head)
+    if length > protocol.MAX_FRAME:
+        raise ProtocolError(f"a frame of {length} bytes")
+    body = _read_exactly(conn, length)
+    if body is None:
+        raise ProtocolError("connection closed inside a frame")
+    return body
+
+
+# ---- hello: the client's environment and working directory ------------------------------
+
+
+def _hello(conn: socket.socket, build: str) -> None:
+    """Read the client's hello, take on its environment and working directory, answer."""
+    message, fds, _flags, _addr = socket.recv_fds(conn, 4, 1)
+    rest = _read_exactly(conn, 4 - len(message)) if message and len(message) < 4 else b""
+    if not message or rest is None:
+        raise ProtocolError("no hello")
+    (length,) = struct.unpack("<I", message + rest)
+    if length > protocol.MAX_FRAME:
+        raise ProtocolError("an oversized hello")
+    body = _read_exactly(conn, length)
+    if body is None:
+        raise ProtocolError("connection closed inside the hello")
+    reader = Reader(body)
+    magic = bytes(reader._take(len(protocol.MAGIC)))
+    client_build = reader.blob()
+    environment = reader.blob() or b""
+    cwd = reader.blob()
+    reader.done()
+    status, text = 0, b""
+    if magic != protocol.MAGIC:
+        status, text = 1, b"protocol mismatch"
+    elif client_build != build.encode():
+        status, text = 1, b"a provider of another build"
+    if status == 0:
+        os.environ.clear()
+        for item in environment.split(b"\0"):
+            key, sep, value = item.partition(b"=")
+            if sep and key:
+                os.environb[key] = value
+        try:
+            if fds:
+                os.fchdir(fds[0])
+            elif cwd:
+                os.chdir(cwd)
+        except OSError:
+            pass
+    for fd in fds:
+        os.close(fd)
+    reply = Writer()
+    reply.u8(status)
+    reply.blob(text)
+    conn.sendall(reply.frame())
+    if status:
+        raise ProtocolError(text.decode())
+
+
+def _run_session(conn: socket.socket, build: str) -> None:
+    try:
+        _hello(conn, build)
+        Session(conn).serve()
+    except (ProtocolError, OSError):
+        pass  # a client that broke the protocol or went away: nothing to answer
+    finally:
+        try:
+            from . import runtime
+
+            for ident in list(runtime._instances):
+                runtime.stop_instance(ident)
+        except BaseException:  # noqa: BLE001 - ending a session must not raise
+            pass
+
+
+# ---- the server ---------------------------------------------------------------------------
+
+
+def _warm_up() -> None:
+    """Import what operations need, so each forked session starts warm."""
+    os.environ.pop("OPENSSL_CONF", None)  # pyca's own OpenSSL must not load this provider
+    _prepared()
+
+    from . import (  # noqa: F401
+        asym_cipher,
+        config,
+        digest,
+        encoder,
+        externs,
+        files,
+        identity,
+        kdf,
+        keyexch,
+        keymgmt,
+        mac,
+        params,
+        signature,
+        skey,
+        store,
+    )
+
+    try:
+        from azihsm_conformance.reference import device  # noqa: F401
+        from azihsm_conformance.reference.device import aes, blob, cipher, derive, session, signing, wrap  # noqa: F401
+
+        from cryptography.hazmat.primitives import hashes, hmac, serialization  # noqa: F401
+        from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils  # noqa: F401
+        from cryptography.hazmat.primitives.ciphers import aead  # noqa: F401
+
+        key = ec.generate_private_key(ec.SECP256R1())  # loads pyca's lazily bound parts
+        key.sign(b"warm", ec.ECDSA(hashes.SHA256()))
+        aead.AESGCM(bytes(32)).encrypt(bytes(12), b"warm", None)
+    except Exception:  # noqa: BLE001 - a broken import shows in the session, with its error
+        pass
+
+
+class DeviceServer:
+    def __init__(self, name: str, build: str):
+        import fcntl
+
+        self.name = name
+        self.build = build
+        self.directory = CHANNEL_FD
+        self.idle = _idle_seconds()
+        self.lock = os.open(f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=CHANNEL_FD)
+        try:
+            fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SystemExit(0) from None  # another server holds this device
+        self.path = f"/proc/self/fd/{CHANNEL_FD}/{name}.sock"
+        try:
+            os.unlink(f"{name}.sock", dir_fd=CHANNEL_FD)  # a stale socket of a dead server
+        except FileNotFoundError:
+            pass
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)
+        try:
+            self.listener.bind(self.path)
+        finally:
+            os.umask(old)
+        self.listener.listen(128)
+        self.socket_id = self._socket_id()
+        self.sessions: set[int] = set()
+
+    def _socket_id(self):
+        try:
+            st = os.stat(f"{self.name}.sock", dir_fd=CHANNEL_FD, follow_symlinks=False)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _device_gone(self) -> bool:
+        try:
+            if os.fstat(CHANNEL_FD).st_nlink == 0:
+                return True
+        except OSError:
+            return True
+        return self._socket_id() != self.socket_id
+
+    def run(self) -> None:
+        import gc
+        import selectors
+
+        _warm_up()
+        gc.collect()
+        gc.freeze()  # sessions then share the warm heap copy-on-write
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        selector = selectors.DefaultSelector()
+        selector.register(self.listener, selectors.EVENT_READ)
+        last_active = time.monotonic()
+        while True:
+            self._reap()
+            if self.sessions:
+                last_active = time.monotonic()
+            if self._device_gone():
+                break
+            if not self.sessions and time.monotonic() - last_active >= self.idle:
+                break
+            if not selector.select(timeout=min(1.0, self.idle)):
+                continue
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                continue
+            last_active = time.monotonic()
+            if not _same_user(conn):
+                conn.close()
+                continue
+            pid = os.fork()
+            if pid == 0:  # the session
+                selector.close()
+                self.listener.close()
+                os.close(self.lock)
+                code = 0
+                try:
+                    _run_session(conn, self.build)
+                except BaseException:  # noqa: BLE001
+                    code = 1
+                os._exit(code)
+            conn.close()
+            self.sessions.add(pid)
+        self.close()
+
+    def _reap(self) -> None:
+        for pid in list(self.sessions):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                self.sessions.discard(pid)
+
+    def close(self) -> None:
+        if self._socket_id() == self.socket_id:
+            try:
+                os.unlink(f"{self.name}.sock", dir_fd=CHANNEL_FD)
+            except OSError:
+                pass
+        self.listener.close()
+
+
+def _same_user(conn: socket.socket) -> bool:
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
+
+
+def _idle_seconds() -> float:
+    try:
+        value = float(os.environ.get(IDLE_ENV, DEFAULT_IDLE))
+    except ValueError:
+        return DEFAULT_IDLE
+    return value if value > 0 else DEFAULT_IDLE
+
+
+def main(argv: list[str]) -> None:
+    """``device NAME BUILD`` (fd 3: the device directory) or ``private NAME BUILD`` (fd 3:
+    the connection)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C in the starting terminal is not ours
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    if len(argv) != 3 or argv[0] not in ("device", "private"):
+        sys.exit("usage: server {device|private} NAME BUILD (started by azihsm_provider.so)")
+    mode, name, build = argv
+    if mode == "private":
+        conn = socket.socket(fileno=CHANNEL_FD)
+        _run_session(conn, build)
+        return
+    os.setsid() if os.getsid(0) != os.getpid() else None
+    DeviceServer(name, build).run()
