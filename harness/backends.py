@@ -19,6 +19,8 @@ A backend is data (``fixtures/backends/NAME.toml``), not code::
     module = "azihsm_provider"          # -provider NAME (file stem of the .so)
     path = "/opt/azihsm/lib"            # -provider-path DIR, or:
     path_from = "azihsm_conformance.reference.bridge.build:provider_dir"   # a function returning DIR
+    device = "in-process"               # with path_from: passed as mode= (the reference's
+                                        # "server" (default) or "in-process" module)
     openssl_conf = "azihsm.cnf.in"      # optional: load through openssl.cnf instead of flags
     propquery = "?provider=azihsm"
     error_origin = "^azihsm_provider:"  # which error-stack entries are the provider's: a
@@ -144,6 +146,7 @@ class BackendProfile:
     provider_module: str = DEFAULT_MODULE
     provider_path: Path | None = None
     provider_path_from: str = ""  # "package.module:function" returning the provider directory
+    provider_device: str = ""  # passed to that function as mode= ("server", "in-process")
     openssl_conf: Path | None = None
     propquery: str = DEFAULT_PROPQUERY
     error_origin: str = ""
@@ -186,7 +189,7 @@ class BackendProfile:
                 "reinstall the project (make venv) or pass --provider-path DIR"
             ) from None
         try:
-            return Path(function())
+            return Path(function(mode=self.provider_device) if self.provider_device else function())
         except UsageError:
             raise
         except Exception as exc:  # a failed on-demand build must read as one line
@@ -405,7 +408,8 @@ _TOP_KEYS = {
     "refusal_reasons",
     "deviation",
 }
-_PROVIDER_KEYS = {"module", "path", "path_from", "openssl_conf", "propquery", "error_origin"}
+_PROVIDER_KEYS = {"module", "path", "path_from", "device", "openssl_conf", "propquery", "error_origin"}
+DEVICE_MODES = ("server", "in-process")
 _KEY_KEYS = {"uri", "public_uri", "files", "types", "curves", "rsa_sizes", "usage", "generate", "import"}
 
 
@@ -444,6 +448,9 @@ def load_profile(path: Path) -> BackendProfile:
         )
     if provider.get("path") and provider.get("path_from"):
         raise UsageError(f"{where}: give provider.path or provider.path_from, not both")
+    device = str(provider.get("device", ""))
+    if device and (device not in DEVICE_MODES or not provider.get("path_from")):
+        raise UsageError(f"{where}: provider.device must be one of {', '.join(DEVICE_MODES)}, with provider.path_from")
     revision = str(data.get("revision", DEFAULT_REVISION))
     if revision not in REVISIONS:
         raise UsageError(f"{where}: revision '{revision}' is not one of {', '.join(REVISIONS)}")
@@ -480,6 +487,7 @@ def load_profile(path: Path) -> BackendProfile:
         provider_module=str(provider.get("module", DEFAULT_MODULE)),
         provider_path=_relative_to(path, provider.get("path")),
         provider_path_from=str(provider.get("path_from", "")),
+        provider_device=device,
         openssl_conf=_relative_to(path, conf),
         propquery=str(provider.get("propquery", DEFAULT_PROPQUERY)),
         error_origin=str(provider.get("error_origin", "")),

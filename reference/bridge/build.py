@@ -233,7 +233,11 @@ def _sources(config: dict[str, object]) -> tuple[str, str]:
 SERVER_BOOT = """import os, sys
 extra = os.environ.get("AZIHSM_BRIDGE_PYTHONPATH", "")
 sys.path[:0] = [p for p in extra.split(":") if p] + {paths!r}
-from azihsm_conformance.reference.bridge.server import main
+try:
+    from azihsm_conformance.reference.bridge.server import main
+except BaseException as exc:
+    os.write(4, ("cannot import the reference bridge: %s: %s" % (type(exc).__name__, exc)).encode()[:900] + b"\\n")
+    raise SystemExit(1)
 main(sys.argv[1:])
 """
 
@@ -386,7 +390,7 @@ def _compile_client(staging: Path, config: dict[str, object]) -> None:
     if result.returncode != 0:
         log_path.write_bytes(b" ".join(a.encode() for a in command) + b"\n" + result.stdout + result.stderr)
         raise BuildError(
-            f"compiling {MODULE_FILE} (server mode) failed; see {log_path} "
+            f"compiling {MODULE_FILE} failed (server mode); see {log_path} "
             f"(needs OpenSSL headers in {_openssl_include()}: install libssl-dev or set {OPENSSL_INCLUDE_ENV})"
         )
 

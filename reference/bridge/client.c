@@ -15,6 +15,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -417,17 +418,26 @@ static int send_frame(int fd, const frame *body, int pass_fd)
 }
 
 /* The server, as a grandchild in a session of its own (never a zombie of
- * ours), with CHANNEL as its fd 3. Only async-signal-safe calls after fork. */
+ * ours), with CHANNEL as its fd 3 and a status pipe as its fd 4: it writes
+ * "ready", "busy" (another server won the start race) or why it cannot
+ * start, and the pipe closes if it dies. Only async-signal-safe calls after
+ * fork. Returns the status pipe's read end, or -1. */
 static int spawn_server(const char *mode, int channel)
 {
     char *argv[] = { BRIDGE_PYTHON_EXE, "-I",   "-S", "-c", BRIDGE_SERVER_BOOT, (char *)mode,
                      BRIDGE_SERVER_NAME, BRIDGE_BUILD_KEY, NULL };
     sigset_t all;
-    int status = 0;
-    pid_t pid = fork();
+    int status = 0, pipe_fds[2];
+    pid_t pid;
 
-    if (pid < 0)
-        return 0;
+    if (pipe2(pipe_fds, O_CLOEXEC) != 0)
+        return -1;
+    pid = fork();
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        close(pipe_fds[1]);
+        return -1;
+    }
     if (pid == 0) {
         int null_fd, fd;
 
@@ -435,9 +445,10 @@ static int spawn_server(const char *mode, int channel)
         pid = fork();
         if (pid != 0)
             _exit(pid < 0);
-        if (channel == 3)
-            fcntl(3, F_SETFD, 0);
-        else if (dup2(channel, 3) < 0)
+        /* fds 3 and 4 must not be clobbered while moving: go through high numbers */
+        channel = fcntl(channel, F_DUPFD, 10);
+        fd = fcntl(pipe_fds[1], F_DUPFD, 10);
+        if (channel < 0 || fd < 0 || dup2(channel, 3) < 0 || dup2(fd, 4) < 0)
             _exit(127);
         null_fd = open("/dev/null", O_RDWR);
         if (null_fd < 0)
@@ -445,16 +456,52 @@ static int spawn_server(const char *mode, int channel)
         dup2(null_fd, 0);
         dup2(null_fd, 1);
         dup2(null_fd, 2);
-        for (fd = 4; fd < 4096; fd++)
+        for (fd = 5; fd < 4096; fd++)
             close(fd);
         sigemptyset(&all);
         sigprocmask(SIG_SETMASK, &all, NULL);
         execve(argv[0], argv, environ);
         _exit(127);
     }
+    close(pipe_fds[1]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        close(pipe_fds[0]);
+        return -1;
+    }
+    return pipe_fds[0];
+}
+
+/* The started server's first words (see spawn_server); closes STATUS_FD. */
+static void server_status(int status_fd, char *out, size_t size)
+{
+    size_t len = 0;
+    time_t deadline = time(NULL) + SERVER_START_SECONDS;
+
+    out[0] = '\0';
+    while (len + 1 < size && time(NULL) < deadline) {
+        struct pollfd pfd = { status_fd, POLLIN, 0 };
+        ssize_t n;
+
+        if (poll(&pfd, 1, 1000) <= 0)
+            continue;
+        n = read(status_fd, out + len, size - len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        out[len] = '\0';
+        if (memchr(out, '\n', len) != NULL)
+            break;
+    }
+    close(status_fd);
+    out[strcspn(out, "\n")] = '\0';
+    if (len == 0 && time(NULL) >= deadline)
+        snprintf(out, size, "no word from it within %d s", SERVER_START_SECONDS);
+    else if (len == 0)
+        snprintf(out, size, "it ended before it could serve (is %s intact?)", BRIDGE_PYTHON_EXE);
 }
 
 /* Where the device lives: the provider section's directory, the directory
@@ -519,18 +566,29 @@ static int connect_socket(int dirfd)
     return -1;
 }
 
-static int connect_device_server(int dirfd)
+static int connect_device_server(int dirfd, char *why, size_t why_size)
 {
     struct timespec pause = { 0, 2 * 1000 * 1000 };
     time_t deadline;
-    int fd = connect_socket(dirfd);
+    char status[1024];
+    int fd = connect_socket(dirfd), status_fd;
 
     if (fd >= 0)
         return fd;
-    if (errno != ECONNREFUSED && errno != ENOENT)
+    if (errno != ECONNREFUSED && errno != ENOENT) {
+        snprintf(why, why_size, "cannot connect to it: %s", strerror(errno));
         return -1;
-    if (!spawn_server("device", dirfd))
+    }
+    if ((status_fd = spawn_server("device", dirfd)) < 0) {
+        snprintf(why, why_size, "cannot start it: %s", strerror(errno));
         return -1;
+    }
+    server_status(status_fd, status, sizeof(status));
+    if (strcmp(status, "ready") != 0 && strcmp(status, "busy") != 0) {
+        snprintf(why, why_size, "it could not start: %s", status);
+        return -1;
+    }
+    /* ready: it listens; busy: the server that won the race is starting */
     deadline = time(NULL) + SERVER_START_SECONDS;
     while ((fd = connect_socket(dirfd)) < 0 && time(NULL) < deadline) {
         nanosleep(&pause, NULL);
@@ -538,22 +596,32 @@ static int connect_device_server(int dirfd)
             pause.tv_nsec += 2 * 1000 * 1000;
     }
     if (fd < 0)
-        errno = ETIMEDOUT;
+        snprintf(why, why_size, "it did not answer within %d s", SERVER_START_SECONDS);
     return fd;
 }
 
-static int connect_private_server(void)
+static int connect_private_server(char *why, size_t why_size)
 {
-    int pair[2];
+    char status[1024];
+    int pair[2], status_fd;
 
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0)
-        return -1;
-    if (!spawn_server("private", pair[1])) {
-        close(pair[0]);
-        close(pair[1]);
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        snprintf(why, why_size, "cannot start it: %s", strerror(errno));
         return -1;
     }
+    status_fd = spawn_server("private", pair[1]);
     close(pair[1]);
+    if (status_fd < 0) {
+        close(pair[0]);
+        snprintf(why, why_size, "cannot start it: %s", strerror(errno));
+        return -1;
+    }
+    server_status(status_fd, status, sizeof(status));
+    if (strcmp(status, "ready") != 0) {
+        close(pair[0]);
+        snprintf(why, why_size, "it could not start: %s", status);
+        return -1;
+    }
     return pair[0];
 }
 
@@ -625,7 +693,7 @@ static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
 /* Connected (now or before), or an error raised on P. */
 static int ensure_connection(bridge_prov *p, const char *fn)
 {
-    char dir[1024], why[1200] = "";
+    char dir[1024], why[1400] = "", reason[1100] = "";
     int dirfd, fd = -1;
     struct timeval timeout = { REPLY_TIMEOUT_SECONDS, 0 };
 
@@ -642,17 +710,13 @@ static int ensure_connection(bridge_prov *p, const char *fn)
     snprintf(device_label, sizeof(device_label), "%s", dir);
     dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (dirfd >= 0 && usable_for_socket(dirfd, dir)) {
-        fd = connect_device_server(dirfd);
-        if (fd < 0)
-            snprintf(why, sizeof(why), "cannot reach the device server for %s: %s", dir,
-                     strerror(errno));
+        fd = connect_device_server(dirfd, reason, sizeof(reason));
     } else {
         snprintf(device_label, sizeof(device_label), "%s (private server)", dir);
-        fd = connect_private_server();
-        if (fd < 0)
-            snprintf(why, sizeof(why), "cannot start a device server for %s: %s", dir,
-                     strerror(errno));
+        fd = connect_private_server(reason, sizeof(reason));
     }
+    if (fd < 0)
+        snprintf(why, sizeof(why), "the device server for %s: %s", device_label, reason);
     if (dirfd >= 0)
         close(dirfd);
     if (fd >= 0) {
@@ -666,7 +730,7 @@ static int ensure_connection(bridge_prov *p, const char *fn)
         conn_fd = fd;
     pthread_mutex_unlock(&connect_lock);
     if (conn_fd < 0) {
-        conn_error(p, fn, "%s; the provider's Python (%s) runs there", why, BRIDGE_PYTHON_EXE);
+        conn_error(p, fn, "%s", why);
         return 0;
     }
     return 1;

@@ -37,6 +37,7 @@ from .protocol import ProtocolError, Reader, Writer
 IDLE_ENV = "AZIHSM_SERVER_IDLE_SECONDS"
 DEFAULT_IDLE = 30.0
 CHANNEL_FD = 3  # device mode: the device directory; private mode: the connection
+STATUS_FD = 4  # the starting client reads "ready", "busy" or why not from here
 
 CDEF = """
 typedef struct {
@@ -488,7 +489,8 @@ class DeviceServer:
         try:
             fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise SystemExit(0) from None  # another server holds this device
+            _status("busy")  # another server holds this device
+            raise SystemExit(0) from None
         self.path = f"/proc/self/fd/{CHANNEL_FD}/{name}.sock"
         try:
             os.unlink(f"{name}.sock", dir_fd=CHANNEL_FD)  # a stale socket of a dead server
@@ -524,6 +526,8 @@ class DeviceServer:
         import selectors
 
         _warm_up()
+        self.sources = _source_times()
+        _status("ready")
         gc.collect()
         gc.freeze()  # sessions then share the warm heap copy-on-write
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -548,11 +552,16 @@ class DeviceServer:
             if not _same_user(conn):
                 conn.close()
                 continue
+            stale = _source_times() != self.sources
+            if stale:  # the reference was edited: no more sessions from this copy
+                self.close()
             pid = os.fork()
             if pid == 0:  # the session
                 selector.close()
                 self.listener.close()
                 os.close(self.lock)
+                if stale:
+                    _serve_fresh(conn)
                 code = 0
                 try:
                     _run_session(conn, self.build)
@@ -561,6 +570,8 @@ class DeviceServer:
                 os._exit(code)
             conn.close()
             self.sessions.add(pid)
+            if stale:
+                return
         self.close()
 
     def _reap(self) -> None:
@@ -579,6 +590,29 @@ class DeviceServer:
             except OSError:
                 pass
         self.listener.close()
+
+
+def _source_times() -> dict[str, int]:
+    """Modification times of the project's loaded modules (an edit makes the server stale)."""
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    times = {}
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if path and path.startswith(root):
+            try:
+                times[path] = os.stat(path).st_mtime_ns
+            except OSError:
+                times[path] = -1
+    return times
+
+
+def _serve_fresh(conn: socket.socket) -> None:
+    """Hand CONN to a new interpreter running the edited code (as a private server)."""
+    try:
+        os.dup2(conn.fileno(), CHANNEL_FD, inheritable=True)
+        os.execv(sys.executable, [*sys.orig_argv[:-3], "private", *sys.orig_argv[-2:]])
+    except OSError:
+        os._exit(1)
 
 
 def _same_user(conn: socket.socket) -> bool:
@@ -603,9 +637,25 @@ def main(argv: list[str]) -> None:
     if len(argv) != 3 or argv[0] not in ("device", "private"):
         sys.exit("usage: server {device|private} NAME BUILD (started by azihsm_provider.so)")
     mode, name, build = argv
-    if mode == "private":
-        conn = socket.socket(fileno=CHANNEL_FD)
-        _run_session(conn, build)
-        return
-    os.setsid() if os.getsid(0) != os.getpid() else None
-    DeviceServer(name, build).run()
+    try:
+        if mode == "private":
+            conn = socket.socket(fileno=CHANNEL_FD)
+            _prepared()
+            _status("ready")
+            _run_session(conn, build)
+            return
+        DeviceServer(name, build).run()
+    except SystemExit:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the client shows this line to the user
+        _status(f"{type(exc).__name__}: {' '.join(str(exc).split())}")
+        raise SystemExit(1) from None
+
+
+def _status(word: str) -> None:
+    """Tell the starting client how the start went (once; later calls do nothing)."""
+    try:
+        os.write(STATUS_FD, word.encode("utf-8", "replace")[:900] + b"\n")
+        os.close(STATUS_FD)
+    except OSError:
+        pass

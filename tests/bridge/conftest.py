@@ -1,6 +1,7 @@
 """Fixtures for the provider bridge tests: the real ``openssl`` against the built module.
 
-The module is built once per session (``provider_dir``). Each test runs in its own
+The module is built once per session and mode (``provider_dir``): every test runs against
+the server-mode module (the device server) and the in-process one. Each test runs in its own
 working directory (``tmp_path``); the device directory is shared per session so keys
 made once (``ec_key``, ``rsa_key``) can be reused, and tests that need another device
 make one with ``new_device``.
@@ -16,11 +17,16 @@ from bridge_helpers import PROV, OpenSSL, RsaKey
 FIXED_KEYS = Path(__file__).resolve().parents[2] / "fixtures" / "keys"
 
 
+@pytest.fixture(scope="session", params=["server", "in-process"])
+def provider_mode(request) -> str:
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def provider_dir() -> Path:
+def provider_dir(provider_mode) -> Path:
     from azihsm_conformance.reference.bridge.build import provider_dir as build
 
-    return build()
+    return build(provider_mode)
 
 
 @pytest.fixture(scope="session")

@@ -17,19 +17,22 @@ pytestmark = pytest.mark.bridge
 BUILD_ONE = "from azihsm_conformance.reference.bridge.build import provider_dir; print(provider_dir())"
 
 
-def test_provider_dir_is_cached(provider_dir):
+def test_provider_dir_is_cached(provider_dir, provider_mode):
     module = provider_dir / build.MODULE_FILE
     before = module.stat().st_mtime_ns
-    assert build.provider_dir() == provider_dir
+    assert build.provider_dir(provider_mode) == provider_dir
     assert module.stat().st_mtime_ns == before
     assert provider_dir.parent == build.cache_root()
 
 
-def test_cache_key_follows_sources():
-    config = build._baked_config()
+@pytest.mark.parametrize("mode", build.MODES)
+def test_cache_key_follows_sources(mode):
+    config = dict(build._baked_config(), mode=mode)
     key = build._build_key(config)
     assert build._build_key(config) == key
     assert build._build_key(dict(config, python_exe="/elsewhere/python")) != key
+    other = "in-process" if mode == "server" else "server"
+    assert build._build_key(dict(config, mode=other)) != key
 
 
 def test_concurrent_builders_share_one_valid_module(tmp_path):
@@ -59,9 +62,9 @@ def test_concurrent_builders_share_one_valid_module(tmp_path):
     assert proc.returncode == 0 and "name: azihsm" in proc.stdout, proc.stderr
 
 
-def test_provider_path_subcommand_prints_only_the_directory(provider_dir):
+def test_provider_path_subcommand_prints_only_the_directory(provider_dir, provider_mode):
     proc = subprocess.run(
-        [sys.executable, "-m", "azihsm_conformance.harness.cli", "provider-path"],
+        [sys.executable, "-m", "azihsm_conformance.harness.cli", "provider-path", "--mode", provider_mode],
         capture_output=True,
         text=True,
         timeout=300,

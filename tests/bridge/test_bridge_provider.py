@@ -260,12 +260,18 @@ def test_fork_while_another_thread_uses_the_provider(provider_dir, device_dir, t
     ],
     ids=["interpreter", "bridge-import"],
 )
-def test_broken_python_environment_fails_load_cleanly(openssl, tmp_path, broken, fragment):
+def test_broken_python_environment_fails_load_cleanly(openssl, provider_mode, new_device, tmp_path, broken, fragment):
+    if provider_mode == "server" and broken == "encodings":
+        pytest.skip("the device server's interpreter is isolated (-I): PYTHONPATH-like variables cannot break it")
+    openssl = openssl.at(device_dir=new_device())  # a new device: its server starts in the broken environment
     package = tmp_path / "shadow" / broken
     package.mkdir(parents=True)
     (package / "__init__.py").write_text('raise ImportError("deliberately broken")\n')
     result = openssl(
         "dgst", "-sha256", PROV, "/dev/null", ok=False, env={"AZIHSM_BRIDGE_PYTHONPATH": str(tmp_path / "shadow")}
     )
-    assert "unable to load provider azihsm_provider" in result.stderr
+    if provider_mode == "in-process":
+        assert "unable to load provider azihsm_provider" in result.stderr
+    else:  # the module loads without Python; the first call that needs the server fails
+        assert "the device server for" in result.stderr and "could not start" in result.stderr
     assert fragment in result.stderr
