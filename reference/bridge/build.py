@@ -297,9 +297,7 @@ def _client_tables() -> str:
         + f"static const int baked_reason_count = {len(reasons)};\n"
     )
     for symbol, keys in (("config_keys", config.KEYS), ("provisioned_keys", tuple(config.FILE_KEYS))):
-        out.append(
-            f"static const char *const {symbol}[] = {{ {', '.join(_c_string(k) for k in keys)}, NULL }};\n"
-        )
+        out.append(f"static const char *const {symbol}[] = {{ {', '.join(_c_string(k) for k in keys)}, NULL }};\n")
     return "".join(out)
 
 

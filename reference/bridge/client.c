@@ -424,8 +424,10 @@ static int send_frame(int fd, const frame *body, int pass_fd)
  * fork. Returns the status pipe's read end, or -1. */
 static int spawn_server(const char *mode, int channel)
 {
-    char *argv[] = { BRIDGE_PYTHON_EXE, "-I",   "-S", "-c", BRIDGE_SERVER_BOOT, (char *)mode,
-                     BRIDGE_SERVER_NAME, BRIDGE_BUILD_KEY, NULL };
+    char *argv[] = {
+        BRIDGE_PYTHON_EXE, "-I", "-S", "-c", BRIDGE_SERVER_BOOT, (char *)mode, BRIDGE_SERVER_NAME,
+        BRIDGE_BUILD_KEY,  NULL
+    };
     sigset_t all;
     int status = 0, pipe_fds[2];
     pid_t pid;
@@ -558,7 +560,10 @@ static int connect_socket(int dirfd)
     if (fd < 0)
         return -1;
     /* through the directory's fd: any path length fits sun_path */
-    snprintf(addr.sun_path, sizeof(addr.sun_path), "/proc/self/fd/%d/%s.sock", dirfd,
+    snprintf(addr.sun_path,
+             sizeof(addr.sun_path),
+             "/proc/self/fd/%d/%s.sock",
+             dirfd,
              BRIDGE_SERVER_NAME);
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0)
         return fd;
@@ -659,7 +664,10 @@ static int hello(int fd, char *why, size_t why_size)
         ok = take(&r, 1) != NULL && reply[0] == 0;
         text = get_blob(&r, &text_len);
         if (!ok)
-            snprintf(why, why_size, "the device server refused us: %.*s", (int)text_len,
+            snprintf(why,
+                     why_size,
+                     "the device server refused us: %.*s",
+                     (int)text_len,
                      text != NULL ? (const char *)text : "no reason");
         free(reply);
     } else {
@@ -674,8 +682,8 @@ static int hello(int fd, char *why, size_t why_size)
 static shared_state *new_shared_state(void)
 {
     pthread_mutexattr_t attr;
-    shared_state *s = mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-                           -1, 0);
+    shared_state *s =
+        mmap(NULL, sizeof(*s), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 
     if (s == MAP_FAILED)
         return NULL;
@@ -799,7 +807,8 @@ static int rpc_call(rpc *c, int replies)
         return 0;
     if (shared->broken) {
         pthread_mutex_unlock(&shared->lock);
-        conn_error(c->prov, c->fn,
+        conn_error(c->prov,
+                   c->fn,
                    "the device server for %s is gone (this process's session ended with it)",
                    device_label);
         return 0;
@@ -812,10 +821,12 @@ static int rpc_call(rpc *c, int replies)
     pthread_mutex_unlock(&shared->lock);
     if (!sent || (replies && c->reply == NULL)) {
         if (replies)
-            conn_error(c->prov, c->fn,
+            conn_error(c->prov,
+                       c->fn,
                        "the device server for %s ended during %s (this process's session ended "
                        "with it; the next process starts a new server)",
-                       device_label, c->fn);
+                       device_label,
+                       c->fn);
         return 0;
     }
     c->rep = (reader){ c->reply, len, 0 };
@@ -957,8 +968,13 @@ static int rpc_finish(rpc *c)
             p = c->prov;
         if (p == NULL || c->rep.bad)
             continue;
-        snprintf(where, sizeof(where), "%.*s", (int)func_len, func != NULL ? (const char *)func : "");
-        raise_error(p, (int)reason, where, "%.*s", (int)message_len,
+        snprintf(
+            where, sizeof(where), "%.*s", (int)func_len, func != NULL ? (const char *)func : "");
+        raise_error(p,
+                    (int)reason,
+                    where,
+                    "%.*s",
+                    (int)message_len,
                     message != NULL ? (const char *)message : "");
     }
     n = get_u32(&c->rep);
@@ -970,8 +986,7 @@ static int rpc_finish(rpc *c)
         ok = 0;
     }
     if (c->rep.bad || c->rep.left != 0) {
-        conn_error(c->prov, c->fn, "a malformed reply from the device server for %s",
-                   device_label);
+        conn_error(c->prov, c->fn, "a malformed reply from the device server for %s", device_label);
         return 0;
     }
     return ok;
@@ -991,8 +1006,11 @@ static int py_provider_init(void *cprov, int *instance)
     for (i = 0; i < MAX_INSTANCES && instances[i].prov != NULL; i++)
         ;
     if (i == MAX_INSTANCES) {
-        raise_error(p, BRIDGE_R_DEVICE_UNAVAILABLE, "OSSL_provider_init",
-                    "more than %d azihsm provider instances in one process", MAX_INSTANCES);
+        raise_error(p,
+                    BRIDGE_R_DEVICE_UNAVAILABLE,
+                    "OSSL_provider_init",
+                    "more than %d azihsm provider instances in one process",
+                    MAX_INSTANCES);
         return 0;
     }
     instances[i].prov = p;

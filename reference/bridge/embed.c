@@ -131,4 +131,3 @@ static int bridge_start(bridge_prov *p)
     pthread_atfork(fork_prepare, fork_parent, fork_child);
     return 1;
 }
-

@@ -463,12 +463,12 @@ def _warm_up() -> None:
     )
 
     try:
-        from azihsm_conformance.reference import device  # noqa: F401
-        from azihsm_conformance.reference.device import aes, blob, cipher, derive, session, signing, wrap  # noqa: F401
-
         from cryptography.hazmat.primitives import hashes, hmac, serialization  # noqa: F401
         from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils  # noqa: F401
         from cryptography.hazmat.primitives.ciphers import aead  # noqa: F401
+
+        from azihsm_conformance.reference import device  # noqa: F401
+        from azihsm_conformance.reference.device import aes, blob, cipher, derive, session, signing, wrap  # noqa: F401
 
         key = ec.generate_private_key(ec.SECP256R1())  # loads pyca's lazily bound parts
         key.sign(b"warm", ec.ECDSA(hashes.SHA256()))
@@ -485,7 +485,9 @@ class DeviceServer:
         self.build = build
         self.directory = CHANNEL_FD
         self.idle = _idle_seconds()
-        self.lock = os.open(f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=CHANNEL_FD)
+        self.lock = os.open(
+            f"{name}.lock", os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=CHANNEL_FD
+        )
         try:
             fcntl.flock(self.lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -1,0 +1,223 @@
+"""The device server's life: one per device directory, started on demand, gone when idle or
+when its device is; a dead or stale server never stops the next command; a session (and
+its session keys) ends with the process that opened it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from bridge_helpers import FIRST_USE, OPENSSL, PROV, OpenSSL
+
+from azihsm_conformance.reference.bridge import build
+
+pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
+
+IDLE = "AZIHSM_SERVER_IDLE_SECONDS"
+
+
+@pytest.fixture(scope="module")
+def server_module() -> Path:
+    return build.provider_dir("server")
+
+
+@pytest.fixture
+def device(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("served-device")
+
+
+@pytest.fixture
+def served(server_module, device, tmp_path) -> OpenSSL:
+    return OpenSSL(server_module, tmp_path, device)
+
+
+def servers_of(device: Path) -> set[int]:
+    """Pids of the device servers of DEVICE: the processes holding its server lock (the
+    sessions they fork let go of it)."""
+    found = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            for fd in fd_dir.iterdir():
+                target = os.readlink(fd)
+                if target.startswith(str(device) + "/.azihsm-server-") and target.endswith(".lock"):
+                    found.add(int(fd_dir.parent.name))
+        except OSError:
+            continue  # a process that ended meanwhile
+    return found
+
+
+def wait_for(condition, seconds: float = 15.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+def socket_files(device: Path) -> list[Path]:
+    return sorted(device.glob(".azihsm-server-*.sock"))
+
+
+def command(openssl: OpenSSL, *args, env: dict | None = None) -> list:
+    out = [OPENSSL]
+    for arg in args:
+        out.extend(openssl.flags() if arg is PROV else [str(arg)])
+    return out
+
+
+def environment(device: Path, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")}
+    env["AZIHSM_DEVICE_DIR"] = str(device)
+    env.update(extra)
+    return env
+
+
+def test_sixteen_first_commands_at_once_start_one_server(served, device):
+    argv = command(served, *FIRST_USE)
+
+    def start(_):
+        return subprocess.run(argv, env=environment(device), capture_output=True, timeout=120)
+
+    with ThreadPoolExecutor(16) as pool:
+        results = list(pool.map(start, range(16)))
+    assert all(r.returncode == 0 for r in results), [r.stderr[-300:] for r in results if r.returncode]
+    assert len(servers_of(device)) == 1
+    socket_file = socket_files(device)[0]
+    assert (socket_file.stat().st_mode & 0o777) == 0o600
+
+
+def test_an_idle_server_exits_and_removes_its_socket(served, device):
+    served(*FIRST_USE, env={IDLE: "1"})
+    assert servers_of(device) and socket_files(device)
+    assert wait_for(lambda: not servers_of(device))
+    assert socket_files(device) == []
+    served(*FIRST_USE)  # and the next command starts another
+
+
+def test_a_server_killed_with_sigkill_is_replaced_by_the_next_command(served, device):
+    served(*FIRST_USE)
+    (old,) = servers_of(device)
+    os.kill(old, signal.SIGKILL)
+    assert wait_for(lambda: not servers_of(device))
+    assert socket_files(device), "the dead server's socket is still there: the next command must cope"
+    served(*FIRST_USE)
+    assert servers_of(device) and old not in servers_of(device)
+
+
+def test_a_session_killed_mid_operation_fails_its_command_clearly(served, device):
+    """SIGKILL to the session serving a digest still being fed: that command fails with a
+    message naming what happened (no crash, no hang), and the next command works."""
+    served(*FIRST_USE)
+    (server,) = servers_of(device)
+    proc = subprocess.Popen(
+        command(served, "dgst", "-sha256", PROV),
+        env=environment(device),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdin.write(b"x" * 65536)
+    proc.stdin.flush()
+    assert wait_for(lambda: _children(server), 10), "no session started"
+    for session in _children(server):
+        os.kill(session, signal.SIGKILL)
+    time.sleep(0.2)
+    _out, err = proc.communicate(b"y" * 65536, timeout=60)
+    assert proc.returncode == 1
+    assert b"ended during" in err and b"Traceback" not in err
+    served(*FIRST_USE)
+
+
+def _children(pid: int) -> list[int]:
+    """The live sessions of server PID (ended ones wait, as zombies, to be reaped)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split() if not _zombie(int(child))]
+
+
+def test_a_stale_socket_file_is_replaced(served, device, server_module):
+    name = f".azihsm-server-{server_module.name[:12]}.sock"
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(device / name))
+    stale.close()  # the file stays, nobody listens: what a killed server leaves
+    served(*FIRST_USE)
+    assert servers_of(device)
+
+
+def test_the_server_leaves_when_its_device_directory_is_removed(served, device):
+    served(*FIRST_USE)
+    (server,) = servers_of(device)
+    for entry in device.iterdir():
+        entry.unlink()
+    device.rmdir()
+    assert wait_for(lambda: not Path(f"/proc/{server}").exists() or _zombie(server))
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except OSError:
+        return True
+
+
+def test_two_device_directories_are_served_at_once(served, tmp_path_factory):
+    devices = [tmp_path_factory.mktemp("first-device"), tmp_path_factory.mktemp("second-device")]
+
+    def use(device):
+        return [served.at(device_dir=device)(*FIRST_USE).returncode for _ in range(3)]
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(use, devices)) == [[0, 0, 0], [0, 0, 0]]
+    first, second = (servers_of(d) for d in devices)
+    assert len(first) == len(second) == 1 and first != second
+
+
+def test_session_keys_die_with_the_process_that_made_them(served, tmp_path):
+    served(
+        "genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256", "-pkeyopt", "azihsm.session:yes",
+        "-pkeyopt", "azihsm.masked_key:./session.bin", "-out", "/dev/null",
+    )  # fmt: skip
+    result = served("pkey", PROV, "-in", f"azihsm://{tmp_path / 'session.bin'};type=ec", "-pubout", ok=False)
+    assert "blob-session-ended" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "problem, prepare",
+    [
+        ("missing", lambda d: d.rmdir()),
+        ("world-writable", lambda d: d.chmod(0o777)),
+    ],
+)
+def test_an_unusable_device_directory_gives_the_in_process_message(served, tmp_path_factory, problem, prepare):
+    """Such a directory cannot hold a server's socket: a private server answers, so the
+    user reads the very message the in-process provider gives."""
+    messages = []
+    for module in (build.provider_dir("server"), build.provider_dir("in-process")):
+        device = tmp_path_factory.mktemp(f"{problem}-device")
+        prepare(device)
+        result = OpenSSL(module, served.cwd, device)(*FIRST_USE, ok=False)
+        provider_lines = [line.split(":", 5)[-1] for line in result.stderr.splitlines() if "azihsm_provider" in line]
+        messages.append([line.replace(str(device), "DEVICE") for line in provider_lines])
+        assert not socket_files(device) if device.exists() else True
+    assert messages[0] == messages[1] and messages[0]
+
+
+def test_a_relative_key_path_means_the_client_working_directory(served, tmp_path):
+    served("genpkey", PROV, "-algorithm", "EC", "-pkeyopt", "group:P-256",
+           "-pkeyopt", "azihsm.masked_key:./here.bin", "-out", "/dev/null")  # fmt: skip
+    assert (tmp_path / "here.bin").stat().st_size > 0
+
+
+def test_listing_the_provider_starts_no_server(served, device):
+    result = served("list", "-providers", "-verbose", PROV)
+    assert "name: azihsm" in result.text
+    assert not servers_of(device) and socket_files(device) == []
