@@ -17,7 +17,8 @@ conformance: system-deps $(STAMP)
 CI_OPENSSL ?= 3.5
 
 # Then a bounded hostile-input campaign (100 inputs per family; bench/bench_hostile.py runs
-# the long one), the reference in its 2026-08 openssl.cnf configuration, and a second real provider (pkcs11-provider over SoftHSM) at the quick level, for its
+# the long one), the reference in its 2026-08 openssl.cnf configuration, the reference in
+# its in-process mode (no device server; system OpenSSL), and a second real provider (pkcs11-provider over SoftHSM) at the quick level, for its
 # recorded report: it does not conform (its findings are in the report), so exit code 1
 # (does not conform) is expected there; a usage or harness error (2) still fails.
 test: system-deps $(STAMP) lint
@@ -26,6 +27,7 @@ test: system-deps $(STAMP) lint
 	$(BIN)/azihsm-conformance run --openssl $(CI_OPENSSL) --level quick --out azihsm-results/ci-ossl$(subst .,,$(CI_OPENSSL))
 	$(BIN)/azihsm-conformance run --openssl $(CI_OPENSSL) --level hostile --hostile-budget 100 --out azihsm-results/ci-hostile
 	$(BIN)/azihsm-conformance run --backend reference-provisioned --level quick --out azihsm-results/ci-provisioned
+	$(BIN)/azihsm-conformance run --backend reference-in-process --level quick --out azihsm-results/ci-in-process
 	$(BIN)/azihsm-conformance run --backend pkcs11-softhsm --level quick --out azihsm-results/ci-pkcs11-softhsm || [ $$? -eq 1 ]
 
 # Style: ruff (lint and format, pyproject.toml) for Python, clang-format (.clang-format) for C.
