@@ -702,7 +702,7 @@ static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
 static int ensure_connection(bridge_prov *p, const char *fn)
 {
     char dir[1024], why[1400] = "", reason[1100] = "";
-    int dirfd, fd = -1;
+    int dirfd, fd = -1, attempt;
     struct timeval timeout = { REPLY_TIMEOUT_SECONDS, 0 };
 
     if (conn_fd >= 0)
@@ -715,21 +715,26 @@ static int ensure_connection(bridge_prov *p, const char *fn)
     if (shared == NULL)
         shared = new_shared_state();
     device_directory(p, dir, sizeof(dir));
-    snprintf(device_label, sizeof(device_label), "%s", dir);
-    dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd >= 0 && usable_for_socket(dirfd, dir)) {
-        fd = connect_device_server(dirfd, reason, sizeof(reason));
-    } else {
-        snprintf(device_label, sizeof(device_label), "%s (private server)", dir);
-        fd = connect_private_server(reason, sizeof(reason));
-    }
-    if (fd < 0)
-        snprintf(why, sizeof(why), "the device server for %s: %s", device_label, reason);
-    if (dirfd >= 0)
-        close(dirfd);
-    if (fd >= 0) {
+    /* A server that is just leaving (idle, or its code was edited) may take our
+     * connection and close it before the hello: then the next attempt starts another. */
+    for (attempt = 0; fd < 0 && attempt < 3; attempt++) {
+        snprintf(device_label, sizeof(device_label), "%s", dir);
+        dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd >= 0 && usable_for_socket(dirfd, dir)) {
+            fd = connect_device_server(dirfd, reason, sizeof(reason));
+        } else {
+            snprintf(device_label, sizeof(device_label), "%s (private server)", dir);
+            fd = connect_private_server(reason, sizeof(reason));
+        }
+        if (dirfd >= 0)
+            close(dirfd);
+        if (fd < 0) {
+            snprintf(why, sizeof(why), "the device server for %s: %s", device_label, reason);
+            break;
+        }
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
-        if (!hello(fd, why, sizeof(why))) {
+        if (!hello(fd, reason, sizeof(reason))) {
+            snprintf(why, sizeof(why), "the device server for %s: %s", device_label, reason);
             close(fd);
             fd = -1;
         }

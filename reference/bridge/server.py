@@ -29,6 +29,7 @@ import signal
 import socket
 import struct
 import sys
+import tempfile
 import time
 
 from . import protocol
@@ -38,6 +39,7 @@ IDLE_ENV = "AZIHSM_SERVER_IDLE_SECONDS"
 DEFAULT_IDLE = 30.0
 CHANNEL_FD = 3  # device mode: the device directory; private mode: the connection
 STATUS_FD = 4  # the starting client reads "ready", "busy" or why not from here
+POOL = 2  # sessions forked ahead, waiting for a client
 
 CDEF = """
 typedef struct {
@@ -442,6 +444,8 @@ def _run_session(conn: socket.socket, build: str) -> None:
 def _warm_up() -> None:
     """Import what operations need, so each forked session starts warm."""
     os.environ.pop("OPENSSL_CONF", None)  # pyca's own OpenSSL must not load this provider
+    import ctypes  # noqa: F401 - sessions use it (_die_with_parent)
+
     _prepared()
 
     from . import (  # noqa: F401
@@ -506,7 +510,6 @@ class DeviceServer:
             os.umask(old)
         self.listener.listen(128)
         self.socket_id = self._socket_id()
-        self.sessions: set[int] = set()
 
     def _socket_id(self):
         try:
@@ -524,68 +527,86 @@ class DeviceServer:
         return self._socket_id() != self.socket_id
 
     def run(self) -> None:
+        """Keep POOL sessions forked and waiting in accept(), so a client never waits for a
+        fork; replace each one as it takes a connection; leave when idle or orphaned."""
         import gc
-        import selectors
 
         _warm_up()
+        self.scratch = tempfile.mkdtemp(prefix="azihsm-server-rehearsal-")
+        try:
+            _rehearse(self.scratch)
+        except Exception:  # noqa: BLE001 - a failing rehearsal only means colder sessions
+            pass
         self.sources = _source_times()
         _status("ready")
         gc.collect()
         gc.freeze()  # sessions then share the warm heap copy-on-write
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        selector = selectors.DefaultSelector()
-        selector.register(self.listener, selectors.EVENT_READ)
+        notices, self.notify = os.pipe()
+        waiting: set[int] = set()  # forked, not yet connected
+        busy: set[int] = set()  # serving a client
         last_active = time.monotonic()
-        while True:
-            self._reap()
-            if self.sessions:
+        stale = False
+        while not stale:
+            while len(waiting) < POOL:
+                waiting.add(self._fork_session(notices))
+            if _readable(notices, min(1.0, self.idle)):
+                for pid, word in _read_notices(notices):
+                    waiting.discard(pid)
+                    busy.add(pid)
+                    stale = stale or word == b"s"
+            for pid in _reaped(waiting | busy):
+                waiting.discard(pid)
+                busy.discard(pid)
+            if busy:
                 last_active = time.monotonic()
-            if self._device_gone():
+            if self._device_gone() or (not busy and time.monotonic() - last_active >= self.idle):
                 break
-            if not self.sessions and time.monotonic() - last_active >= self.idle:
-                break
-            if not selector.select(timeout=min(1.0, self.idle)):
-                continue
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                continue
-            last_active = time.monotonic()
-            if not _same_user(conn):
-                conn.close()
-                continue
-            stale = _source_times() != self.sources
-            if stale:  # the reference was edited: no more sessions from this copy
-                self.close()
-            pid = os.fork()
-            if pid == 0:  # the session
-                selector.close()
-                self.listener.close()
-                os.close(self.lock)
-                if stale:
-                    _serve_fresh(conn)
-                code = 0
-                try:
-                    _run_session(conn, self.build)
-                except BaseException:  # noqa: BLE001
-                    code = 1
-                os._exit(code)
-            conn.close()
-            self.sessions.add(pid)
-            if stale:
-                return
+        try:  # wakes the waiting sessions' accept(); a client caught in between retries
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.close()
-
-    def _reap(self) -> None:
-        for pid in list(self.sessions):
+        for pid in waiting:  # nobody is connected to these
             try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                self.sessions.discard(pid)
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+
+    def _fork_session(self, notices: int) -> int:
+        pid = os.fork()
+        if pid:
+            return pid
+        code = 1
+        try:
+            os.close(notices)
+            os.close(self.lock)
+            _die_with_parent(True)  # a waiting session must not outlive a killed server
+            try:  # the generic part again while nobody waits: its pages become our own
+                _rehearse(self.scratch, keys=False)
+            except Exception:  # noqa: BLE001
+                pass
+            conn, _ = self.listener.accept()
+            _die_with_parent(False)  # a connected one serves its client to the end
+            self.listener.close()
+            stale = _source_times(self.sources) != self.sources
+            os.write(self.notify, struct.pack("<i", os.getpid()) + (b"s" if stale else b"a"))
+            os.close(self.notify)
+            if stale:  # the reference was edited: this client gets the new code
+                _serve_fresh(conn)
+            if _same_user(conn):
+                _run_session(conn, self.build)
+            code = 0
+        except BaseException:  # noqa: BLE001 - a session never returns into the server loop
+            pass
+        os._exit(code)
 
     def close(self) -> None:
+        import shutil
+
+        if getattr(self, "scratch", None):
+            shutil.rmtree(self.scratch, ignore_errors=True)
         if self._socket_id() == self.socket_id:
             try:
                 os.unlink(f"{self.name}.sock", dir_fd=CHANNEL_FD)
@@ -594,17 +615,57 @@ class DeviceServer:
         self.listener.close()
 
 
-def _source_times() -> dict[str, int]:
-    """Modification times of the project's loaded modules (an edit makes the server stale)."""
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+def _die_with_parent(yes: bool) -> None:
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL if yes else 0)
+    if yes and os.getppid() == 1:  # the server died before we asked
+        os._exit(0)
+
+
+def _readable(fd: int, timeout: float) -> bool:
+    import select
+
+    try:
+        return bool(select.select([fd], [], [], timeout)[0])
+    except InterruptedError:
+        return False
+
+
+def _read_notices(fd: int):
+    """(pid, word) of every session that took a connection since the last read."""
+    data = os.read(fd, 5 * 64)
+    for at in range(0, len(data) - len(data) % 5, 5):
+        (pid,) = struct.unpack("<i", data[at : at + 4])
+        yield pid, data[at + 4 : at + 5]
+
+
+def _reaped(pids: set[int]) -> list[int]:
+    done = []
+    for pid in pids:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            finished = pid
+        if finished:
+            done.append(pid)
+    return done
+
+
+def _source_times(known: dict[str, int] | None = None) -> dict[str, int]:
+    """Modification times of the project's modules: those loaded now, or the KNOWN ones
+    again (an edit makes the server stale; a module a session imports later does not)."""
+    if known is None:
+        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        paths = [getattr(m, "__file__", None) or "" for m in list(sys.modules.values())]
+        known = {path: 0 for path in paths if path.startswith(root)}
     times = {}
-    for module in list(sys.modules.values()):
-        path = getattr(module, "__file__", None)
-        if path and path.startswith(root):
-            try:
-                times[path] = os.stat(path).st_mtime_ns
-            except OSError:
-                times[path] = -1
+    for path in known:
+        try:
+            times[path] = os.stat(path).st_mtime_ns
+        except OSError:
+            times[path] = -1
     return times
 
 
@@ -612,6 +673,7 @@ def _serve_fresh(conn: socket.socket) -> None:
     """Hand CONN to a new interpreter running the edited code (as a private server)."""
     try:
         os.dup2(conn.fileno(), CHANNEL_FD, inheritable=True)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), STATUS_FD, inheritable=True)  # nobody reads it
         os.execv(sys.executable, [*sys.orig_argv[:-3], "private", *sys.orig_argv[-2:]])
     except OSError:
         os._exit(1)
@@ -661,3 +723,93 @@ def _status(word: str) -> None:
         os.close(STATUS_FD)
     except OSError:
         pass
+
+
+# ---- rehearsal: a short client's requests, run before any client comes ---------------------
+
+
+class _Rehearsal:
+    """Drives a Session with requests built here, as the C client would send them."""
+
+    def __init__(self):
+        self.session = Session(None)
+        self.functions = {f.name: f for f in self.session.functions}
+
+    def call(self, name: str, *values) -> Reader | None:
+        function = self.functions[name]
+        out = Writer()
+        out.u32(function.index)
+        values = list(values)
+        for kind, _params in function.kinds:
+            if kind in ("CALLBACK", "BIO", "INT_OUT"):
+                continue
+            value = values.pop(0)
+            if kind in ("INT", "INSTANCE"):
+                out.i64(value)
+            elif kind == "HANDLE":
+                out.u64(value)
+            elif kind in ("STR", "BYTES"):
+                out.blob(value.encode() if isinstance(value, str) else value)
+            elif kind == "OUTBUF":
+                out.u8(0)
+                out.u64(value)
+            elif kind == "PARAMS":
+                out.u32(len(value))
+                for key, item in value:
+                    raw = item.encode() if isinstance(item, str) else item.to_bytes(4, sys.byteorder)
+                    out.blob(key.encode())
+                    out.u32(4 if isinstance(item, str) else 1)
+                    out.u64(len(raw))
+                    out.blob(raw)
+            elif kind == "REQUEST":
+                out.u32(len(value))
+                for key, data_type, size in value:
+                    out.blob(key.encode())
+                    out.u32(data_type)
+                    out.u64(size)
+                    out.u8(0)
+            elif kind == "PROVIDER":
+                out.u32(len(value))
+                for key, item in value.items():
+                    out.blob(key.encode())
+                    out.blob(item.encode())
+        reply = self.session.handle(b"".join(out.parts))
+        return None if reply is None else Reader(reply[4:])
+
+
+def _rehearse(directory: str, keys: bool = True) -> None:
+    """Run what most clients ask (a digest, an EC key, a signature, the key's parameters
+    and encoding) against a scratch device, so every session starts with it all imported,
+    cffi's types parsed and pyca's functions bound. Leaves no instance behind."""
+    from . import runtime
+
+    play = _Rehearsal()
+    reply = play.call("py_provider_init", {"azihsm-device-dir": directory})
+    reply.i64()
+    instance = reply.i64()
+    try:
+        digest = play.call("py_digest_newctx", instance, "sha256").u64()
+        play.call("py_digest_init", digest)
+        play.call("py_obj_update", digest, b"rehearsal")
+        play.call("py_digest_final", digest, 64)
+        play.call("py_obj_free", digest)
+        if not keys:
+            return
+        keygen = play.call(
+            "py_keygen_init",
+            instance,
+            "EC",
+            3,
+            [("group", "P-256"), ("azihsm.masked_key", os.path.join(directory, "rehearsal.bin"))],
+        ).u64()
+        key = play.call("py_keygen", keygen).u64()
+        play.call("py_obj_get_params", key, [("bits", 1, 4), ("group", 4, 64)])
+        play.call("py_encode", instance, "pem-spki", key, 2, 0)
+        signing = play.call("py_sig_newctx", instance, "ECDSA").u64()
+        play.call("py_sig_init", signing, "digest-sign", "SHA256", key, [])
+        play.call("py_obj_update", signing, b"rehearsal")
+        play.call("py_sig_sign_final", signing, 256)
+        for handle in (signing, key, keygen):
+            play.call("py_obj_free", handle)
+    finally:
+        runtime.stop_instance(instance)

@@ -114,10 +114,13 @@ def test_a_server_killed_with_sigkill_is_replaced_by_the_next_command(served, de
 def test_a_session_killed_mid_operation_fails_its_command_clearly(served, device):
     """SIGKILL to the session serving a digest still being fed: that command fails with a
     message naming what happened (no crash, no hang), and the next command works."""
-    served(*FIRST_USE)
+    elsewhere = served.cwd / "elsewhere"
+    elsewhere.mkdir()
+    served.at(cwd=elsewhere)(*FIRST_USE)  # starts the server; its session works elsewhere
     (server,) = servers_of(device)
     proc = subprocess.Popen(
         command(served, "dgst", "-sha256", PROV),
+        cwd=served.cwd,
         env=environment(device),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -125,14 +128,24 @@ def test_a_session_killed_mid_operation_fails_its_command_clearly(served, device
     )
     proc.stdin.write(b"x" * 65536)
     proc.stdin.flush()
-    assert wait_for(lambda: _children(server), 10), "no session started"
-    for session in _children(server):
-        os.kill(session, signal.SIGKILL)
+    # ours is the session working in the client's directory (the others wait for clients)
+    assert wait_for(lambda: _session_in(server, served.cwd), 10), "no session started"
+    os.kill(_session_in(server, served.cwd), signal.SIGKILL)
     time.sleep(0.2)
     _out, err = proc.communicate(b"y" * 65536, timeout=60)
     assert proc.returncode == 1
     assert b"ended during" in err and b"Traceback" not in err
     served(*FIRST_USE)
+
+
+def _session_in(server: int, cwd: Path) -> int | None:
+    for child in _children(server):
+        try:
+            if Path(os.readlink(f"/proc/{child}/cwd")) == cwd:
+                return child
+        except OSError:
+            continue
+    return None
 
 
 def _children(pid: int) -> list[int]:
