@@ -572,9 +572,15 @@ def _load_unwrapped(pkcs8: bytes, flavour: str, rsa_form):
     """The pyca key of an unwrapped PKCS#8, validated once, here. An RSA key without CRT
     components loads only in the plain form."""
     from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     try:
-        return serialization.load_der_private_key(pkcs8, password=None)
+        # pyca's own RSA check tests p and q for primality (about 30 ms a key); the device
+        # checks that the components agree instead, which every damaged key fails
+        key = serialization.load_der_private_key(pkcs8, password=None, unsafe_skip_rsa_key_validation=True)
+        if isinstance(key, rsa.RSAPrivateKey) and not _rsa_consistent(key.private_numbers()):
+            raise ValueError("inconsistent RSA components")
+        return key
     except Exception:  # ValueError / UnsupportedAlgorithm from pyca
         numbers = asn1.rsa_numbers_without_crt(pkcs8)
         if numbers is None or flavour == "EC":
@@ -591,6 +597,27 @@ def _load_unwrapped(pkcs8: bytes, flavour: str, rsa_form):
         return _rsa_from_n_e_d(*numbers, validate=True)
     except ValueError:
         raise KeyImportError(Reason.INVALID_KEY_ENCODING, "the RSA key's n, e and d do not form a key") from None
+
+
+def _rsa_consistent(numbers) -> bool:
+    """Whether an RSA private key's components agree: n = pq, e and d inverse modulo p-1 and
+    q-1, and the CRT values derived from them."""
+    p, q, d = numbers.p, numbers.q, numbers.d
+    e, n = numbers.public_numbers.e, numbers.public_numbers.n
+    return (
+        1 < p < n
+        and 1 < q < n
+        and p != q
+        and p * q == n
+        and 1 < e < n
+        and e % 2 == 1
+        and 0 < d < n
+        and (d * e) % (p - 1) == 1
+        and (d * e) % (q - 1) == 1
+        and numbers.dmp1 == d % (p - 1)
+        and numbers.dmq1 == d % (q - 1)
+        and (numbers.iqmp * q) % p == 1
+    )
 
 
 def _check_imported(private, flavour: str, curve, bits) -> None:

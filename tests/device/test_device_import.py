@@ -211,3 +211,44 @@ def test_well_wrapped_junk_is_refused_after_unwrapping(sess, device):
     with pytest.raises(KeyImportError) as info:
         sess.import_wrapped(wrapped, algorithm="EC")
     assert info.value.reason is Reason.INVALID_KEY_ENCODING
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda n: (n.p, n.q, n.d + 2, n.dmp1, n.dmq1, n.iqmp),
+        lambda n: (n.p, n.q, n.d, n.dmp1 ^ 1, n.dmq1, n.iqmp),
+        lambda n: (n.p, n.q, n.d, n.dmp1, n.dmq1, n.iqmp + 1),
+        lambda n: (n.p + 2, n.q, n.d, n.dmp1, n.dmq1, n.iqmp),
+    ],
+    ids=["d", "dP", "qInv", "p"],
+)
+def test_rsa_key_with_inconsistent_components_is_refused(sess, rsa_keys, damage):
+    """The device checks that an imported RSA key's components agree (what pyca's
+    primality-testing check would also catch, for the keys a transfer can damage)."""
+    numbers = rsa_keys[2048].private_numbers()
+    public = numbers.public_numbers
+    intact = (numbers.p, numbers.q, numbers.d, numbers.dmp1, numbers.dmq1, numbers.iqmp)
+    d, p, q = intact[2], intact[0], intact[1]
+    sess.import_private_key(_der_sequence(0, public.n, public.e, d, p, q, *intact[3:]), algorithm="RSA")
+    p, q, d, dmp1, dmq1, iqmp = damage(numbers)
+    der = _der_sequence(0, public.n, public.e, d, p, q, dmp1, dmq1, iqmp)  # PKCS#1 RSAPrivateKey
+    with pytest.raises(KeyImportError) as info:
+        sess.import_private_key(der, algorithm="RSA")
+    assert info.value.reason is Reason.INVALID_KEY_ENCODING
+
+
+def _der_sequence(*integers: int) -> bytes:
+    """DER SEQUENCE of INTEGERs, written by hand: pyca refuses to write damaged keys."""
+
+    def length(n: int) -> bytes:
+        if n < 128:
+            return bytes([n])
+        raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+        return bytes([0x80 | len(raw)]) + raw
+
+    body = b""
+    for value in integers:
+        raw = value.to_bytes(value.bit_length() // 8 + 1, "big")
+        body += b"\x02" + length(len(raw)) + raw
+    return b"\x30" + length(len(body)) + body
