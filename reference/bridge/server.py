@@ -40,6 +40,7 @@ DEFAULT_IDLE = 30.0
 CHANNEL_FD = 3  # device mode: the device directory; private mode: the connection
 STATUS_FD = 4  # the starting client reads "ready", "busy" or why not from here
 POOL = 2  # sessions forked ahead, waiting for a client
+SESSIONS_PER_PROCESS = 200  # clients a session process serves before it makes way for a fresh one
 
 CDEF = """
 typedef struct {
@@ -400,10 +401,15 @@ def _hello(conn: socket.socket, build: str) -> None:
     elif client_build != build.encode():
         status, text = 1, b"a provider of another build"
     if status == 0:
-        os.environ.clear()
+        wanted = {}
         for item in environment.split(b"\0"):
             key, sep, value = item.partition(b"=")
             if sep and key:
+                wanted[key] = value
+        for key in [k for k in os.environb if k not in wanted]:
+            del os.environb[key]
+        for key, value in wanted.items():
+            if os.environb.get(key) != value:
                 os.environb[key] = value
         try:
             if fds:
@@ -434,6 +440,7 @@ def _run_session(conn: socket.socket, build: str) -> None:
 
             for ident in list(runtime._instances):
                 runtime.stop_instance(ident)
+            runtime._current.instance = None  # the next client starts with nothing of this one
         except BaseException:  # noqa: BLE001 - ending a session must not raise
             pass
 
@@ -552,8 +559,12 @@ class DeviceServer:
                 waiting.add(self._fork_session(notices))
             if _readable(notices, min(1.0, self.idle)):
                 for pid, word in _read_notices(notices):
-                    waiting.discard(pid)
-                    busy.add(pid)
+                    if word == b"i":
+                        busy.discard(pid)
+                        waiting.add(pid)
+                    else:
+                        waiting.discard(pid)
+                        busy.add(pid)
                     stale = stale or word == b"s"
             for pid in _reaped(waiting | busy):
                 waiting.discard(pid)
@@ -575,6 +586,9 @@ class DeviceServer:
                 pass
 
     def _fork_session(self, notices: int) -> int:
+        """A session process: it serves up to SESSIONS_PER_PROCESS clients, one after the
+        other (each with its own environment, directory and device session), so most
+        clients cost neither a fork nor its copy-on-write faults."""
         pid = os.fork()
         if pid:
             return pid
@@ -582,25 +596,33 @@ class DeviceServer:
         try:
             os.close(notices)
             os.close(self.lock)
-            _die_with_parent(True)  # a waiting session must not outlive a killed server
-            try:  # the generic part again while nobody waits: its pages become our own
-                _rehearse(self.scratch, keys=False)
-            except Exception:  # noqa: BLE001
-                pass
-            conn, _ = self.listener.accept()
-            _die_with_parent(False)  # a connected one serves its client to the end
-            self.listener.close()
-            stale = _source_times(self.sources) != self.sources
-            os.write(self.notify, struct.pack("<i", os.getpid()) + (b"s" if stale else b"a"))
-            os.close(self.notify)
-            if stale:  # the reference was edited: this client gets the new code
-                _serve_fresh(conn)
-            if _same_user(conn):
-                _run_session(conn, self.build)
+            for served in range(SESSIONS_PER_PROCESS):
+                _die_with_parent(True)  # a waiting session must not outlive a killed server
+                if served == 0:
+                    try:  # the generic part again while nobody waits: its pages become our own
+                        _rehearse(self.scratch, keys=False)
+                    except Exception:  # noqa: BLE001
+                        pass
+                conn, _ = self.listener.accept()
+                _die_with_parent(False)  # a connected one serves its client to the end
+                stale = _source_times(self.sources) != self.sources
+                self._tell(b"s" if stale else b"a")
+                if stale:  # the reference was edited: this client gets the new code
+                    self.listener.close()
+                    _serve_fresh(conn)
+                if _same_user(conn):
+                    _run_session(conn, self.build)
+                conn.close()
+                self._tell(b"i")
             code = 0
         except BaseException:  # noqa: BLE001 - a session never returns into the server loop
             pass
         os._exit(code)
+
+    def _tell(self, word: bytes) -> None:
+        """Tell the server this session took a client (a), the code is stale (s), or it
+        waits for the next client (i)."""
+        os.write(self.notify, struct.pack("<i", os.getpid()) + word)
 
     def close(self) -> None:
         import shutil
