@@ -123,12 +123,56 @@ def _private_from_payload(payload: bytes, curve_bits: int):
     raise ValueError("unknown key payload")
 
 
+_RECOVERED: dict[tuple[int, int, int], tuple[int, int]] = {}  # (n, e, d) -> (p, q)
+
+
+def _recover_factors(n: int, e: int, d: int) -> tuple[int, int]:
+    """p and q (p > q, as pyca orders them) from n, e and d (the probabilistic method of
+    NIST SP 800-56B, C.2, squaring each candidate on instead of raising it anew: one
+    modular exponentiation per base, where pyca's rsa_recover_prime_factors does several)."""
+    import math
+
+    k = d * e - 1
+    if k <= 0 or k % 2 or n < 15 or pow(2, k, n) != 1:  # a valid key has a^(ed-1) = 1 mod n
+        raise ValueError("n, e and d do not form an RSA key")
+    t, s = k, 0
+    while t % 2 == 0:
+        t //= 2
+        s += 1
+    for a in range(2, 130, 2):  # each base fails with probability 1/2 at most
+        x = pow(a, t, n)
+        if x in (1, n - 1):
+            continue
+        for _ in range(s):
+            y = x * x % n
+            if y == 1:
+                p = math.gcd(x - 1, n)
+                q, rest = divmod(n, p)
+                if rest or p in (1, n):
+                    break
+                return (p, q) if p > q else (q, p)
+            if y == n - 1:
+                break
+            x = y
+    raise ValueError("n, e and d do not form an RSA key")
+
+
+_RECOVERED_LIMIT = 64
+
+
 def _rsa_from_n_e_d(n: int, e: int, d: int, *, validate: bool):
     """A pyca RSA key from n, e, d: the simulation recovers p and q to compute with (pyca
-    has no plain-form key); the blob keeps n, e and d only."""
+    has no plain-form key); the blob keeps n, e and d only. The recovery (pure Python, up to
+    a few hundred ms for RSA-4096) is remembered for the process's next use of the key."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    p, q = rsa.rsa_recover_prime_factors(n, e, d)
+    factors = _RECOVERED.get((n, e, d))
+    if factors is None:
+        factors = _recover_factors(n, e, d)
+        if len(_RECOVERED) >= _RECOVERED_LIMIT:
+            _RECOVERED.pop(next(iter(_RECOVERED)))
+        _RECOVERED[(n, e, d)] = factors
+    p, q = factors
     numbers = rsa.RSAPrivateNumbers(
         p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q), rsa.RSAPublicNumbers(e, n)
     )
@@ -594,7 +638,10 @@ def _load_unwrapped(pkcs8: bytes, flavour: str, rsa_form):
             "(key kind RSA), not RSA-CRT",
         )
     try:
-        return _rsa_from_n_e_d(*numbers, validate=True)
+        key = _rsa_from_n_e_d(*numbers, validate=False)
+        if not _rsa_consistent(key.private_numbers()):
+            raise ValueError("inconsistent")
+        return key
     except ValueError:
         raise KeyImportError(Reason.INVALID_KEY_ENCODING, "the RSA key's n, e and d do not form a key") from None
 

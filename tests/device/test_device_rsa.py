@@ -354,3 +354,17 @@ def test_property_pss_signatures_verify_in_software(sess, signer, message, diges
         padding.PSS(mgf=padding.MGF1(PYCA[digest_name]()), salt_length=expected_salt(salt, digest_name, 2048)),
         PYCA[digest_name](),
     )
+
+
+def test_plain_form_factor_recovery_matches_pyca_and_refuses_a_wrong_exponent():
+    """The device recovers p and q of a plain-form key itself (faster than pyca's
+    rsa_recover_prime_factors); it must find the same factors, and refuse a bad d quickly."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from azihsm_conformance.reference.device.session import _recover_factors
+
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers()
+    n, e, d = numbers.public_numbers.n, numbers.public_numbers.e, numbers.d
+    assert _recover_factors(n, e, d) == rsa.rsa_recover_prime_factors(n, e, d)
+    with pytest.raises(ValueError, match="do not form an RSA key"):
+        _recover_factors(n, e, d + 2)
