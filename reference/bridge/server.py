@@ -2,13 +2,15 @@
 
 One server per device directory, started by the first provider that needs it (a socket
 ``.azihsm-server-<build>.sock`` inside the directory, mode 0600; a lock file decides a
-start race, so one server wins and the others exit). The server imports everything once,
-then forks one *session* process per connection: the session takes the client's
-environment and working directory (so relative paths, ``$AZIHSM_*`` variables and
-credentials mean what they mean in-process), runs the unchanged entry points of
-``externs.py`` and ends when the client's last copy of the connection closes (its session
-keys end with it). A provider that forks shares its connection with the child, under a
-process-shared lock in the client, as it would share an in-process session.
+start race, so one server wins and the others exit). The server imports everything and
+rehearses a short client once. It then keeps session processes forked ahead, waiting in
+accept(). A session process serves one connection at a time, up to SESSIONS_PER_PROCESS in
+turn. For each one it takes on the client's environment and working directory, so relative
+paths, ``$AZIHSM_*`` variables and credentials mean what they mean in-process. It runs the
+unchanged entry points of ``externs.py``. The session ends when the client's last copy of
+the connection closes, and its session keys end with it. A provider that forks shares its
+connection with the child, under a process-shared lock in the client, as it would share an
+in-process session.
 
 The server exits after ``$AZIHSM_SERVER_IDLE_SECONDS`` (default 30) without a session,
 and as soon as its device directory or socket disappears (a reset device). A server that
