@@ -42,13 +42,6 @@ MODES = ("server", "in-process")
 
 # Types, constants and C helpers the Python side uses (implemented in provider.c).
 CDEF = """
-typedef struct {
-    const char *key;
-    unsigned int data_type;
-    void *data;
-    size_t data_size;
-    size_t return_size;
-} OSSL_PARAM;
 typedef int (OSSL_CALLBACK)(const OSSL_PARAM params[], void *arg);
 
 #define OSSL_PARAM_INTEGER ...
@@ -218,7 +211,13 @@ def _sources(config: dict[str, object]) -> tuple[str, str]:
     """(cdef, C source) for cffi (in-process mode)."""
     from . import protocol
 
-    cdef = CDEF + 'extern "Python" {\n' + "".join(f"{decl};\n" for decl in protocol.declarations()) + "}\n"
+    cdef = (
+        protocol.OSSL_PARAM_CDEF
+        + CDEF
+        + 'extern "Python" {\n'
+        + "".join(f"{decl};\n" for decl in protocol.declarations())
+        + "}\n"
+    )
     defines = {
         "BRIDGE_PYTHON_PATHS": "\n".join(config["python_paths"]),
         "BRIDGE_PYTHON_HOME": config["python_home"],

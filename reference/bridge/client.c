@@ -273,24 +273,18 @@ static const unsigned char *take(reader *r, size_t n)
     r->left -= n;
     return p;
 }
-static uint32_t get_u32(reader *r)
-{
-    uint32_t v = 0;
-    const unsigned char *p = take(r, 4);
-
-    if (p != NULL)
-        memcpy(&v, p, 4);
-    return v;
-}
-static uint64_t get_u64(reader *r)
+/* An unsigned little-endian integer of SIZE (4 or 8) bytes; 0 from a bad frame. */
+static uint64_t get_uint(reader *r, size_t size)
 {
     uint64_t v = 0;
-    const unsigned char *p = take(r, 8);
+    const unsigned char *p = take(r, size);
 
     if (p != NULL)
-        memcpy(&v, p, 8);
+        memcpy(&v, p, size);
     return v;
 }
+static uint32_t get_u32(reader *r) { return (uint32_t)get_uint(r, 4); }
+static uint64_t get_u64(reader *r) { return get_uint(r, 8); }
 static int64_t get_i64(reader *r) { return (int64_t)get_u64(r); }
 /* A blob: its bytes (NULL for a null blob or a bad frame) and length. */
 static const unsigned char *get_blob(reader *r, size_t *len)

@@ -41,6 +41,17 @@ NULL_LENGTH = 0xFFFFFFFF  # a string length meaning "NULL pointer"
 MAX_FRAME = 64 << 20  # no frame is larger (inputs are capped at 64 KiB; KDF buffers at 16 MiB)
 MAX_FIXED_OUTPUT = 16 << 20
 
+# The one C type both ends rebuild (cffi declarations of the in-process module and the server).
+OSSL_PARAM_CDEF = """
+typedef struct {
+    const char *key;
+    unsigned int data_type;
+    void *data;
+    size_t data_size;
+    size_t return_size;
+} OSSL_PARAM;
+"""
+
 # Implemented in the C client itself (answers known at build time, or the instance table).
 LOCAL = frozenset(
     {"py_provider_init", "py_provider_teardown", "py_provider_get_params", "py_digest_get_params", "py_aes_get_params"}

@@ -44,16 +44,6 @@ STATUS_FD = 4  # the starting client reads "ready", "busy" or why not from here
 POOL = 2  # sessions forked ahead, waiting for a client
 SESSIONS_PER_PROCESS = 200  # clients a session process serves before it makes way for a fresh one
 
-CDEF = """
-typedef struct {
-    const char *key;
-    unsigned int data_type;
-    void *data;
-    size_t data_size;
-    size_t return_size;
-} OSSL_PARAM;
-"""
-
 # OpenSSL's ABI values (core.h, core_dispatch.h, core_object.h, store.h).
 CONSTANTS = {
     "OSSL_PARAM_INTEGER": 1,
@@ -344,7 +334,7 @@ def _prepared():
         from . import externs
 
         ffi = cffi.FFI()
-        ffi.cdef(CDEF)
+        ffi.cdef(protocol.OSSL_PARAM_CDEF)
         lib = ServerLib(ffi)
         _PREPARED = ffi, lib, protocol.functions(), externs.serve(ffi, lib)
     return _PREPARED
