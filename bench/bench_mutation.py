@@ -5,7 +5,8 @@
 Each mutant of ``bench/mutants.toml`` is a small edit of the reference (a check removed, a
 parameter ignored, a wrong default). For the baseline and then for each mutant, the
 reference package is copied into a scratch directory, the edit applied there, the provider
-built from that copy (its embedded interpreter imports the scratch ``reference`` first) and
+built from that copy (its device server, started from the scratch copy, imports the scratch
+``reference`` first; every copy has a build key and so a server of its own) and
 the suite run against it with ``azihsm-conformance run --backend reference --provider-path``.
 A mutant is *killed* when a case that passes on the baseline does not pass under it; the
 clauses that caught it are recorded. A *survivor* is a defect no case noticed: the results
