@@ -442,7 +442,6 @@ def _run_session(conn: socket.socket, build: str) -> None:
 
 def _warm_up() -> None:
     """Import what operations need, so each forked session starts warm."""
-    os.environ.pop("OPENSSL_CONF", None)  # pyca's own OpenSSL must not load this provider
     import ctypes  # noqa: F401 - sessions use it (_die_with_parent)
 
     _prepared()
@@ -711,7 +710,9 @@ def main(argv: list[str]) -> None:
     """``device NAME BUILD`` (fd 3: the device directory) or ``private NAME BUILD`` (fd 3:
     the connection)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a ^C in the starting terminal is not ours
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a client gone mid-reply ends its session only
+    for name in ("OPENSSL_CONF", "OPENSSL_MODULES"):  # pyca's own OpenSSL must not load this provider
+        os.environ.pop(name, None)
     if len(argv) != 3 or argv[0] not in ("device", "private"):
         sys.exit("usage: server {device|private} NAME BUILD (started by azihsm_provider.so)")
     mode, name, build = argv

@@ -234,3 +234,42 @@ def test_listing_the_provider_starts_no_server(served, device):
     result = served("list", "-providers", "-verbose", PROV)
     assert "name: azihsm" in result.text
     assert not servers_of(device) and socket_files(device) == []
+
+
+def _raw_client(device: Path, server_module: Path) -> socket.socket:
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(30)
+    conn.connect(str(device / f".azihsm-server-{server_module.name[:12]}.sock"))
+    return conn
+
+
+@pytest.mark.parametrize(
+    "misbehaviour",
+    ["garbage-hello", "foreign-build", "gone-mid-request", "oversized-frame"],
+)
+def test_a_misbehaving_client_costs_the_server_nothing(served, device, server_module, misbehaviour):
+    """What a broken or foreign client sends ends that client's session only: the server
+    and its other sessions go on, and the next command works."""
+    from azihsm_conformance.reference.bridge import protocol
+
+    served(*FIRST_USE)
+    (server,) = servers_of(device)
+    conn = _raw_client(device, server_module)
+    hello = protocol.Writer()
+    hello.parts.append(protocol.MAGIC)
+    hello.blob(b"another-build" if misbehaviour == "foreign-build" else server_module.name.encode())
+    hello.blob(b"")
+    hello.blob(b"/")
+    if misbehaviour == "garbage-hello":
+        conn.sendall(b"\x10\x00\x00\x00this is not it!!")
+    elif misbehaviour == "oversized-frame":
+        conn.sendall(b"\xff\xff\xff\x7f")
+    else:
+        conn.sendall(hello.frame())
+        status = conn.recv(5)
+        assert len(status) == 5 and status[4] == (1 if misbehaviour == "foreign-build" else 0)
+        if misbehaviour == "gone-mid-request":
+            conn.sendall(b"\x40\x00\x00\x00\x08\x00\x00\x00")  # a frame cut after its function number
+    conn.close()
+    served(*FIRST_USE)
+    assert servers_of(device) == {server}
