@@ -98,3 +98,35 @@ def load_public(der_or_pem: bytes):
     if der_or_pem.lstrip().startswith(b"-----"):
         return serialization.load_pem_public_key(der_or_pem)
     return serialization.load_der_public_key(der_or_pem)
+
+
+def argv(openssl: OpenSSL, *args) -> list:
+    """The command line OPENSSL would run for ARGS (PROV: the provider flags), to run by hand
+    (many at once, or killed on purpose)."""
+    out = [OPENSSL]
+    for arg in args:
+        out.extend(openssl.flags() if arg is PROV else [str(arg)])
+    return out
+
+
+def environment(device: Path, **extra) -> dict:
+    """The environment those commands run in: device DEVICE, no OPENSSL_* of the host."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")}
+    env["AZIHSM_DEVICE_DIR"] = str(device)
+    env.update(extra)
+    return env
+
+
+def servers_of(device: Path) -> set[int]:
+    """Pids of the device servers of DEVICE: the processes holding its server lock (the
+    session processes they fork let go of it)."""
+    found = set()
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            for fd in fd_dir.iterdir():
+                target = os.readlink(fd)
+                if target.startswith(str(device) + "/.azihsm-server-") and target.endswith(".lock"):
+                    found.add(int(fd_dir.parent.name))
+        except OSError:
+            continue  # a process that ended meanwhile
+    return found

@@ -13,29 +13,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from bridge_helpers import FIRST_USE, OPENSSL, PROV, copy_into, load_public
+from bridge_helpers import FIRST_USE, PROV, argv, copy_into, environment, load_public, servers_of
 
 pytestmark = [pytest.mark.bridge, pytest.mark.openssl]
-
-
-def argv(openssl, *args):
-    out = [OPENSSL]
-    for arg in args:
-        out.extend(openssl.flags() if arg is PROV else [str(arg)])
-    return out
-
-
-def environment(device: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENSSL_")}
-    env["AZIHSM_DEVICE_DIR"] = str(device)
-    return env
 
 
 def temporaries(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
 
 
-def test_sixteen_first_uses_at_once_make_one_device(openssl, new_device):
+def test_sixteen_first_uses_at_once_make_one_device(openssl, provider_mode, new_device):
+    """Sixteen processes at once on a new device: one device identity, no temporary file
+    left, and (server mode) one device server, its socket private."""
     device = new_device()
     command = argv(openssl, *FIRST_USE)
 
@@ -47,6 +36,10 @@ def test_sixteen_first_uses_at_once_make_one_device(openssl, new_device):
     assert all(result.returncode == 0 for result in results), [r.stderr[-300:] for r in results if r.returncode]
     assert sorted(p.name for p in device.iterdir() if not p.name.startswith(".")) == ["masking.key", "unwrap.key"]
     assert temporaries(device) == []
+    if provider_mode == "server":
+        assert len(servers_of(device)) == 1
+        (socket_file,) = device.glob(".azihsm-server-*.sock")
+        assert (socket_file.stat().st_mode & 0o777) == 0o600
 
 
 def test_eight_signatures_at_once_with_one_key(openssl, tmp_path, ec_key):
