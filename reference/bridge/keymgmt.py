@@ -222,10 +222,7 @@ class KeyGen(ProviderObject):
                 )
             self.bits = values["bits"]
         if "azihsm.key_kind" in values:
-            kind = str(values["azihsm.key_kind"])
-            if kind.upper() not in ("RSA", "RSA-CRT"):
-                raise BridgeError(BridgeReason.INVALID_PARAMETER, "azihsm.key_kind must be 'RSA' or 'RSA-CRT'")
-            self.key_kind = kind.upper()
+            self.key_kind = str(values["azihsm.key_kind"])  # the device knows the forms and refuses others
         if "azihsm.key_usage" in values:
             if values["azihsm.key_usage"] not in USAGES:
                 raise BridgeError(
