@@ -185,6 +185,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--workers", default="2")
     parser.add_argument("--openssl", help="openssl to run the suite with (default: PATH)")
     args = parser.parse_args(argv)
+    from azihsm_conformance.harness.errors import UsageError
+    from azihsm_conformance.harness.openssl import resolve_openssl
+
+    try:  # before the long run: a bad --openssl (a path, a name or a version like 3.5) ends it here
+        openssl_version = resolve_openssl(args.openssl).version_text
+    except UsageError as exc:
+        print(f"bench_mutation: {exc}", file=sys.stderr)
+        return 2
     mutants = load_mutants()
     if args.only:
         wanted = set(args.only.split(","))
@@ -223,11 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             shutil.rmtree(root, ignore_errors=True)
-    version = subprocess.run([args.openssl or "openssl", "version"], capture_output=True, text=True).stdout.strip()
     record = {
         "started": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "host": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()})",
-        "openssl": version,
+        "openssl": openssl_version,
         "level": args.level,
         "seconds": round(time.monotonic() - clock, 1),
         "baseline": {
