@@ -231,3 +231,23 @@ def test_a_misbehaving_client_costs_the_server_nothing(served, device, server_mo
     conn.close()
     served(*FIRST_USE)
     assert servers_of(device) == {server}
+
+
+def test_an_edited_reference_retires_the_server(served, device):
+    """A source file of the reference changes (here: its time, as an editor's save would):
+    the next client is served by the new code, the old server retires, and the command
+    after starts a new one."""
+    import azihsm_conformance.reference.bridge.identity as edited
+
+    served(*FIRST_USE)
+    (old,) = servers_of(device)
+    path = Path(edited.__file__)
+    before = path.stat()
+    try:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns + 1_000_000_000))
+        served(*FIRST_USE)
+        assert wait_for(lambda: old not in servers_of(device)), "the stale server is still serving"
+        served(*FIRST_USE)
+        assert servers_of(device) and old not in servers_of(device)
+    finally:
+        os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))

@@ -99,8 +99,17 @@ def test_openssl_conf_template_is_rendered_per_workspace(tmp_path):
         ('[[deviation]]\nclause = "A-B"\n', "needs a clause and a reason"),
         ("name = [", "is not valid TOML"),
         ('[provider]\npath = "a"\npath_from = "b:c"\n', "not both"),
+        ('[provider]\npath_from = "b:c"\ndevice = "remote"\n', "device must be one of server, in-process"),
+        ('[provider]\npath = "a"\ndevice = "server"\n', "with provider.path_from"),
     ],
-    ids=["unknown-key", "deviation-without-reason", "bad-toml", "path-and-path-from"],
+    ids=[
+        "unknown-key",
+        "deviation-without-reason",
+        "bad-toml",
+        "path-and-path-from",
+        "bad-device",
+        "device-without-path-from",
+    ],
 )
 def test_bad_profiles(tmp_path, text, problem):
     path = tmp_path / "bad.toml"
@@ -212,3 +221,14 @@ def test_a_profile_extends_another(tmp_path):
     (tmp_path / "orphan.toml").write_text('extends = "nowhere"\n')
     with pytest.raises(UsageError, match="there is no"):
         load_profile(tmp_path / "orphan.toml")
+
+
+@pytest.mark.parametrize("name, mode", [("reference", "server"), ("reference-in-process", "in-process")])
+def test_the_device_key_picks_the_reference_module(name, mode):
+    """provider.device reaches the path_from function as mode=: the two reference profiles
+    build two different modules."""
+    from azihsm_conformance.reference.bridge import build
+
+    profile = resolve_backend(name)
+    assert profile.provider_device == mode
+    assert profile.provider_directory() == build.provider_dir(mode)
