@@ -501,8 +501,9 @@ static void server_status(int status_fd, char *out, size_t size)
 }
 
 /* Where the device lives: the provider section's directory, the directory
- * of the 2026-08 files, $AZIHSM_DEVICE_DIR, or /var/lib/azihsm. */
-static void device_directory(bridge_prov *p, char *out, size_t size)
+ * of the 2026-08 files, $AZIHSM_DEVICE_DIR, or /var/lib/azihsm. 0: too long
+ * for OUT (the caller then uses a private server, which reads the whole path). */
+static int device_directory(bridge_prov *p, char *out, size_t size)
 {
     const char *dir = bridge_core_param(p, "azihsm-device-dir");
     const char *bmk = NULL;
@@ -520,19 +521,17 @@ static void device_directory(bridge_prov *p, char *out, size_t size)
             bmk = "./bmk.bin";
         slash = strrchr(bmk, '/');
         if (slash == NULL)
-            snprintf(out, size, ".");
-        else if (slash == bmk)
-            snprintf(out, size, "/");
-        else
-            snprintf(out, size, "%.*s", (int)(slash - bmk), bmk);
-        return;
+            return snprintf(out, size, ".") < (int)size;
+        if (slash == bmk)
+            return snprintf(out, size, "/") < (int)size;
+        return snprintf(out, size, "%.*s", (int)(slash - bmk), bmk) < (int)size;
     }
     if (dir == NULL) {
         dir = getenv("AZIHSM_DEVICE_DIR");
         if (dir == NULL || *dir == '\0')
             dir = "/var/lib/azihsm";
     }
-    snprintf(out, size, "%s", *dir != '\0' ? dir : ".");
+    return snprintf(out, size, "%s", *dir != '\0' ? dir : ".") < (int)size;
 }
 
 /* A directory that can hold the server's socket: ours, a directory, writable
@@ -696,7 +695,7 @@ static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
 static int ensure_connection(bridge_prov *p, const char *fn)
 {
     char dir[1024], why[1400] = "", reason[1100] = "";
-    int dirfd, fd = -1, attempt;
+    int dirfd, fd = -1, attempt, whole;
     struct timeval timeout = { REPLY_TIMEOUT_SECONDS, 0 };
 
     if (conn_fd >= 0)
@@ -708,12 +707,12 @@ static int ensure_connection(bridge_prov *p, const char *fn)
     }
     if (shared == NULL)
         shared = new_shared_state();
-    device_directory(p, dir, sizeof(dir));
+    whole = device_directory(p, dir, sizeof(dir));
     /* A server that is just leaving (idle, or its code was edited) may take our
      * connection and close it before the hello: then the next attempt starts another. */
     for (attempt = 0; fd < 0 && attempt < 3; attempt++) {
         snprintf(device_label, sizeof(device_label), "%s", dir);
-        dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        dirfd = whole ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
         if (dirfd >= 0 && usable_for_socket(dirfd, dir)) {
             fd = connect_device_server(dirfd, reason, sizeof(reason));
         } else {

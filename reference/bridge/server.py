@@ -628,11 +628,17 @@ class DeviceServer:
         self.listener.close()
 
 
-def _die_with_parent(yes: bool) -> None:
-    import ctypes
+_LIBC = None
 
+
+def _die_with_parent(yes: bool) -> None:
+    global _LIBC
+    if _LIBC is None:
+        import ctypes
+
+        _LIBC = ctypes.CDLL(None, use_errno=True)
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL if yes else 0)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL if yes else 0)
     if yes and os.getppid() == 1:  # the server died before we asked
         os._exit(0)
 

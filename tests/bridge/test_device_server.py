@@ -251,3 +251,15 @@ def test_an_edited_reference_retires_the_server(served, device):
         assert servers_of(device) and old not in servers_of(device)
     finally:
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_a_device_path_longer_than_the_client_keeps_still_works(served, tmp_path):
+    """A device directory path of over 1,100 bytes: the client cannot hold it, so a private
+    server (which reads the whole path) serves, and the device is made where it was named."""
+    device = tmp_path
+    while len(str(device)) < 1100:
+        device = device / ("d" * 200)
+    device.mkdir(parents=True)
+    device.chmod(0o700)
+    served.at(device_dir=device)(*FIRST_USE)
+    assert (device / "masking.key").is_file()
