@@ -263,3 +263,16 @@ def test_a_device_path_longer_than_the_client_keeps_still_works(served, tmp_path
     device.chmod(0o700)
     served.at(device_dir=device)(*FIRST_USE)
     assert (device / "masking.key").is_file()
+
+
+def test_a_client_s_environment_does_not_outlive_it(served, tmp_path):
+    """Session processes serve client after client: a variable one client set (here the
+    developers' traceback log) is gone for the next ones."""
+    log = tmp_path / "tracebacks.log"
+    bad_uri = ("pkey", PROV, "-in", "azihsm://./missing.bin;type=ec", "-pubout")
+    served(*bad_uri, ok=False, env={"AZIHSM_BRIDGE_TRACEBACKS": str(log)})
+    logged = log.read_text()
+    assert "missing.bin" in logged
+    for _ in range(4):  # enough to meet every waiting session process
+        served(*bad_uri, ok=False)
+    assert log.read_text() == logged
